@@ -1,0 +1,141 @@
+// Owns the `koza` command line: start, migrate, outbox; --help everywhere; one-line errors, non-zero exit.
+// Must never print a stack trace for a user's mistake, nor a secret.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError, loadConfig } from '../config.js';
+import { startKoza, openConfiguredDb } from '../server.js';
+import { migrate } from '../store/migrate.js';
+import { readOutbox } from '../identity/outbox.js';
+
+class UsageError extends Error {}
+
+interface Command {
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  run(values: Record<string, string | boolean | undefined>): Promise<number>;
+}
+
+const ENVIRONMENT_HELP = `Environment:
+  PORT            API port (default 8080)
+  HOST            address to listen on (default 127.0.0.1)
+  KOZA_DATA       embedded database directory (default ./.koza/data)
+  DATABASE_URL    use this PostgreSQL server instead of the embedded database
+  KOZA_SANDBOX    sandbox mode: outbox API and test top-ups (default true)
+  LOG_LEVEL       fatal|error|warn|info|debug|trace|silent (default info)`;
+
+const commands: Record<string, Command> = {
+  start: {
+    summary: 'Start the koza API (embedded database unless DATABASE_URL is set)',
+    usage: 'koza start [--port N]',
+    options: { port: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    async run(values) {
+      const env = { ...process.env };
+      if (typeof values.port === 'string') env.PORT = values.port;
+      const koza = await startKoza(loadConfig(env));
+      process.stderr.write(`koza listening on ${koza.url} (${koza.db.backend})\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await koza.close();
+      return 0;
+    },
+  },
+  migrate: {
+    summary: 'Apply database migrations and exit',
+    usage: 'koza migrate',
+    options: { help: { type: 'boolean', short: 'h' } },
+    async run() {
+      const db = await openConfiguredDb(loadConfig());
+      try {
+        const applied = await migrate(db);
+        process.stdout.write(applied.length === 0 ? 'migrations: up to date\n' : `migrations applied: ${applied.join(', ')}\n`);
+      } finally {
+        await db.close();
+      }
+      return 0;
+    },
+  },
+  outbox: {
+    summary: 'Show messages in the development outbox (sandbox e-mail and SMS), newest first',
+    usage: 'koza outbox [--to ADDRESS] [--limit N] [--json]',
+    options: { to: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    async run(values) {
+      const limit = values.limit === undefined ? 10 : Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit must be a whole number from 1 to 1000');
+      const db = await openConfiguredDb(loadConfig());
+      try {
+        await migrate(db);
+        const to = typeof values.to === 'string' ? values.to.trim().toLowerCase() : undefined;
+        const messages = await readOutbox(db, { limit, ...(to ? { recipient: to } : {}) });
+        if (values.json) {
+          process.stdout.write(`${JSON.stringify(messages)}\n`);
+        } else if (messages.length === 0) {
+          process.stdout.write('outbox: no messages\n');
+        } else {
+          for (const m of messages) {
+            process.stdout.write(`${m.createdAt.toISOString()}  ${m.channel}  to ${m.recipient}\n  ${m.subject}\n  ${m.body}\n\n`);
+          }
+        }
+      } finally {
+        await db.close();
+      }
+      return 0;
+    },
+  },
+};
+
+function mainHelp(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  return `koza — a bank-linked wallet that cannot be used to empty other people's bank accounts
+
+Usage: koza <command> [options]
+
+Commands:
+${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`).join('\n')}
+
+Run 'koza <command> --help' for a command's options.
+
+${ENVIRONMENT_HELP}
+`;
+}
+
+function commandHelp(name: string, c: Command): string {
+  const opts = Object.entries(c.options).map(([o, spec]) =>
+    `  --${o}${spec.type === 'string' ? ' VALUE' : ''}`).join('\n');
+  return `${c.summary}\n\nUsage: ${c.usage}\n\nOptions:\n${opts}\n\n${ENVIRONMENT_HELP}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(mainHelp());
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) throw new UsageError(`unknown command '${name}'; run 'koza --help' for the list`);
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: false }).values as typeof values;
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message.split('\n')[0]}; run 'koza ${name} --help'`);
+  }
+  if (values.help) {
+    process.stdout.write(commandHelp(name, command));
+    return 0;
+  }
+  return command.run(values);
+}
+
+export async function runCli(argv: string[]): Promise<void> {
+  try {
+    process.exitCode = await main(argv);
+  } catch (err) {
+    const message = err instanceof UsageError || err instanceof ConfigError
+      ? err.message
+      : `failed: ${(err as Error).message ?? String(err)}`;
+    process.stderr.write(`koza: ${message.split('\n')[0]}\n`);
+    process.exitCode = err instanceof UsageError ? 2 : 1;
+  }
+}

@@ -1,0 +1,100 @@
+// Owns koza's configuration: defaults, environment, validated once at start.
+// Must never start with a value it did not understand; a bad value names the variable and what was expected.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export interface Config {
+  port: number;
+  host: string;
+  /** PGlite data directory; ignored when databaseUrl is set. 'memory://' keeps it in memory. */
+  dataDir: string;
+  databaseUrl: string | undefined;
+  /** Sandbox mode: development outbox readable over the API, sandbox top-ups enabled. */
+  sandbox: boolean;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  rateLimitPerMinute: number;
+  bodyLimitBytes: number;
+  sessionIdleMinutes: number;
+  sessionAbsoluteHours: number;
+  /** 32 bytes; encrypts stored idempotent responses that carry secrets (session tokens, API keys). */
+  secretKey: Buffer;
+}
+
+export class ConfigError extends Error {
+  constructor(variable: string, expected: string, got: string | undefined) {
+    super(`${variable}: expected ${expected}, got ${got === undefined ? 'nothing' : JSON.stringify(got)}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function intVar(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `a whole number between ${min} and ${max}`, raw);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `a whole number between ${min} and ${max}`, raw);
+  return value;
+}
+
+function boolVar(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  throw new ConfigError(name, 'true or false', raw);
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Reads the key from KOZA_SECRET_KEY, else from a file beside the data directory, created on first start. */
+function secretKeyFrom(env: Env, dataDir: string, databaseUrl: string | undefined): Buffer {
+  const raw = env.KOZA_SECRET_KEY;
+  if (raw !== undefined && raw !== '') {
+    if (!/^[0-9a-fA-F]{64}$/.test(raw)) throw new ConfigError('KOZA_SECRET_KEY', '64 hexadecimal characters (32 bytes)', '(hidden)');
+    return Buffer.from(raw, 'hex');
+  }
+  if (dataDir.startsWith('memory://')) return randomBytes(32);
+  if (databaseUrl !== undefined) {
+    throw new ConfigError('KOZA_SECRET_KEY', '64 hexadecimal characters when DATABASE_URL is set (every API process must share one key)', undefined);
+  }
+  const file = resolve(dirname(resolve(dataDir)), 'secret-key');
+  if (existsSync(file)) {
+    const stored = readFileSync(file, 'utf8').trim();
+    if (!/^[0-9a-fA-F]{64}$/.test(stored)) throw new ConfigError(file, '64 hexadecimal characters', '(hidden)');
+    return Buffer.from(stored, 'hex');
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  const key = randomBytes(32);
+  writeFileSync(file, key.toString('hex'), { mode: 0o600 });
+  return key;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const databaseUrl = env.DATABASE_URL === '' ? undefined : env.DATABASE_URL;
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL', 'a postgres:// or postgresql:// URL', '(hidden)');
+  }
+  const dataDir = env.KOZA_DATA && env.KOZA_DATA !== '' ? env.KOZA_DATA : './.koza/data';
+  const logLevel = env.LOG_LEVEL ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', LOG_LEVELS.join(' | '), logLevel);
+  }
+  const host = env.HOST && env.HOST !== '' ? env.HOST : '127.0.0.1';
+  return {
+    port: intVar(env, 'PORT', 8080, 0, 65535),
+    host,
+    dataDir,
+    databaseUrl,
+    // Sandbox mode is on unless switched off: koza ships with simulated banks and identity providers.
+    sandbox: boolVar(env, 'KOZA_SANDBOX', true),
+    logLevel: logLevel as Config['logLevel'],
+    rateLimitPerMinute: intVar(env, 'KOZA_RATE_LIMIT_PER_MINUTE', 1200, 1, 10_000_000),
+    bodyLimitBytes: intVar(env, 'KOZA_BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+    sessionIdleMinutes: intVar(env, 'KOZA_SESSION_IDLE_MINUTES', 30, 1, 24 * 60),
+    sessionAbsoluteHours: intVar(env, 'KOZA_SESSION_ABSOLUTE_HOURS', 12, 1, 24 * 30),
+    secretKey: secretKeyFrom(env, dataDir, databaseUrl),
+  };
+}

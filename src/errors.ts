@@ -1,0 +1,71 @@
+// Owns koza's error vocabulary: every error a client can cause is a class with a stable code and status.
+// Must never carry a secret in its message or extensions; the HTTP layer prints both to clients.
+
+export interface ProblemExtensions {
+  [key: string]: unknown;
+}
+
+export class KozaError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly title: string;
+  readonly extensions: ProblemExtensions;
+  /**
+   * The failure is itself state to keep (a wrong one-time code counts against its attempt limit), so
+   * what the operation wrote before failing is committed, not rolled back.
+   */
+  keepWrites = false;
+
+  constructor(code: string, status: number, title: string, detail?: string, extensions: ProblemExtensions = {}) {
+    super(detail ?? title);
+    this.name = 'KozaError';
+    this.code = code;
+    this.status = status;
+    this.title = title;
+    this.extensions = extensions;
+  }
+
+  get detail(): string {
+    return this.message;
+  }
+}
+
+export interface KozaErrorClass<E extends ProblemExtensions> {
+  new (detail?: string, extensions?: E): KozaError;
+  readonly code: string;
+  readonly status: number;
+}
+
+/** Makes an error class with a stable code (the problem type), an HTTP status and a title (Directus createError). */
+export function createError<E extends ProblemExtensions = ProblemExtensions>(
+  code: string,
+  status: number,
+  title: string,
+  options: { keepWrites?: boolean } = {},
+): KozaErrorClass<E> {
+  const cls = class extends KozaError {
+    static readonly code = code;
+    static readonly status = status;
+    constructor(detail?: string, extensions?: E) {
+      super(code, status, title, detail, extensions ?? {});
+      this.keepWrites = options.keepWrites ?? false;
+    }
+  };
+  Object.defineProperty(cls, 'name', { value: `${code.replace(/(^|-)(\w)/g, (_, __, c: string) => c.toUpperCase())}Error` });
+  return cls;
+}
+
+export const InvalidRequest = createError('invalid-request', 400, 'The request is not valid');
+export const Unauthenticated = createError('unauthenticated', 401, 'Authentication is required');
+export const Forbidden = createError('forbidden', 403, 'This action is not allowed');
+export const NotFound = createError('not-found', 404, 'Not found');
+export const Conflict = createError('conflict', 409, 'The request conflicts with the current state');
+export const PayloadTooLarge = createError('payload-too-large', 413, 'The request body is too large');
+export const UnsupportedMediaType = createError('unsupported-media-type', 415, 'The request body must be application/json');
+export const Unprocessable = createError('unprocessable', 422, 'The request cannot be carried out');
+export const RateLimited = createError('rate-limited', 429, 'Too many requests');
+export const IdempotencyKeyRequired = createError('idempotency-key-required', 400, 'An Idempotency-Key header is required');
+export const IdempotencyKeyReused = createError('idempotency-key-reused', 422, 'This Idempotency-Key was used for a different request');
+export const IdempotencyKeyInProgress = createError('idempotency-key-in-progress', 409, 'A request with this Idempotency-Key is still being processed');
+export const InsufficientFunds = createError('insufficient-funds', 422, 'The wallet balance is too low');
+export const SandboxOnly = createError('sandbox-only', 403, 'This endpoint exists only in sandbox mode');

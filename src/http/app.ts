@@ -1,0 +1,117 @@
+// Owns the HTTP application: Fastify with schemas, problem+json errors, logs, metrics, limits, OpenAPI.
+// Must never answer a client's mistake with a 500, nor log a body, a token or a one-time code.
+import Fastify from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import rateLimit from '@fastify/rate-limit';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { randomBytes } from 'node:crypto';
+import type { Db } from '../store/db.js';
+import type { Config } from '../config.js';
+import { NotFound, RateLimited } from '../errors.js';
+import { PROBLEM_CONTENT_TYPE, toProblem } from './problem.js';
+import { createMetrics } from './metrics.js';
+import type { App, Ctx } from './context.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerSignupRoutes } from './routes/signup.js';
+import { registerSessionRoutes } from './routes/sessions.js';
+import { registerWalletRoutes } from './routes/wallet.js';
+import { registerMerchantRoutes } from './routes/merchants.js';
+import { registerPaymentRoutes } from './routes/payments.js';
+import { registerSandboxRoutes } from './routes/sandbox.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export interface BuildOptions {
+  db: Db;
+  config: Config;
+  /** Log destination; tests pass a stream to read what was logged. */
+  logStream?: NodeJS.WritableStream;
+}
+
+export async function buildApp(options: BuildOptions): Promise<App> {
+  const { db, config } = options;
+  const app = Fastify({
+    logger: config.logLevel === 'silent' ? false : {
+      level: config.logLevel,
+      ...(options.logStream ? { stream: options.logStream } : {}),
+      // Fastify's request serializer logs method, url and address only; headers are never logged.
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["idempotency-key"]'], remove: true },
+    },
+    bodyLimit: config.bodyLimitBytes,
+    requestIdHeader: 'x-request-id',
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : `req_${randomBytes(12).toString('base64url')}`;
+    },
+    trustProxy: false,
+    ajv: {
+      customOptions: {
+        // Strict input: no stripping of unknown fields, no "100" → 100, no defaults invented.
+        removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false,
+      },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
+
+  const metrics = createMetrics();
+  const ctx: Ctx = { db, config, metrics };
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const problem = toProblem(err, request.url);
+    if (problem.status >= 500) request.log.error({ err }, 'unhandled error');
+    void reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const problem = toProblem(new NotFound(`No route ${request.method} ${request.url.split('?')[0]}.`), request.url);
+    void reply.code(404).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
+  });
+
+  await app.register(rateLimit, {
+    global: true,
+    max: config.rateLimitPerMinute,
+    timeWindow: 60_000,
+    allowList: (request) => ['/healthz', '/readyz', '/metrics'].includes(request.url),
+    errorResponseBuilder: (_request, context) => {
+      const err = new RateLimited(`Slow down: at most ${context.max} requests a minute. Retry after ${context.after}.`);
+      return Object.assign(err, { statusCode: 429 });
+    },
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'koza API',
+        version: '1.0.0',
+        description: 'A bank-linked e-payment wallet. Every POST that changes state takes an Idempotency-Key header. '
+          + 'Errors are RFC 9457 application/problem+json.',
+      },
+      components: {
+        securitySchemes: {
+          session: { type: 'http', scheme: 'bearer', description: 'A session token (kzs_…) from POST /v1/sessions.' },
+          merchantKey: { type: 'http', scheme: 'bearer', description: 'A merchant API key (kzm_…) from POST /v1/merchants.' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  registerHealthRoutes(app, ctx);
+  registerSignupRoutes(app, ctx);
+  registerSessionRoutes(app, ctx);
+  registerWalletRoutes(app, ctx);
+  registerMerchantRoutes(app, ctx);
+  registerPaymentRoutes(app, ctx);
+  registerSandboxRoutes(app, ctx);
+  return app;
+}

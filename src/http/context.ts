@@ -1,0 +1,45 @@
+// Owns what every route needs: the database, the configuration, and who is calling.
+// Must never accept a token from anywhere but the Authorization header.
+import type { FastifyInstance, FastifyRequest, RawServerDefault } from 'fastify';
+import type { FastifyBaseLogger } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Db } from '../store/db.js';
+import type { Config } from '../config.js';
+import { Unauthenticated } from '../errors.js';
+import { findActiveSession, type ActiveSession } from '../identity/sessions.js';
+import { findMerchantByApiKey, type Merchant } from '../payments/merchants.js';
+import type { Metrics } from './metrics.js';
+
+export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+export interface Ctx {
+  db: Db;
+  config: Config;
+  metrics: Metrics;
+}
+
+function bearerToken(request: FastifyRequest, prefix: 'kzs' | 'kzm'): string {
+  const header = request.headers.authorization;
+  const match = header === undefined ? null : /^Bearer ([A-Za-z0-9_-]{1,128})$/.exec(header);
+  if (!match || !match[1]!.startsWith(`${prefix}_`)) {
+    throw new Unauthenticated(prefix === 'kzs'
+      ? 'Send Authorization: Bearer <session token> from POST /v1/sessions.'
+      : 'Send Authorization: Bearer <merchant API key>.');
+  }
+  return match[1]!;
+}
+
+export async function requireSession(ctx: Ctx, request: FastifyRequest): Promise<ActiveSession> {
+  const session = await findActiveSession(ctx.db, {
+    idleMinutes: ctx.config.sessionIdleMinutes, absoluteHours: ctx.config.sessionAbsoluteHours,
+  }, bearerToken(request, 'kzs'));
+  if (!session) throw new Unauthenticated('The session has expired or was signed out. Sign in again.');
+  return session;
+}
+
+export async function requireMerchant(ctx: Ctx, request: FastifyRequest): Promise<Merchant> {
+  const merchant = await findMerchantByApiKey(ctx.db, bearerToken(request, 'kzm'));
+  if (!merchant) throw new Unauthenticated('The merchant API key is not valid.');
+  return merchant;
+}

@@ -1,0 +1,104 @@
+// Owns Idempotency-Key handling for state-changing POSTs (SPEC §4): the first answer is kept and replayed.
+// Must never run an operation twice for one key: the key row and the operation commit in one transaction.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Db, Queryable } from '../store/db.js';
+import { IdempotencyKeyInProgress, IdempotencyKeyRequired, IdempotencyKeyReused, InvalidRequest, KozaError } from '../errors.js';
+import { keyedHash, seal, unseal } from '../identity/secrets.js';
+import { PROBLEM_CONTENT_TYPE, problemFromKozaError } from './problem.js';
+
+export const IDEMPOTENCY_HEADER = 'idempotency-key';
+const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
+export interface IdempotentResult {
+  status: number;
+  body: unknown;
+}
+
+export interface IdempotencyOptions {
+  /** Whose key space this is: a wallet or merchant id, or a public route name for anonymous calls. */
+  scope: string;
+  /** The response carries a secret (a session token, an API key): it is stored sealed, never in clear. */
+  sensitive?: boolean;
+}
+
+interface StoredRow {
+  request_fingerprint: string;
+  response_status: number;
+  response_body: string;
+  response_encrypted: boolean;
+}
+
+export function idempotencyKeyOf(request: FastifyRequest): string {
+  const raw = request.headers[IDEMPOTENCY_HEADER];
+  if (raw === undefined) throw new IdempotencyKeyRequired('Send an Idempotency-Key header (for example a UUID) with every POST that changes state.');
+  const key = Array.isArray(raw) ? raw[0] ?? '' : raw;
+  if (!KEY_PATTERN.test(key)) throw new InvalidRequest('The Idempotency-Key must be 1 to 255 printable ASCII characters.');
+  return key;
+}
+
+/**
+ * Runs operation once per (scope, key). A retry with the same request gets the first status and body
+ * byte for byte; a different request under the same key is refused. Client errors (4xx KozaError) are
+ * answers too and are kept; anything else rolls back, so the retry runs afresh.
+ */
+export async function runIdempotent(
+  db: Db, secretKey: Buffer, request: FastifyRequest, reply: FastifyReply, options: IdempotencyOptions,
+  operation: (tx: Queryable) => Promise<IdempotentResult>,
+): Promise<FastifyReply> {
+  const key = idempotencyKeyOf(request);
+  // Keyed, so the stored fingerprint of a login body is no offline oracle for the password in it.
+  const fingerprint = keyedHash(secretKey, request.method, request.routeOptions.url ?? request.url,
+    JSON.stringify(request.params ?? {}), JSON.stringify(request.body ?? null));
+
+  const outcome = await db.transaction(async (tx) => {
+    // Concurrent duplicates queue on this insert; the loser sees the winner's committed answer.
+    const claimed = await tx.query(
+      `INSERT INTO idempotency_keys (scope, key, request_fingerprint, response_status, response_body, response_encrypted)
+       VALUES ($1, $2, $3, 0, '', false) ON CONFLICT DO NOTHING`,
+      [options.scope, key, fingerprint],
+    );
+    if (claimed.rowCount === 0) {
+      const stored = await tx.query<StoredRow>(
+        'SELECT request_fingerprint, response_status, response_body, response_encrypted FROM idempotency_keys WHERE scope = $1 AND key = $2',
+        [options.scope, key],
+      );
+      return { replayed: true as const, row: stored.rows[0]! };
+    }
+    await tx.query('SAVEPOINT idempotent_operation');
+    let status: number;
+    let body: string;
+    try {
+      const result = await operation(tx);
+      status = result.status;
+      body = JSON.stringify(result.body);
+    } catch (err) {
+      if (!(err instanceof KozaError) || err.status >= 500) throw err;
+      if (!err.keepWrites) await tx.query('ROLLBACK TO SAVEPOINT idempotent_operation');
+      status = err.status;
+      body = JSON.stringify(problemFromKozaError(err, request.url));
+    }
+    const sealed = options.sensitive === true;
+    await tx.query(
+      `UPDATE idempotency_keys SET response_status = $3, response_body = $4, response_encrypted = $5
+        WHERE scope = $1 AND key = $2`,
+      [options.scope, key, status, sealed ? seal(secretKey, body) : body, sealed],
+    );
+    return { replayed: false as const, status, body };
+  });
+
+  if (outcome.replayed) {
+    const row = outcome.row;
+    if (row.request_fingerprint !== fingerprint) {
+      throw new IdempotencyKeyReused('Use a new Idempotency-Key for a new request; a key names one request only.');
+    }
+    if (row.response_status === 0) throw new IdempotencyKeyInProgress('Retry after the first request has finished.');
+    const body = row.response_encrypted ? unseal(secretKey, row.response_body) : row.response_body;
+    return sendRaw(reply.header('idempotent-replayed', 'true'), row.response_status, body);
+  }
+  return sendRaw(reply, outcome.status, outcome.body);
+}
+
+function sendRaw(reply: FastifyReply, status: number, body: string): FastifyReply {
+  return reply.code(status).type(status >= 400 ? PROBLEM_CONTENT_TYPE : JSON_CONTENT_TYPE).send(body);
+}

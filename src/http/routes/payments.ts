@@ -1,0 +1,105 @@
+// Owns payments (wallet → merchant) and refunds (merchant → wallet) over HTTP.
+// Must never move money without an Idempotency-Key, nor show a payment to anyone but its two parties.
+import { Type } from 'typebox';
+import type { FastifyRequest } from 'fastify';
+import type { App, Ctx } from '../context.js';
+import { requireMerchant, requireSession } from '../context.js';
+import { runIdempotent } from '../idempotency.js';
+import { Amount, IdempotencyHeaders, problems, Timestamp } from '../schemas.js';
+import { getPayment, pay, refund, type Payment, type Refund } from '../../payments/payments.js';
+import { getWallet } from '../../wallets/wallets.js';
+import { NotFound } from '../../errors.js';
+import type { Yen } from '../../money.js';
+
+export const PaymentSchema = Type.Object({
+  id: Type.String(), wallet_id: Type.String(), merchant_id: Type.String(), amount: Type.Integer(),
+  refunded_amount: Type.Integer(), description: Type.Union([Type.String(), Type.Null()]), created_at: Timestamp,
+});
+
+export function paymentJson(p: Payment) {
+  return {
+    id: p.id, wallet_id: p.walletId, merchant_id: p.merchantId, amount: p.amount, refunded_amount: p.refundedAmount,
+    description: p.description, created_at: p.createdAt.toISOString(),
+  };
+}
+
+const RefundSchema = Type.Object({
+  id: Type.String(), payment_id: Type.String(), amount: Type.Integer(), reason: Type.Union([Type.String(), Type.Null()]),
+  created_at: Timestamp,
+});
+
+function refundJson(r: Refund) {
+  return { id: r.id, payment_id: r.paymentId, amount: r.amount, reason: r.reason, created_at: r.createdAt.toISOString() };
+}
+
+const PaymentParams = Type.Object({ id: Type.String({ pattern: '^pay_[A-Za-z0-9_-]{1,64}$' }) });
+
+/** The paying wallet (session token) or the receiving merchant (API key) may read a payment. */
+async function readerOwns(ctx: Ctx, request: FastifyRequest, payment: Payment): Promise<boolean> {
+  if (request.headers.authorization?.startsWith('Bearer kzm_')) {
+    return (await requireMerchant(ctx, request)).id === payment.merchantId;
+  }
+  return (await requireSession(ctx, request)).walletId === payment.walletId;
+}
+
+export function registerPaymentRoutes(app: App, ctx: Ctx): void {
+  app.post('/v1/payments', {
+    schema: {
+      tags: ['payments'], summary: 'Pay a merchant from the signed-in wallet', security: [{ session: [] }],
+      headers: IdempotencyHeaders,
+      body: Type.Object({
+        merchant_id: Type.String({ pattern: '^mer_[A-Za-z0-9_-]{1,64}$' }),
+        amount: Amount,
+        description: Type.Optional(Type.String({ maxLength: 200 })),
+      }, { additionalProperties: false }),
+      response: { 201: PaymentSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429) },
+    },
+  }, async (request, reply) => {
+    const session = await requireSession(ctx, request);
+    return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, async (tx) => {
+      const wallet = await getWallet(tx, session.walletId, true);
+      const payment = await pay(tx, wallet, {
+        merchantId: request.body.merchant_id, amount: request.body.amount as Yen, description: request.body.description,
+      });
+      ctx.metrics.moneyMovements.inc({ code: 'payment' });
+      return { status: 201, body: paymentJson(payment) };
+    });
+  });
+
+  app.get('/v1/payments/:id', {
+    schema: {
+      tags: ['payments'], summary: 'A payment, for its wallet or its merchant', security: [{ session: [] }, { merchantKey: [] }],
+      params: PaymentParams,
+      response: { 200: PaymentSchema, ...problems(400, 401, 404) },
+    },
+  }, async (request) => {
+    const payment = await getPayment(ctx.db, request.params.id);
+    if (!await readerOwns(ctx, request, payment)) throw new NotFound('The payment does not exist.');
+    return paymentJson(payment);
+  });
+
+  app.post('/v1/payments/:id/refunds', {
+    schema: {
+      tags: ['payments'], summary: 'Refund part or all of a payment (merchant API key); never above what was paid',
+      security: [{ merchantKey: [] }],
+      headers: IdempotencyHeaders,
+      params: PaymentParams,
+      body: Type.Object({
+        amount: Amount, reason: Type.Optional(Type.String({ maxLength: 200 })),
+      }, { additionalProperties: false }),
+      response: {
+        201: Type.Object({ refund: RefundSchema, payment: PaymentSchema }),
+        ...problems(400, 401, 404, 409, 413, 415, 422, 429),
+      },
+    },
+  }, async (request, reply) => {
+    const merchant = await requireMerchant(ctx, request);
+    return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: merchant.id }, async (tx) => {
+      const result = await refund(tx, merchant, {
+        paymentId: request.params.id, amount: request.body.amount as Yen, reason: request.body.reason,
+      });
+      ctx.metrics.moneyMovements.inc({ code: 'refund' });
+      return { status: 201, body: { refund: refundJson(result.refund), payment: paymentJson(result.payment) } };
+    });
+  });
+}

@@ -1,0 +1,61 @@
+// Owns the JSON schemas shared by routes; they validate requests and produce the OpenAPI document.
+// Must never let an unknown field, a string number or a fractional amount through (no coercion).
+import { Type, type TSchema } from 'typebox';
+import { MAX_AMOUNT } from '../money.js';
+import { InvalidRequest } from '../errors.js';
+
+export const Amount = Type.Integer({
+  minimum: 1, maximum: MAX_AMOUNT, description: 'Whole yen, at least 1.', examples: [1200],
+});
+
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.String({
+    minLength: 1, maxLength: 255, description: 'Unique per request; a retry with the same key and body gets the first answer.',
+  }),
+}, { additionalProperties: true });
+
+export const Problem = Type.Object({
+  type: Type.String(),
+  title: Type.String(),
+  status: Type.Integer(),
+  detail: Type.Optional(Type.String()),
+  instance: Type.Optional(Type.String()),
+}, { additionalProperties: true, description: 'RFC 9457 problem details (application/problem+json).' });
+
+export function problems(...statuses: number[]): Record<number, TSchema> {
+  const out: Record<number, TSchema> = {};
+  for (const s of statuses) out[s] = Problem;
+  return out;
+}
+
+export const PageQuery = Type.Object({
+  limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,2}$', description: '1 to 100; default 20.' })),
+  cursor: Type.Optional(Type.String({ maxLength: 64, description: 'next_cursor from the previous page.' })),
+}, { additionalProperties: false });
+
+export function pageOf<T extends TSchema>(item: T) {
+  return Type.Object({ data: Type.Array(item), next_cursor: Type.Union([Type.String(), Type.Null()]) });
+}
+
+export interface Page {
+  limit: number;
+  beforeSeq?: number;
+}
+
+/** Cursors are opaque to clients: base64url of the last row's sequence number. */
+export function parsePage(query: { limit?: string; cursor?: string }): Page {
+  const limit = query.limit === undefined ? 20 : Number(query.limit);
+  if (limit < 1 || limit > 100) throw new InvalidRequest('limit must be between 1 and 100.');
+  if (query.cursor === undefined) return { limit };
+  const decoded = Buffer.from(query.cursor, 'base64url').toString('utf8');
+  const match = /^s:([1-9][0-9]{0,15})$/.exec(decoded);
+  if (!match) throw new InvalidRequest('The cursor is not valid; use next_cursor from the previous page.');
+  return { limit, beforeSeq: Number(match[1]) };
+}
+
+export function nextCursor(rows: Array<{ seq: number }>, limit: number): string | null {
+  if (rows.length < limit) return null;
+  return Buffer.from(`s:${rows[rows.length - 1]!.seq}`).toString('base64url');
+}
+
+export const Timestamp = Type.String({ format: 'date-time' });

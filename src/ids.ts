@@ -1,0 +1,14 @@
+// Owns public identifiers: a readable prefix and 128 bits of randomness (wal_…, pay_…).
+// Must never derive an id from a secret or from anything a client can predict.
+import { randomBytes } from 'node:crypto';
+
+export type IdPrefix =
+  | 'wal' | 'mer' | 'pay' | 'rfd' | 'top' | 'xfr' | 'ses' | 'evc' | 'msg' | 'req' | 'acc';
+
+export function newId(prefix: IdPrefix): string {
+  return `${prefix}_${randomBytes(16).toString('base64url')}`;
+}
+
+export function hasPrefix(id: string, prefix: IdPrefix): boolean {
+  return id.startsWith(`${prefix}_`) && id.length > prefix.length + 1;
+}
