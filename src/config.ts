@@ -10,6 +10,8 @@ export interface Config {
   /** PGlite data directory; ignored when databaseUrl is set. 'memory://' keeps it in memory. */
   dataDir: string;
   databaseUrl: string | undefined;
+  /** The PostgreSQL schema koza's tables live in (one server can host several koza databases side by side). */
+  dbSchema: string;
   /** Sandbox mode: development outbox readable over the API, sandbox top-ups enabled. */
   sandbox: boolean;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -82,12 +84,17 @@ export function loadConfig(env: Env = process.env): Config {
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new ConfigError('LOG_LEVEL', LOG_LEVELS.join(' | '), logLevel);
   }
+  const dbSchema = env.KOZA_DB_SCHEMA && env.KOZA_DB_SCHEMA !== '' ? env.KOZA_DB_SCHEMA : 'public';
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(dbSchema)) {
+    throw new ConfigError('KOZA_DB_SCHEMA', 'a lower-case SQL identifier (letters, digits, _)', dbSchema);
+  }
   const host = env.HOST && env.HOST !== '' ? env.HOST : '127.0.0.1';
   return {
     port: intVar(env, 'PORT', 8080, 0, 65535),
     host,
     dataDir,
     databaseUrl,
+    dbSchema,
     // Sandbox mode is on unless switched off: koza ships with simulated banks and identity providers.
     sandbox: boolVar(env, 'KOZA_SANDBOX', true),
     logLevel: logLevel as Config['logLevel'],

@@ -14,7 +14,7 @@ export interface RunningKoza {
 }
 
 export function openConfiguredDb(config: Config): Promise<Db> {
-  return openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  return openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.dbSchema });
 }
 
 export async function startKoza(config: Config): Promise<RunningKoza> {

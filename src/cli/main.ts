@@ -20,6 +20,7 @@ const ENVIRONMENT_HELP = `Environment:
   HOST            address to listen on (default 127.0.0.1)
   KOZA_DATA       embedded database directory (default ./.koza/data)
   DATABASE_URL    use this PostgreSQL server instead of the embedded database
+  KOZA_DB_SCHEMA  schema for koza's tables (default public)
   KOZA_SANDBOX    sandbox mode: outbox API and test top-ups (default true)
   LOG_LEVEL       fatal|error|warn|info|debug|trace|silent (default info)`;
 
