@@ -39,7 +39,9 @@ export async function buildApp(options: BuildOptions): Promise<App> {
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["idempotency-key"]'], remove: true },
     },
     bodyLimit: config.bodyLimitBytes,
-    requestIdHeader: 'x-request-id',
+    // Not requestIdHeader: with it Fastify takes the client's header as is and never calls genReqId, so
+    // any text (quotes, kilobytes) would reach the logs and the x-request-id we echo. genReqId checks it.
+    requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : `req_${randomBytes(12).toString('base64url')}`;
@@ -52,6 +54,10 @@ export async function buildApp(options: BuildOptions): Promise<App> {
       },
     },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
+
+  // Fastify parses text/plain bodies into strings by default; the API speaks JSON only, so any other
+  // content type is a 415, not a 400 from a schema that was handed a string.
+  app.removeContentTypeParser('text/plain');
 
   const metrics = createMetrics();
   const ctx: Ctx = { db, config, metrics };

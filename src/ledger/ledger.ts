@@ -74,6 +74,7 @@ function translateLedgerError(err: unknown): unknown {
     case 'KZ012': return new Conflict('The pending transfer has already been posted or voided.');
     case 'KZ013': return new Unprocessable('A posting or void must match its pending transfer.');
     case 'KZ014': return new NotFound('The ledger account does not exist.');
+    case 'KZ015': return new Unprocessable('A transfer needs a positive amount and two different accounts.');
     default: return err;
   }
 }

@@ -99,7 +99,7 @@ async function openPostgres(url: string, schema: string, poolSize: number): Prom
     await first.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
   } catch (err) {
     // Two processes creating the same schema at once race on the catalog; the loser finds it there.
-    if (!(isDbError(err) && err.code === '23505')) throw err;
+    if (!(isDbError(err) && (err.code === '23505' || err.code === '42P06'))) throw err;
   } finally {
     first.release();
   }

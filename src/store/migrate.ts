@@ -21,10 +21,15 @@ export function listMigrations(dir = MIGRATIONS_DIR): Migration[] {
 
 /** Applies every migration not yet recorded; returns the versions it applied. */
 export async function migrate(db: Db, migrations = listMigrations()): Promise<string[]> {
-  await db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-    version text PRIMARY KEY,
-    applied_at timestamptz NOT NULL DEFAULT now()
-  )`);
+  // CREATE TABLE IF NOT EXISTS is not safe against itself on a fresh schema (racers collide on the
+  // catalog's unique index), so even the bookkeeping table is made under the schema's lock.
+  await db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock(hashtext(current_schema()))');
+    await tx.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version text PRIMARY KEY,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+  });
   const applied: string[] = [];
   for (const migration of migrations) {
     const done = await db.transaction(async (tx) => {

@@ -88,8 +88,11 @@ export async function resendEmailCode(q: Queryable, key: Buffer, email: string):
 /** Verifies the e-mail with a code; the same failure for an unknown e-mail and a wrong code. */
 export async function verifyEmail(q: Queryable, key: Buffer, input: { email: string; code: string }): Promise<Wallet> {
   const wallet = await findByEmail(q, input.email, true);
-  if (!wallet) throw new VerificationFailed('The code is wrong, expired or used up. Ask for a new one.');
-  if (wallet.email_verified_at !== null) return toWallet(wallet);
+  // A verified address has no live code left: answering it with the wallet would accept any code and
+  // tell anyone which e-mails have a wallet (and its id). A client's retry is answered by its Idempotency-Key.
+  if (!wallet || wallet.email_verified_at !== null) {
+    throw new VerificationFailed('The code is wrong, expired or used up. Ask for a new one.');
+  }
   await consumeEmailCode(q, key, wallet.id, input.code);
   const res = await q.query<WalletRow>(
     'UPDATE wallets SET email_verified_at = now() WHERE id = $1 RETURNING *', [wallet.id],

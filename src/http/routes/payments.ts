@@ -35,11 +35,13 @@ function refundJson(r: Refund) {
 const PaymentParams = Type.Object({ id: Type.String({ pattern: '^pay_[A-Za-z0-9_-]{1,64}$' }) });
 
 /** The paying wallet (session token) or the receiving merchant (API key) may read a payment. */
-async function readerOwns(ctx: Ctx, request: FastifyRequest, payment: Payment): Promise<boolean> {
+async function paymentReader(ctx: Ctx, request: FastifyRequest): Promise<(payment: Payment) => boolean> {
   if (request.headers.authorization?.startsWith('Bearer kzm_')) {
-    return (await requireMerchant(ctx, request)).id === payment.merchantId;
+    const merchant = await requireMerchant(ctx, request);
+    return (payment) => payment.merchantId === merchant.id;
   }
-  return (await requireSession(ctx, request)).walletId === payment.walletId;
+  const session = await requireSession(ctx, request);
+  return (payment) => payment.walletId === session.walletId;
 }
 
 export function registerPaymentRoutes(app: App, ctx: Ctx): void {
@@ -73,8 +75,10 @@ export function registerPaymentRoutes(app: App, ctx: Ctx): void {
       response: { 200: PaymentSchema, ...problems(400, 401, 404) },
     },
   }, async (request) => {
+    // Authenticate before the lookup: a 404 to strangers and a 401 for real ids would tell which ids exist.
+    const mayRead = await paymentReader(ctx, request);
     const payment = await getPayment(ctx.db, request.params.id);
-    if (!await readerOwns(ctx, request, payment)) throw new NotFound('The payment does not exist.');
+    if (!mayRead(payment)) throw new NotFound('The payment does not exist.');
     return paymentJson(payment);
   });
 

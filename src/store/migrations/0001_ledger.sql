@@ -77,7 +77,7 @@ END $$;
 
 -- The one function that moves money. Returns 'created' or 'exists' (same id, same fields: a retry).
 -- Raises KZ010 exists with different fields, KZ011 pending not found, KZ012 pending already resolved,
--- KZ013 amount differs from pending, KZ014 account not found; 23514 balance_never_negative on overdraft.
+-- KZ013 amount differs from pending, KZ014 account not found, KZ015 no amount or same account twice; 23514 balance_never_negative on overdraft.
 CREATE FUNCTION ledger_create_transfer(
   p_id text, p_kind text, p_debit text, p_credit text, p_amount bigint,
   p_code text, p_reference text, p_pending_id text
@@ -89,6 +89,10 @@ DECLARE
   v_existing ledger_transfers%ROWTYPE;
   v_inserted text;
 BEGIN
+  IF p_kind NOT IN ('post_pending', 'void_pending')
+     AND (p_amount IS NULL OR p_amount <= 0 OR p_debit IS NULL OR p_credit IS NULL OR p_debit = p_credit) THEN
+    RAISE EXCEPTION 'a transfer needs a positive amount and two different accounts' USING ERRCODE = 'KZ015';
+  END IF;
   IF p_kind IN ('post_pending', 'void_pending') THEN
     SELECT * INTO v_pending FROM ledger_transfers WHERE id = p_pending_id;
     IF NOT FOUND OR v_pending.kind <> 'pending' THEN

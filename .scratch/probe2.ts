@@ -1,0 +1,13 @@
+import { openDb } from '../src/store/db.js';
+import { migrate } from '../src/store/migrate.js';
+import { testApp, post, postRaw, get, signUpVerified, newMerchant, topUp, latestCode } from '../test-support/api-client.js';
+const db = await openDb({ dataDir: 'memory://' });
+await migrate(db);
+const app = await testApp(db);
+let r = await postRaw(app, '/v1/merchants', 'hello', { contentType: 'text/plain' }); console.log('textplain', r.statusCode, r.headers['content-type'], r.body);
+r = await postRaw(app, '/v1/merchants', 'a=b', { contentType: 'application/x-www-form-urlencoded' }); console.log('form', r.statusCode, r.body);
+const w = await signUpVerified(app);
+const code = await latestCode(app, w.email);
+r = await post(app, '/v1/signup/verify', { email: w.email, code: '000000' }); console.log('verify-any-code-after-verified', r.statusCode, r.body);
+r = await post(app, '/v1/signup/verify', { email: 'nobody@example.jp', code: '000000' }); console.log('verify-unknown', r.statusCode, r.body);
+await app.close(); await db.close();
