@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { parseLimits, type Limits } from './wallets/limits.js';
 
 export interface Config {
   port: number;
@@ -19,6 +20,16 @@ export interface Config {
   bodyLimitBytes: number;
   sessionIdleMinutes: number;
   sessionAbsoluteHours: number;
+  /** SMS codes one network address may have sent per hour (SMS pumping and phone enumeration). */
+  phoneCodesPerIpPerHour: number;
+  /** Money limits per assurance level (KOZA_LIMITS, JSON overrides of the defaults). */
+  limits: Limits;
+  /** WebAuthn relying-party id: the domain passkeys are bound to (KOZA_WEBAUTHN_RP_ID). */
+  webauthnRpId: string;
+  /** The name authenticators show when a passkey is created (KOZA_WEBAUTHN_RP_NAME). */
+  webauthnRpName: string;
+  /** Origins the web app runs on; a passkey response from any other origin is refused (KOZA_WEBAUTHN_ORIGINS). */
+  webauthnOrigins: string[];
   /** 32 bytes; encrypts stored idempotent responses that carry secrets (session tokens, API keys). */
   secretKey: Buffer;
 }
@@ -39,6 +50,35 @@ function intVar(env: Env, name: string, fallback: number, min: number, max: numb
   const value = Number(raw);
   if (value < min || value > max) throw new ConfigError(name, `a whole number between ${min} and ${max}`, raw);
   return value;
+}
+
+const RP_ID_PATTERN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+/** A WebAuthn relying-party id is a bare domain (no scheme, port or path): browsers compare it to the page's host. */
+function rpIdVar(env: Env): string {
+  const raw = env.KOZA_WEBAUTHN_RP_ID;
+  if (raw === undefined || raw === '') return 'localhost';
+  if (!RP_ID_PATTERN.test(raw)) throw new ConfigError('KOZA_WEBAUTHN_RP_ID', 'a lower-case domain name such as wallet.example.jp', raw);
+  return raw;
+}
+
+/** Each origin is scheme://host[:port] whose host is the rp id or under it; http only for localhost (WebAuthn needs a secure context). */
+function originsVar(env: Env, rpId: string): string[] {
+  const raw = env.KOZA_WEBAUTHN_ORIGINS;
+  const expected = `comma-separated origins (https://host[:port], http only for localhost) on ${rpId} or its subdomains`;
+  const list = (raw === undefined || raw === '' ? 'http://localhost:8080' : raw).split(',').map((o) => o.trim());
+  for (const origin of list) {
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      throw new ConfigError('KOZA_WEBAUTHN_ORIGINS', expected, raw);
+    }
+    const secure = url.protocol === 'https:' || (url.protocol === 'http:' && url.hostname === 'localhost');
+    const onRpId = url.hostname === rpId || url.hostname.endsWith(`.${rpId}`);
+    if (!secure || !onRpId || url.origin !== origin) throw new ConfigError('KOZA_WEBAUTHN_ORIGINS', expected, raw);
+  }
+  return list;
 }
 
 function boolVar(env: Env, name: string, fallback: boolean): boolean {
@@ -88,7 +128,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(dbSchema)) {
     throw new ConfigError('KOZA_DB_SCHEMA', 'a lower-case SQL identifier (letters, digits, _)', dbSchema);
   }
+  const limits = parseLimits(env.KOZA_LIMITS);
+  if (typeof limits === 'string') throw new ConfigError('KOZA_LIMITS', limits, env.KOZA_LIMITS);
   const host = env.HOST && env.HOST !== '' ? env.HOST : '127.0.0.1';
+  const webauthnRpId = rpIdVar(env);
   return {
     port: intVar(env, 'PORT', 8080, 0, 65535),
     host,
@@ -102,6 +145,11 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimitBytes: intVar(env, 'KOZA_BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
     sessionIdleMinutes: intVar(env, 'KOZA_SESSION_IDLE_MINUTES', 30, 1, 24 * 60),
     sessionAbsoluteHours: intVar(env, 'KOZA_SESSION_ABSOLUTE_HOURS', 12, 1, 24 * 30),
+    phoneCodesPerIpPerHour: intVar(env, 'KOZA_PHONE_CODES_PER_IP_PER_HOUR', 20, 1, 1_000_000),
+    limits,
+    webauthnRpId,
+    webauthnRpName: env.KOZA_WEBAUTHN_RP_NAME && env.KOZA_WEBAUTHN_RP_NAME !== '' ? env.KOZA_WEBAUTHN_RP_NAME.slice(0, 64) : 'koza',
+    webauthnOrigins: originsVar(env, webauthnRpId),
     secretKey: secretKeyFrom(env, dataDir, databaseUrl),
   };
 }

@@ -15,6 +15,11 @@ export class KozaError extends Error {
    * what the operation wrote before failing is committed, not rolled back.
    */
   keepWrites = false;
+  /**
+   * The answer depends on the moment, not on the request (throttling): it is not kept under the
+   * Idempotency-Key, so the same retry later is carried out.
+   */
+  retryable = false;
 
   constructor(code: string, status: number, title: string, detail?: string, extensions: ProblemExtensions = {}) {
     super(detail ?? title);
@@ -41,7 +46,7 @@ export function createError<E extends ProblemExtensions = ProblemExtensions>(
   code: string,
   status: number,
   title: string,
-  options: { keepWrites?: boolean } = {},
+  options: { keepWrites?: boolean; retryable?: boolean } = {},
 ): KozaErrorClass<E> {
   const cls = class extends KozaError {
     static readonly code = code;
@@ -49,6 +54,7 @@ export function createError<E extends ProblemExtensions = ProblemExtensions>(
     constructor(detail?: string, extensions?: E) {
       super(code, status, title, detail, extensions ?? {});
       this.keepWrites = options.keepWrites ?? false;
+      this.retryable = options.retryable ?? false;
     }
   };
   Object.defineProperty(cls, 'name', { value: `${code.replace(/(^|-)(\w)/g, (_, __, c: string) => c.toUpperCase())}Error` });

@@ -7,7 +7,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Db } from '../store/db.js';
 import type { Config } from '../config.js';
 import { Unauthenticated } from '../errors.js';
-import { findActiveSession, type ActiveSession } from '../identity/sessions.js';
+import { findActiveSession, type ActiveSession, type SessionPolicy } from '../identity/sessions.js';
+import type { ClientInfo } from '../identity/devices.js';
 import { findMerchantByApiKey, type Merchant } from '../payments/merchants.js';
 import type { Metrics } from './metrics.js';
 
@@ -30,10 +31,21 @@ function bearerToken(request: FastifyRequest, prefix: 'kzs' | 'kzm'): string {
   return match[1]!;
 }
 
+export function sessionPolicy(ctx: Ctx): SessionPolicy {
+  return { idleMinutes: ctx.config.sessionIdleMinutes, absoluteHours: ctx.config.sessionAbsoluteHours };
+}
+
+export function clientInfo(request: FastifyRequest): ClientInfo {
+  const deviceId = request.headers['x-device-id'];
+  return {
+    ip: request.ip,
+    userAgent: request.headers['user-agent'],
+    deviceId: typeof deviceId === 'string' ? deviceId : undefined,
+  };
+}
+
 export async function requireSession(ctx: Ctx, request: FastifyRequest): Promise<ActiveSession> {
-  const session = await findActiveSession(ctx.db, {
-    idleMinutes: ctx.config.sessionIdleMinutes, absoluteHours: ctx.config.sessionAbsoluteHours,
-  }, bearerToken(request, 'kzs'));
+  const session = await findActiveSession(ctx.db, sessionPolicy(ctx), bearerToken(request, 'kzs'));
   if (!session) throw new Unauthenticated('The session has expired or was signed out. Sign in again.');
   return session;
 }

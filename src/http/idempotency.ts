@@ -40,7 +40,7 @@ export function idempotencyKeyOf(request: FastifyRequest): string {
 /**
  * Runs operation once per (scope, key). A retry with the same request gets the first status and body
  * byte for byte; a different request under the same key is refused. Client errors (4xx KozaError) are
- * answers too and are kept; anything else rolls back, so the retry runs afresh.
+ * answers too and are kept; anything else, and throttling, rolls back, so the retry runs afresh.
  */
 export async function runIdempotent(
   db: Db, secretKey: Buffer, request: FastifyRequest, reply: FastifyReply, options: IdempotencyOptions,
@@ -73,7 +73,7 @@ export async function runIdempotent(
       status = result.status;
       body = JSON.stringify(result.body);
     } catch (err) {
-      if (!(err instanceof KozaError) || err.status >= 500) throw err;
+      if (!(err instanceof KozaError) || err.status >= 500 || err.retryable) throw err;
       if (!err.keepWrites) await tx.query('ROLLBACK TO SAVEPOINT idempotent_operation');
       status = err.status;
       body = JSON.stringify(problemFromKozaError(err, request.url));

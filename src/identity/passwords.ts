@@ -1,7 +1,8 @@
 // Owns password hashing (argon2id, SPEC §3) and the length rule of NIST SP 800-63B.
 // Must never store, log or compare a password in clear.
 import argon2 from 'argon2';
-import { InvalidRequest } from '../errors.js';
+import { dictionary } from '@zxcvbn-ts/language-common';
+import { createError, InvalidRequest } from '../errors.js';
 
 export const PASSWORD_MIN_LENGTH = 8;
 /** Long enough for any passphrase; short enough that hashing cannot be used to burn CPU. */
@@ -10,13 +11,35 @@ export const PASSWORD_MAX_LENGTH = 256;
 // OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane) keeps a login under ~50 ms on a 2-core machine.
 const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
-export function assertAcceptablePassword(password: string): void {
+/**
+ * ~49,000 passwords seen most often in breach corpora, shipped with zxcvbn-ts: SP 800-63B §5.1.1.2 asks
+ * verifiers to refuse "passwords obtained from previous breach corpuses" and "commonly-used" ones.
+ */
+let commonPasswords: Set<string> | undefined;
+function isCommonPassword(password: string): boolean {
+  commonPasswords ??= new Set(dictionary['passwords-common'] as string[]);
+  return commonPasswords.has(password.toLowerCase());
+}
+
+/** Context-specific words (SP 800-63B: "the name of the service, the username"): the e-mail and its parts. */
+function isContextWord(password: string, context: string[]): boolean {
+  const p = password.toLowerCase();
+  return ['koza', 'kozawallet', 'koza wallet', ...context.map((c) => c.toLowerCase())].some((w) => w.length > 0 && p === w);
+}
+
+export const WeakPassword = createError('weak-password', 422, 'Choose a different password');
+
+/** NIST SP 800-63B: length only, no composition rules; refuse common, breached and context passwords. */
+export function assertAcceptablePassword(password: string, context: string[] = []): void {
   const length = [...password].length;
   if (length < PASSWORD_MIN_LENGTH) {
     throw new InvalidRequest(`The password must be at least ${PASSWORD_MIN_LENGTH} characters long.`);
   }
   if (length > PASSWORD_MAX_LENGTH) {
     throw new InvalidRequest(`The password must be at most ${PASSWORD_MAX_LENGTH} characters long.`);
+  }
+  if (isCommonPassword(password) || isContextWord(password, context)) {
+    throw new WeakPassword('This password is too common or appears in known data breaches; choose another, a passphrase works well.');
   }
 }
 

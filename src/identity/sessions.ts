@@ -52,3 +52,26 @@ export async function findActiveSession(q: Queryable, policy: SessionPolicy, tok
 export async function revokeSession(q: Queryable, sessionId: string): Promise<void> {
   await q.query('UPDATE sessions SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1', [sessionId]);
 }
+
+/**
+ * Rotates a session after a privilege change (a new second factor, a verified identity): a new token is
+ * issued on the same device and the old one stops working at once, so a token stolen before the change
+ * does not inherit what the change unlocked.
+ */
+export async function rotateSession(q: Queryable, policy: SessionPolicy, sessionId: string): Promise<IssuedSession> {
+  const old = await q.query<{ wallet_id: string; ip: string | null; user_agent: string | null; device_id: string | null }>(
+    `UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL
+     RETURNING wallet_id, ip, user_agent, device_id`, [sessionId]);
+  const row = old.rows[0];
+  if (!row) throw new Error(`session ${sessionId} is not active`);
+  const issued = await createSession(q, policy, row.wallet_id, { ip: row.ip ?? '', userAgent: row.user_agent ?? undefined });
+  await q.query('UPDATE sessions SET device_id = $2 WHERE id = $1', [issued.sessionId, row.device_id]);
+  await q.query('UPDATE sessions SET rotated_to = $2 WHERE id = $1', [sessionId, issued.sessionId]);
+  return issued;
+}
+
+/** Signs the wallet out everywhere: every live session's token stops working. */
+export async function revokeAllSessions(q: Queryable, walletId: string): Promise<number> {
+  const res = await q.query('UPDATE sessions SET revoked_at = now() WHERE wallet_id = $1 AND revoked_at IS NULL', [walletId]);
+  return res.rowCount;
+}

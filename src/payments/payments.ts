@@ -8,6 +8,8 @@ import { createError, NotFound } from '../errors.js';
 import { yenFromDb, type Yen } from '../money.js';
 import { assertCanMoveMoney, type Wallet } from '../wallets/wallets.js';
 import { getMerchant, type Merchant } from './merchants.js';
+import { assertLevel } from '../identity/assurance.js';
+import { assertPaymentWithinLimits, type Limits } from '../wallets/limits.js';
 
 export const RefundExceedsPayment = createError('refund-exceeds-payment', 422, 'The refund is larger than what remains of the payment');
 
@@ -36,10 +38,13 @@ function toPayment(r: PaymentRow): Payment {
   };
 }
 
+/** The caller holds the wallet row lock (getWallet(…, true)), so limits are checked against settled totals. */
 export async function pay(
-  q: Queryable, wallet: Wallet, input: { merchantId: string; amount: Yen; description?: string | undefined },
+  q: Queryable, wallet: Wallet, limits: Limits, input: { merchantId: string; amount: Yen; description?: string | undefined },
 ): Promise<Payment> {
   assertCanMoveMoney(wallet);
+  assertLevel(wallet.assuranceLevel, 'L2');
+  await assertPaymentWithinLimits(q, limits[wallet.assuranceLevel], wallet.id, input.amount);
   const merchant = await getMerchant(q, input.merchantId);
   const id = newId('pay');
   const transferId = newId('xfr');

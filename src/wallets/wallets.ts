@@ -9,8 +9,11 @@ import { consumeEmailCode, issueEmailCode, VerificationFailed } from '../identit
 import { sendMessage } from '../identity/outbox.js';
 import { createError, InvalidRequest, NotFound } from '../errors.js';
 import type { Yen } from '../money.js';
+import { assertLevel, type AssuranceLevel } from '../identity/assurance.js';
+import { assertBalanceWithinLimit, type Limits } from './limits.js';
 
-export const LoginFailed = createError('login-failed', 401, 'The e-mail or the password is wrong');
+// keepWrites: the failed attempt it records must survive the refusal, or throttling would never see it.
+export const LoginFailed = createError('login-failed', 401, 'The e-mail or the password is wrong', { keepWrites: true });
 export const EmailNotVerified = createError('email-not-verified', 403, 'The e-mail address is not verified yet');
 export const WalletFrozen = createError('wallet-frozen', 403, 'This wallet is frozen');
 
@@ -18,6 +21,9 @@ export interface Wallet {
   id: string;
   email: string;
   emailVerified: boolean;
+  assuranceLevel: AssuranceLevel;
+  phone: string | null;
+  phoneVerified: boolean;
   status: 'active' | 'frozen' | 'closed';
   ledgerAccountId: string;
   createdAt: Date;
@@ -25,12 +31,14 @@ export interface Wallet {
 
 interface WalletRow {
   id: string; email: string; email_verified_at: Date | null; status: Wallet['status'];
+  assurance_level: AssuranceLevel; phone: string | null; phone_verified_at: Date | null;
   ledger_account_id: string; created_at: Date; password_hash: string;
 }
 
 function toWallet(r: WalletRow): Wallet {
   return {
     id: r.id, email: r.email, emailVerified: r.email_verified_at !== null, status: r.status,
+    assuranceLevel: r.assurance_level, phone: r.phone, phoneVerified: r.phone_verified_at !== null,
     ledgerAccountId: r.ledger_account_id, createdAt: new Date(r.created_at),
   };
 }
@@ -56,7 +64,7 @@ async function findByEmail(q: Queryable, email: string, lock = false): Promise<W
  */
 export async function signUp(q: Queryable, key: Buffer, input: { email: string; password: string }): Promise<void> {
   const email = normalizeEmail(input.email);
-  assertAcceptablePassword(input.password);
+  assertAcceptablePassword(input.password, [email, email.split('@')[0]!]);
   const passwordHash = await hashPassword(input.password);
   const walletId = newId('wal');
   const ledgerAccountId = `acc_${walletId}`;
@@ -112,7 +120,8 @@ export async function checkCredentials(q: Queryable, input: { email: string; pas
 }
 
 export async function getWallet(q: Queryable, walletId: string, lock = false): Promise<Wallet> {
-  const res = await q.query<WalletRow>(`SELECT * FROM wallets WHERE id = $1${lock ? ' FOR SHARE' : ''}`, [walletId]);
+  // Money movements lock the wallet row so that limit checks and the movement cannot race another one.
+  const res = await q.query<WalletRow>(`SELECT * FROM wallets WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [walletId]);
   const row = res.rows[0];
   if (!row) throw new NotFound('The wallet does not exist.');
   return toWallet(row);
@@ -153,9 +162,14 @@ export interface Topup {
   createdAt: Date;
 }
 
-/** Sandbox-only money-in: a real ledger transfer from suspense, so every invariant still holds. */
-export async function sandboxTopup(q: Queryable, wallet: Wallet, amount: Yen): Promise<Topup> {
+/**
+ * Sandbox-only money-in: a real ledger transfer from suspense, so every invariant still holds. It stands in
+ * for a bank charge, so the level's balance cap applies; holding a balance needs L1.
+ */
+export async function sandboxTopup(q: Queryable, wallet: Wallet, limits: Limits, amount: Yen): Promise<Topup> {
   assertCanMoveMoney(wallet);
+  assertLevel(wallet.assuranceLevel, 'L1');
+  assertBalanceWithinLimit(limits[wallet.assuranceLevel], postedCreditBalance(await getBalance(q, wallet.ledgerAccountId)), amount);
   const id = newId('top');
   const transferId = newId('xfr');
   await createTransfer(q, {

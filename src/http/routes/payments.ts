@@ -60,7 +60,7 @@ export function registerPaymentRoutes(app: App, ctx: Ctx): void {
     const session = await requireSession(ctx, request);
     return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, async (tx) => {
       const wallet = await getWallet(tx, session.walletId, true);
-      const payment = await pay(tx, wallet, {
+      const payment = await pay(tx, wallet, ctx.config.limits, {
         merchantId: request.body.merchant_id, amount: request.body.amount as Yen, description: request.body.description,
       });
       ctx.metrics.moneyMovements.inc({ code: 'payment' });

@@ -59,7 +59,7 @@ export function registerSandboxRoutes(app: App, ctx: Ctx): void {
     const session = await requireSession(ctx, request);
     return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, async (tx) => {
       const wallet = await getWallet(tx, session.walletId, true);
-      const topup = await sandboxTopup(tx, wallet, request.body.amount as Yen);
+      const topup = await sandboxTopup(tx, wallet, ctx.config.limits, request.body.amount as Yen);
       ctx.metrics.moneyMovements.inc({ code: 'topup' });
       return { status: 201, body: { id: topup.id, wallet_id: topup.walletId, amount: topup.amount, created_at: topup.createdAt.toISOString() } };
     });

@@ -10,12 +10,20 @@ export const WalletSchema = Type.Object({
   id: Type.String({ examples: ['wal_…'] }),
   email: Type.String(),
   email_verified: Type.Boolean(),
+  assurance_level: Type.Union([Type.Literal('L0'), Type.Literal('L1'), Type.Literal('L2')], {
+    description: 'L0 e-mail verified; L1 + phone verified (hold a balance, receive refunds); L2 + identity verified (pay, link banks, charge, withdraw).',
+  }),
+  phone: Type.Union([Type.String(), Type.Null()]),
+  phone_verified: Type.Boolean(),
   status: Type.Union([Type.Literal('active'), Type.Literal('frozen'), Type.Literal('closed')]),
   created_at: Timestamp,
 });
 
 export function walletJson(w: Wallet) {
-  return { id: w.id, email: w.email, email_verified: w.emailVerified, status: w.status, created_at: w.createdAt.toISOString() };
+  return {
+    id: w.id, email: w.email, email_verified: w.emailVerified, assurance_level: w.assuranceLevel, phone: w.phone,
+    phone_verified: w.phoneVerified, status: w.status, created_at: w.createdAt.toISOString(),
+  };
 }
 
 const BalanceSchema = Type.Object({

@@ -1,0 +1,66 @@
+// Owns the phone verification routes (level L1).
+// Must never send a code for a wallet that is not signed in, nor answer differently for a known number.
+import { Type } from 'typebox';
+import type { App, Ctx } from '../context.js';
+import { requireSession, sessionPolicy } from '../context.js';
+import { runIdempotent } from '../idempotency.js';
+import { IdempotencyHeaders, problems, Timestamp } from '../schemas.js';
+import { confirmPhone, startPhoneVerification } from '../../identity/phone.js';
+import { sandboxSmsSender } from '../../identity/sms.js';
+import { rotateSession } from '../../identity/sessions.js';
+import { getWallet } from '../../wallets/wallets.js';
+
+export const RotatedSession = Type.Object({
+  session_id: Type.String(), token: Type.String(), expires_at: Timestamp,
+}, { description: 'The session was rotated (privilege change): use this token; the old one no longer works.' });
+
+export function registerPhoneRoutes(app: App, ctx: Ctx): void {
+  app.post('/v1/phone', {
+    schema: {
+      tags: ['identity'], summary: 'Send an SMS code to a Japanese mobile number to verify it (toward level L1)',
+      description: 'Codes: 6 digits, valid 5 minutes, single use, 5 wrong tries lock the code. At most 3 codes per '
+        + 'number per 15 minutes and 10 per day; per network address per hour as configured (default 20).',
+      security: [{ session: [] }],
+      headers: IdempotencyHeaders,
+      body: Type.Object({ phone: Type.String({ minLength: 10, maxLength: 32, examples: ['090-1234-5678'] }) }, { additionalProperties: false }),
+      response: {
+        202: Type.Object({ status: Type.Literal('code_sent'), phone: Type.String(), expires_in_seconds: Type.Integer() }),
+        ...problems(400, 401, 413, 415, 422, 423, 429),
+      },
+    },
+  }, async (request, reply) => {
+    const session = await requireSession(ctx, request);
+    return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, async (tx) => {
+      const sent = await startPhoneVerification(tx, ctx.config.secretKey, sandboxSmsSender,
+        { walletId: session.walletId, phone: request.body.phone, ip: request.ip, codesPerIpPerHour: ctx.config.phoneCodesPerIpPerHour });
+      return { status: 202, body: { status: 'code_sent', phone: sent.phone, expires_in_seconds: sent.expiresInSeconds } };
+    });
+  });
+
+  app.post('/v1/phone/verify', {
+    schema: {
+      tags: ['identity'], summary: 'Confirm the SMS code; the wallet reaches level L1 and the session is rotated',
+      security: [{ session: [] }],
+      headers: IdempotencyHeaders,
+      body: Type.Object({ code: Type.String({ pattern: '^[0-9]{6}$' }) }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({ phone: Type.String(), assurance_level: Type.String(), session: RotatedSession }),
+        ...problems(400, 401, 409, 413, 415, 422, 423, 429),
+      },
+    },
+  }, async (request, reply) => {
+    const session = await requireSession(ctx, request);
+    return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId, sensitive: true }, async (tx) => {
+      const { phone } = await confirmPhone(tx, ctx.config.secretKey, { walletId: session.walletId, code: request.body.code });
+      const rotated = await rotateSession(tx, sessionPolicy(ctx), session.sessionId);
+      const wallet = await getWallet(tx, session.walletId);
+      return {
+        status: 200,
+        body: {
+          phone, assurance_level: wallet.assuranceLevel,
+          session: { session_id: rotated.sessionId, token: rotated.token, expires_at: rotated.expiresAt.toISOString() },
+        },
+      };
+    });
+  });
+}

@@ -1,0 +1,39 @@
+// Owns risk signals: facts identity and money events raise for the risk engine and analysts to act on.
+// Must never put a secret (a code, a password, a document image) into a signal's detail.
+import type { Queryable } from '../store/db.js';
+
+export type RiskSignalKind =
+  | 'otp_code_locked'
+  | 'phone_factor_locked'
+  | 'duplicate_identity'
+  | 'duplicate_phone'
+  | 'kyc_forged_document'
+  | 'kyc_selfie_mismatch'
+  | 'second_factor_locked'
+  | 'second_factor_added'
+  | 'second_factor_removed'
+  | 'recovery_code_used'
+  | 'step_up_challenge_locked'
+  | 'login_throttled'
+  | 'new_device_login';
+
+export async function recordRiskSignal(
+  q: Queryable, signal: { walletId: string | null; kind: RiskSignalKind; detail?: Record<string, unknown> },
+): Promise<void> {
+  await q.query('INSERT INTO risk_signals (wallet_id, kind, detail) VALUES ($1, $2, $3)',
+    [signal.walletId, signal.kind, JSON.stringify(signal.detail ?? {})]);
+}
+
+export interface RiskSignal {
+  id: number;
+  walletId: string | null;
+  kind: RiskSignalKind;
+  detail: Record<string, unknown>;
+  createdAt: Date;
+}
+
+export async function listRiskSignals(q: Queryable, walletId: string): Promise<RiskSignal[]> {
+  const res = await q.query<{ id: number; wallet_id: string | null; kind: RiskSignalKind; detail: Record<string, unknown>; created_at: Date }>(
+    'SELECT id, wallet_id, kind, detail, created_at FROM risk_signals WHERE wallet_id = $1 ORDER BY id', [walletId]);
+  return res.rows.map((r) => ({ id: r.id, walletId: r.wallet_id, kind: r.kind, detail: r.detail, createdAt: new Date(r.created_at) }));
+}

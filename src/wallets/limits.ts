@@ -1,0 +1,86 @@
+// Owns the money limits of each assurance level (SPEC §3: "limits are configuration") and their checks.
+// Must never let a movement through that would break a limit, including by racing another movement
+// (callers hold the wallet row lock while checking).
+import type { Queryable } from '../store/db.js';
+import { createError } from '../errors.js';
+import type { AssuranceLevel } from '../identity/assurance.js';
+
+export interface LevelLimits {
+  /** Most the wallet may hold. */
+  maxBalance: number;
+  /** Largest single payment; 0 means the level may not pay at all. */
+  maxPayment: number;
+  /** Payments per Japan calendar day, and per calendar month. */
+  dailyPayments: number;
+  monthlyPayments: number;
+}
+
+export type Limits = Record<AssuranceLevel, LevelLimits>;
+
+/**
+ * Defaults (README, "Limits"): L0 holds nothing; L1 may hold ¥100,000 (refunds, balance) but not pay;
+ * L2 may hold ¥1,000,000 — the per-transfer ceiling of a Type II funds-transfer business under Japan's
+ * Payment Services Act — and pay up to ¥500,000 at once, ¥1,000,000 a day, ¥2,000,000 a month.
+ */
+export const DEFAULT_LIMITS: Limits = {
+  L0: { maxBalance: 0, maxPayment: 0, dailyPayments: 0, monthlyPayments: 0 },
+  L1: { maxBalance: 100_000, maxPayment: 0, dailyPayments: 0, monthlyPayments: 0 },
+  L2: { maxBalance: 1_000_000, maxPayment: 500_000, dailyPayments: 1_000_000, monthlyPayments: 2_000_000 },
+};
+
+export const LimitExceeded = createError<{ limit: string; limit_yen: number; remaining_yen: number }>(
+  'limit-exceeded', 422, 'This would exceed a wallet limit');
+
+/** Parses KOZA_LIMITS (JSON, partial overrides per level); returns an error message or the limits. */
+export function parseLimits(raw: string | undefined): Limits | string {
+  if (raw === undefined || raw === '') return DEFAULT_LIMITS;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return 'JSON like {"L2":{"maxPayment":300000}}';
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return 'a JSON object keyed by L0, L1, L2';
+  const limits: Limits = structuredClone(DEFAULT_LIMITS);
+  for (const [level, overrides] of Object.entries(parsed)) {
+    if (!(level in limits)) return `levels L0, L1, L2 only (got ${level})`;
+    if (typeof overrides !== 'object' || overrides === null) return `an object of limits for ${level}`;
+    for (const [name, value] of Object.entries(overrides)) {
+      if (!(name in limits[level as AssuranceLevel])) return `limits maxBalance, maxPayment, dailyPayments, monthlyPayments (got ${name})`;
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) return `${level}.${name} as a whole number of yen ≥ 0`;
+      limits[level as AssuranceLevel][name as keyof LevelLimits] = value;
+    }
+  }
+  return limits;
+}
+
+/** Midnight in Japan (UTC+9, no daylight saving) as SQL, for day and month windows. */
+const JST_DAY_START = `date_trunc('day', now() + interval '9 hours') - interval '9 hours'`;
+const JST_MONTH_START = `date_trunc('month', now() + interval '9 hours') - interval '9 hours'`;
+
+export async function assertPaymentWithinLimits(
+  q: Queryable, limits: LevelLimits, walletId: string, amount: number,
+): Promise<void> {
+  if (amount > limits.maxPayment) {
+    throw new LimitExceeded(`A single payment can be at most ¥${limits.maxPayment} at this wallet's level.`,
+      { limit: 'max_payment', limit_yen: limits.maxPayment, remaining_yen: limits.maxPayment });
+  }
+  const res = await q.query<{ today: number; month: number }>(
+    `SELECT coalesce(sum(amount) FILTER (WHERE created_at >= ${JST_DAY_START}), 0)::int8 AS today,
+            coalesce(sum(amount), 0)::int8 AS month
+       FROM payments WHERE wallet_id = $1 AND created_at >= ${JST_MONTH_START}`, [walletId]);
+  const { today, month } = res.rows[0]!;
+  for (const [limit, used, cap] of [['daily_payments', today, limits.dailyPayments], ['monthly_payments', month, limits.monthlyPayments]] as const) {
+    if (used + amount > cap) {
+      throw new LimitExceeded(`This payment would pass the ${limit.replace('_', ' ')} limit of ¥${cap}.`,
+        { limit, limit_yen: cap, remaining_yen: Math.max(0, cap - used) });
+    }
+  }
+}
+
+export function assertBalanceWithinLimit(limits: LevelLimits, balanceBefore: number, amount: number): void {
+  if (balanceBefore + amount > limits.maxBalance) {
+    throw new LimitExceeded(`A wallet at this level can hold at most ¥${limits.maxBalance}.`,
+      { limit: 'max_balance', limit_yen: limits.maxBalance, remaining_yen: Math.max(0, limits.maxBalance - balanceBefore) });
+  }
+}
