@@ -22,6 +22,8 @@ export interface Config {
   sessionAbsoluteHours: number;
   /** SMS codes one network address may have sent per hour (SMS pumping and phone enumeration). */
   phoneCodesPerIpPerHour: number;
+  /** Payments of this many yen or more need a step-up proof bound to the amount and merchant (PSD2 SCA). */
+  stepUpPaymentFrom: number;
   /** Money limits per assurance level (KOZA_LIMITS, JSON overrides of the defaults). */
   limits: Limits;
   /** WebAuthn relying-party id: the domain passkeys are bound to (KOZA_WEBAUTHN_RP_ID). */
@@ -146,6 +148,7 @@ export function loadConfig(env: Env = process.env): Config {
     sessionIdleMinutes: intVar(env, 'KOZA_SESSION_IDLE_MINUTES', 30, 1, 24 * 60),
     sessionAbsoluteHours: intVar(env, 'KOZA_SESSION_ABSOLUTE_HOURS', 12, 1, 24 * 30),
     phoneCodesPerIpPerHour: intVar(env, 'KOZA_PHONE_CODES_PER_IP_PER_HOUR', 20, 1, 1_000_000),
+    stepUpPaymentFrom: intVar(env, 'KOZA_STEP_UP_PAYMENT_FROM', 100_000, 1, 1_000_000_000_000),
     limits,
     webauthnRpId,
     webauthnRpName: env.KOZA_WEBAUTHN_RP_NAME && env.KOZA_WEBAUTHN_RP_NAME !== '' ? env.KOZA_WEBAUTHN_RP_NAME.slice(0, 64) : 'koza',

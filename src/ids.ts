@@ -3,7 +3,9 @@
 import { randomBytes } from 'node:crypto';
 
 export type IdPrefix =
-  | 'wal' | 'mer' | 'pay' | 'rfd' | 'top' | 'xfr' | 'ses' | 'evc' | 'msg' | 'req' | 'acc';
+  | 'wal' | 'mer' | 'pay' | 'rfd' | 'top' | 'xfr' | 'ses' | 'otc' | 'msg' | 'req' | 'acc' | 'dev'
+  | 'fac' | 'wac' | 'rcb' | 'stp' | 'prf'
+  | 'kyc' | 'idn';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomBytes(16).toString('base64url')}`;

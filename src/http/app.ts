@@ -19,6 +19,10 @@ import { registerWalletRoutes } from './routes/wallet.js';
 import { registerMerchantRoutes } from './routes/merchants.js';
 import { registerPaymentRoutes } from './routes/payments.js';
 import { registerSandboxRoutes } from './routes/sandbox.js';
+import { registerPhoneRoutes } from './routes/phone.js';
+import { registerIdentityRoutes } from './routes/identity.js';
+import { registerFactorRoutes } from './routes/factors.js';
+import { registerStepUpRoutes } from './routes/step-up.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -27,6 +31,17 @@ export interface BuildOptions {
   config: Config;
   /** Log destination; tests pass a stream to read what was logged. */
   logStream?: NodeJS.WritableStream;
+}
+
+/**
+ * What an unexpected error may put in a log. A logger copies every field of an error, and database errors
+ * carry the query's parameters (PGlite: params, holding e-mail bodies with one-time codes, hashes) and the
+ * offending values (PostgreSQL: detail); so only these named fields are kept.
+ */
+function loggableError(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error)) return { message: `non-error thrown: ${typeof err}` };
+  const { code, constraint, routine } = err as { code?: unknown; constraint?: unknown; routine?: unknown };
+  return { name: err.name, message: err.message, code, constraint, routine, stack: err.stack };
 }
 
 export async function buildApp(options: BuildOptions): Promise<App> {
@@ -73,7 +88,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
 
   app.setErrorHandler((err, request, reply) => {
     const problem = toProblem(err, request.url);
-    if (problem.status >= 500) request.log.error({ err }, 'unhandled error');
+    if (problem.status >= 500) request.log.error({ err: loggableError(err) }, 'unhandled error');
     void reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
   });
   app.setNotFoundHandler((request, reply) => {
@@ -119,5 +134,9 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   registerMerchantRoutes(app, ctx);
   registerPaymentRoutes(app, ctx);
   registerSandboxRoutes(app, ctx);
+  registerPhoneRoutes(app, ctx);
+  registerIdentityRoutes(app, ctx);
+  registerFactorRoutes(app, ctx);
+  registerStepUpRoutes(app, ctx);
   return app;
 }

@@ -59,3 +59,7 @@ export function nextCursor(rows: Array<{ seq: number }>, limit: number): string 
 }
 
 export const Timestamp = Type.String({ format: 'date-time' });
+
+export const RotatedSession = Type.Object({
+  session_id: Type.String(), token: Type.String(), expires_at: Timestamp,
+}, { description: 'The session was rotated (privilege change): use this token; the old one no longer works.' });

@@ -3,6 +3,7 @@
 import type { Queryable } from '../store/db.js';
 import { newId } from '../ids.js';
 import { hashToken, newToken } from './secrets.js';
+import { Unauthenticated } from '../errors.js';
 
 export interface SessionPolicy {
   idleMinutes: number;
@@ -63,7 +64,8 @@ export async function rotateSession(q: Queryable, policy: SessionPolicy, session
     `UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL
      RETURNING wallet_id, ip, user_agent, device_id`, [sessionId]);
   const row = old.rows[0];
-  if (!row) throw new Error(`session ${sessionId} is not active`);
+  // Two requests racing to rotate one session: the loser's token is already dead.
+  if (!row) throw new Unauthenticated('The session has ended. Sign in again.');
   const issued = await createSession(q, policy, row.wallet_id, { ip: row.ip ?? '', userAgent: row.user_agent ?? undefined });
   await q.query('UPDATE sessions SET device_id = $2 WHERE id = $1', [issued.sessionId, row.device_id]);
   await q.query('UPDATE sessions SET rotated_to = $2 WHERE id = $1', [sessionId, issued.sessionId]);

@@ -9,6 +9,7 @@ export type RiskSignalKind =
   | 'duplicate_phone'
   | 'kyc_forged_document'
   | 'kyc_selfie_mismatch'
+  | 'kyc_identity_changed'
   | 'second_factor_locked'
   | 'second_factor_added'
   | 'second_factor_removed'

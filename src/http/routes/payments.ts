@@ -9,6 +9,7 @@ import { Amount, IdempotencyHeaders, problems, Timestamp } from '../schemas.js';
 import { getPayment, pay, refund, type Payment, type Refund } from '../../payments/payments.js';
 import { getWallet } from '../../wallets/wallets.js';
 import { NotFound } from '../../errors.js';
+import { consumeStepUpProof } from '../../identity/step-up.js';
 import type { Yen } from '../../money.js';
 
 export const PaymentSchema = Type.Object({
@@ -53,6 +54,11 @@ export function registerPaymentRoutes(app: App, ctx: Ctx): void {
         merchant_id: Type.String({ pattern: '^mer_[A-Za-z0-9_-]{1,64}$' }),
         amount: Amount,
         description: Type.Optional(Type.String({ maxLength: 200 })),
+        step_up_proof: Type.Optional(Type.String({
+          maxLength: 128,
+          description: 'Needed from KOZA_STEP_UP_PAYMENT_FROM yen (default ¥100,000): the proof of a step-up challenge '
+            + 'approved for action "payment", this exact amount and this merchant as destination.',
+        })),
       }, { additionalProperties: false }),
       response: { 201: PaymentSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429) },
     },
@@ -60,6 +66,13 @@ export function registerPaymentRoutes(app: App, ctx: Ctx): void {
     const session = await requireSession(ctx, request);
     return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, async (tx) => {
       const wallet = await getWallet(tx, session.walletId, true);
+      if (request.body.amount >= ctx.config.stepUpPaymentFrom) {
+        // Dynamic linking: the proof names this amount and this merchant, so it cannot be replayed for another.
+        await consumeStepUpProof(tx, {
+          walletId: wallet.id, proof: request.body.step_up_proof, action: 'payment',
+          amount: request.body.amount as Yen, destination: request.body.merchant_id,
+        });
+      }
       const payment = await pay(tx, wallet, ctx.config.limits, {
         merchantId: request.body.merchant_id, amount: request.body.amount as Yen, description: request.body.description,
       });

@@ -4,15 +4,11 @@ import { Type } from 'typebox';
 import type { App, Ctx } from '../context.js';
 import { requireSession, sessionPolicy } from '../context.js';
 import { runIdempotent } from '../idempotency.js';
-import { IdempotencyHeaders, problems, Timestamp } from '../schemas.js';
+import { IdempotencyHeaders, problems, RotatedSession } from '../schemas.js';
 import { confirmPhone, startPhoneVerification } from '../../identity/phone.js';
 import { sandboxSmsSender } from '../../identity/sms.js';
 import { rotateSession } from '../../identity/sessions.js';
 import { getWallet } from '../../wallets/wallets.js';
-
-export const RotatedSession = Type.Object({
-  session_id: Type.String(), token: Type.String(), expires_at: Timestamp,
-}, { description: 'The session was rotated (privilege change): use this token; the old one no longer works.' });
 
 export function registerPhoneRoutes(app: App, ctx: Ctx): void {
   app.post('/v1/phone', {

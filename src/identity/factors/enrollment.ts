@@ -1,0 +1,201 @@
+// Owns the life of a second factor: enrol TOTP or a passkey, recovery codes with the first factor, removal.
+// Must never activate a factor the customer has not proved, nor add or remove one on a session alone once one exists.
+import type { PublicKeyCredentialCreationOptionsJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
+import type { Queryable } from '../../store/db.js';
+import { Conflict, createError, NotFound } from '../../errors.js';
+import { recordRiskSignal } from '../../risk/signals.js';
+import { sendMessage } from '../outbox.js';
+import { seal } from '../secrets.js';
+import { consumeStepUpProof } from '../step-up.js';
+import { newTotpSecret, qrCodeSvg, totpProvisioningUri } from './totp.js';
+import {
+  newCeremonyChallenge, passkeyRegistrationOptions, verifyPasskeyRegistration, PASSKEY_CEREMONY_SECONDS,
+} from './passkeys.js';
+import { hashRecoveryCode, newRecoveryCodes, normalizeRecoveryCode } from './recovery-codes.js';
+import { assertFactorRemovable } from './removal-rule.js';
+import { checkTotpFactor, SecondFactorRejected, type VerifyEnv } from './verify.js';
+import {
+  activateFactor, consumeWebauthnChallenge, getFactorForUpdate, insertCredential, insertPendingFactor, insertWebauthnChallenge,
+  linkedBankAccountCount, listActiveFactors, listActivePasskeys, liveRecoveryBatch, lockWalletFactors, markFactorRemoved,
+  replaceRecoveryBatch, revokeRecoveryBatch, type Factor, type FactorKind,
+} from './store.js';
+
+/** Ten minutes to install an authenticator app, scan the code and type the first code. */
+export const TOTP_ENROLLMENT_MINUTES = 10;
+
+export const TotpAlreadyEnrolled = createError('totp-already-enrolled', 409, 'An authenticator app is already enrolled');
+export const EnrollmentExpired = createError('enrollment-expired', 409, 'This enrolment can no longer be completed');
+
+/** The server key, the relying party and the clock: the same that checking a factor needs. */
+export type FactorEnv = VerifyEnv;
+
+export interface EnrollmentRequest {
+  walletId: string;
+  label: string | undefined;
+  /** Needed once the wallet has a factor: a proof for action factor_enrollment. */
+  stepUpProof: string | undefined;
+}
+
+const KIND_NAMES: Record<FactorKind, string> = { totp: 'an authenticator app', passkey: 'a passkey' };
+
+/** Once a wallet has a factor, adding another needs a proof from an existing one: a stolen session must not add its own. */
+async function requireProofToAdd(q: Queryable, env: FactorEnv, walletId: string, stepUpProof: string | undefined): Promise<void> {
+  const active = await listActiveFactors(q, walletId);
+  if (active.length === 0) return;
+  await consumeStepUpProof(q, { walletId, proof: stepUpProof, action: 'factor_enrollment', amount: null, destination: null, now: env.now });
+}
+
+export interface TotpEnrollment {
+  factor: Factor;
+  secret: string;
+  uri: string;
+  qrSvg: string;
+}
+
+export async function startTotpEnrollment(q: Queryable, env: FactorEnv, input: EnrollmentRequest): Promise<TotpEnrollment> {
+  const { email } = await lockWalletFactors(q, input.walletId);
+  if ((await listActiveFactors(q, input.walletId, { kind: 'totp' })).length > 0) {
+    throw new TotpAlreadyEnrolled('Remove the enrolled authenticator app first; a wallet has one.');
+  }
+  await requireProofToAdd(q, env, input.walletId, input.stepUpProof);
+  const secret = newTotpSecret();
+  const factor = await insertPendingFactor(q, {
+    walletId: input.walletId, kind: 'totp', label: input.label ?? 'Authenticator app',
+    enrollmentExpiresAt: new Date(env.now.getTime() + TOTP_ENROLLMENT_MINUTES * 60_000),
+    totpSecretSealed: seal(env.secretKey, secret),
+  });
+  const uri = totpProvisioningUri(secret, email);
+  return { factor, secret, uri, qrSvg: await qrCodeSvg(uri) };
+}
+
+export interface PasskeyEnrollment {
+  factor: Factor;
+  options: PublicKeyCredentialCreationOptionsJSON;
+}
+
+export async function startPasskeyEnrollment(q: Queryable, env: FactorEnv, input: EnrollmentRequest): Promise<PasskeyEnrollment> {
+  const { email } = await lockWalletFactors(q, input.walletId);
+  await requireProofToAdd(q, env, input.walletId, input.stepUpProof);
+  const expiresAt = new Date(env.now.getTime() + PASSKEY_CEREMONY_SECONDS * 1000);
+  const factor = await insertPendingFactor(q, {
+    walletId: input.walletId, kind: 'passkey', label: input.label ?? 'Passkey', enrollmentExpiresAt: expiresAt,
+  });
+  const challenge = newCeremonyChallenge();
+  await insertWebauthnChallenge(q, { walletId: input.walletId, factorId: factor.id, challenge, expiresAt });
+  const options = await passkeyRegistrationOptions(env.rp, {
+    walletId: input.walletId, account: email, challenge, existing: await listActivePasskeys(q, input.walletId),
+  });
+  return { factor, options };
+}
+
+/** The pending factor of this wallet and kind, still in time; the same 404 for another wallet's id. */
+async function pendingFactor(q: Queryable, env: FactorEnv, walletId: string, factorId: string, kind: FactorKind): Promise<Factor> {
+  const factor = await getFactorForUpdate(q, walletId, factorId);
+  if (!factor || factor.kind !== kind) throw new NotFound('The enrolment does not exist.');
+  if (factor.status !== 'pending') throw new Conflict('This factor is already enrolled or was removed.');
+  if (factor.enrollmentExpiresAt.getTime() <= env.now.getTime()) {
+    throw new EnrollmentExpired('The enrolment took too long. Start again.');
+  }
+  return factor;
+}
+
+export interface Activated {
+  factor: Factor;
+  /** Shown once, when the wallet's first factor is enrolled; null otherwise. */
+  recoveryCodes: string[] | null;
+}
+
+/** Makes the factor count, hands out recovery codes with the first one, and tells the customer by e-mail. */
+async function activate(q: Queryable, env: FactorEnv, email: string, pending: Factor): Promise<Activated> {
+  const factor = await activateFactor(q, pending.id, env.now);
+  const recoveryCodes = await liveRecoveryBatch(q, factor.walletId) === null
+    ? await issueRecoveryCodes(q, env, factor.walletId)
+    : null;
+  await recordRiskSignal(q, { walletId: factor.walletId, kind: 'second_factor_added', detail: { factor_id: factor.id, factor_kind: factor.kind } });
+  await sendMessage(q, {
+    channel: 'email', recipient: email, subject: 'A second factor was added to your koza wallet',
+    body: `${KIND_NAMES[factor.kind]} ("${factor.label}") can now approve payments and changes on your wallet. `
+      + 'If this was not you, sign in, remove it and change your password, or contact support.',
+  });
+  return { factor, recoveryCodes };
+}
+
+export async function confirmTotpEnrollment(
+  q: Queryable, env: FactorEnv, input: { walletId: string; factorId: string; code: string },
+): Promise<Activated> {
+  const { email } = await lockWalletFactors(q, input.walletId);
+  const factor = await pendingFactor(q, env, input.walletId, input.factorId, 'totp');
+  if ((await listActiveFactors(q, input.walletId, { kind: 'totp' })).length > 0) {
+    throw new TotpAlreadyEnrolled('Another authenticator app was enrolled meanwhile; a wallet has one.');
+  }
+  if (!(await checkTotpFactor(q, env, factor, input.code))) {
+    throw new SecondFactorRejected('The code is not valid. Check the time on your phone and type the current code.');
+  }
+  return activate(q, env, email, factor);
+}
+
+export async function confirmPasskeyEnrollment(
+  q: Queryable, env: FactorEnv, input: { walletId: string; factorId: string; credential: RegistrationResponseJSON },
+): Promise<Activated> {
+  const { email } = await lockWalletFactors(q, input.walletId);
+  const factor = await pendingFactor(q, env, input.walletId, input.factorId, 'passkey');
+  // Spent before the check: a registration challenge answers once, rightly or wrongly.
+  const challenge = await consumeWebauthnChallenge(q, factor.id, env.now);
+  if (challenge === null) throw new EnrollmentExpired('The passkey ceremony was already answered or took too long. Start again.');
+  const registered = await verifyPasskeyRegistration(env.rp, { response: input.credential, expectedChallenge: challenge });
+  if (!registered || !(await insertCredential(q, factor.id, registered))) {
+    throw new SecondFactorRejected('The passkey could not be verified, or it is already registered. Start again.');
+  }
+  return activate(q, env, email, factor);
+}
+
+async function issueRecoveryCodes(q: Queryable, env: FactorEnv, walletId: string): Promise<string[]> {
+  const codes = newRecoveryCodes();
+  await replaceRecoveryBatch(q, walletId, env.now, (batchId) => codes.map((code) =>
+    hashRecoveryCode(env.secretKey, batchId, normalizeRecoveryCode(code)!)));
+  return codes;
+}
+
+/** New recovery codes for old ones (used up or exposed): needs a fresh approval with a second factor. */
+export async function regenerateRecoveryCodes(
+  q: Queryable, env: FactorEnv, input: { walletId: string; stepUpProof: string | undefined },
+): Promise<string[]> {
+  const { email } = await lockWalletFactors(q, input.walletId);
+  await consumeStepUpProof(q, { walletId: input.walletId, proof: input.stepUpProof, action: 'recovery_codes', amount: null, destination: null, now: env.now });
+  if ((await listActiveFactors(q, input.walletId)).length === 0) {
+    throw new Conflict('Recovery codes back up a second factor; enrol an authenticator app or a passkey first.');
+  }
+  const codes = await issueRecoveryCodes(q, env, input.walletId);
+  await sendMessage(q, {
+    channel: 'email', recipient: email, subject: 'Your koza recovery codes were replaced',
+    body: 'New recovery codes were made for your wallet; the old ones no longer work. If this was not you, contact support.',
+  });
+  return codes;
+}
+
+/**
+ * Removes a factor after a fresh approval bound to that factor (any enrolled factor or a recovery code may
+ * give it, the one being removed included: a customer who lost a phone removes it with a recovery code).
+ */
+export async function removeFactor(
+  q: Queryable, env: FactorEnv, input: { walletId: string; factorId: string; stepUpProof: string | undefined },
+): Promise<Factor> {
+  const { email } = await lockWalletFactors(q, input.walletId);
+  const factor = await getFactorForUpdate(q, input.walletId, input.factorId);
+  if (!factor || factor.status !== 'active') throw new NotFound('The factor does not exist or was already removed.');
+  await consumeStepUpProof(q, {
+    walletId: input.walletId, proof: input.stepUpProof, action: 'factor_removal', amount: null, destination: factor.id, now: env.now,
+  });
+  const active = await listActiveFactors(q, input.walletId);
+  assertFactorRemovable({ remainingFactors: active.length - 1, linkedBankAccounts: await linkedBankAccountCount(q, input.walletId) });
+  const removed = await markFactorRemoved(q, factor.id, env.now);
+  // Recovery codes back up factors; with none left they would be a second factor of their own.
+  if (active.length === 1) await revokeRecoveryBatch(q, input.walletId, env.now);
+  await recordRiskSignal(q, { walletId: input.walletId, kind: 'second_factor_removed', detail: { factor_id: factor.id, factor_kind: factor.kind } });
+  await sendMessage(q, {
+    channel: 'email', recipient: email, subject: 'A second factor was removed from your koza wallet',
+    body: `${KIND_NAMES[factor.kind]} ("${factor.label}") no longer works on your wallet. `
+      + 'If this was not you, sign in, check your factors and change your password, or contact support.',
+  });
+  return removed;
+}

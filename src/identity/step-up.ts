@@ -1,0 +1,191 @@
+// Owns step-up challenges and their proofs (SPEC §3, PSD2 RTS Art. 5): approve one action, amount and destination, once.
+// Must never let a proof authorise anything but what was approved, nor be used twice, late, or by another wallet.
+import type { PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
+import type { Queryable } from '../store/db.js';
+import { newId } from '../ids.js';
+import { createError, NotFound } from '../errors.js';
+import { yenFromDb, type Yen } from '../money.js';
+import { recordRiskSignal } from '../risk/signals.js';
+import { hashToken, newToken } from './secrets.js';
+import { describeBinding, sameBinding, webauthnChallengeFor, type StepUpAction, type StepUpBinding } from './step-up-binding.js';
+import { passkeyRequestOptions } from './factors/passkeys.js';
+import { listActiveFactors, listActivePasskeys, liveRecoveryBatch } from './factors/store.js';
+import { SecondFactorRejected, verifyPresentation, type FactorMethod, type Presentation, type VerifyEnv } from './factors/verify.js';
+
+/** Five minutes to approve: enough to find a phone, short enough that an abandoned checkout is not approvable tomorrow. */
+export const STEP_UP_CHALLENGE_MINUTES = 5;
+/** The money route must follow within five minutes (the RTS Art. 4(3)(d) caps an idle session at the same). */
+export const STEP_UP_PROOF_MINUTES = 5;
+/** Five wrong tries and the challenge is dead (RTS Art. 4(3)(b)); a new one must be asked for. */
+export const STEP_UP_MAX_FAILURES = 5;
+
+export const SecondFactorRequired = createError('second-factor-required', 409, 'Enrol a second factor first');
+export const StepUpChallengeClosed = createError<{ reason: 'expired' | 'approved' | 'too_many_failures' }>(
+  'step-up-challenge-closed', 409, 'This step-up challenge can no longer be approved');
+export const StepUpRequired = createError<{ action: StepUpAction }>('step-up-required', 403, 'This action needs a step-up approval');
+export const StepUpProofInvalid = createError<{ reason: 'unknown' | 'used' | 'expired' | 'mismatch' }>(
+  'step-up-proof-invalid', 403, 'The step-up proof does not authorise this action');
+
+const PROOF_PATTERN = /^kzp_[A-Za-z0-9_-]{43}$/;
+
+export type ChallengeStatus = 'pending' | 'approved' | 'expired' | 'locked';
+
+export interface StepUpChallenge {
+  id: string;
+  walletId: string;
+  binding: StepUpBinding;
+  description: string;
+  webauthnChallenge: string;
+  failedAttempts: number;
+  expiresAt: Date;
+  approvedAt: Date | null;
+  lockedAt: Date | null;
+  createdAt: Date;
+}
+
+interface ChallengeRow {
+  id: string; wallet_id: string; action: StepUpAction; amount: number | null; destination: string | null;
+  webauthn_challenge: string; failed_attempts: number; expires_at: Date; approved_at: Date | null; locked_at: Date | null;
+  created_at: Date;
+}
+
+function toChallenge(r: ChallengeRow): StepUpChallenge {
+  const binding: StepUpBinding = { action: r.action, amount: r.amount === null ? null : yenFromDb(r.amount), destination: r.destination };
+  return {
+    id: r.id, walletId: r.wallet_id, binding, description: describeBinding(binding), webauthnChallenge: r.webauthn_challenge,
+    failedAttempts: r.failed_attempts, expiresAt: new Date(r.expires_at), approvedAt: r.approved_at && new Date(r.approved_at),
+    lockedAt: r.locked_at && new Date(r.locked_at), createdAt: new Date(r.created_at),
+  };
+}
+
+export function challengeStatus(challenge: StepUpChallenge, now: Date): ChallengeStatus {
+  if (challenge.approvedAt) return 'approved';
+  if (challenge.lockedAt) return 'locked';
+  return challenge.expiresAt.getTime() <= now.getTime() ? 'expired' : 'pending';
+}
+
+export interface CreatedChallenge {
+  challenge: StepUpChallenge;
+  /** The factors that can approve it. */
+  methods: FactorMethod[];
+  /** For a passkey: navigator.credentials.get() options whose challenge commits to the binding. */
+  webauthn: PublicKeyCredentialRequestOptionsJSON | null;
+}
+
+export async function createStepUpChallenge(
+  q: Queryable, env: Pick<VerifyEnv, 'rp' | 'now'>, input: { walletId: string; binding: StepUpBinding },
+): Promise<CreatedChallenge> {
+  const factors = await listActiveFactors(q, input.walletId);
+  if (factors.length === 0) throw new SecondFactorRequired('Enrol an authenticator app or a passkey, then ask again.');
+  if (input.binding.action === 'factor_removal' && !factors.some((f) => f.id === input.binding.destination)) {
+    throw new NotFound('The factor to remove does not exist or was already removed.');
+  }
+  const id = newId('stp');
+  const webauthnChallenge = webauthnChallengeFor(id, input.binding);
+  const res = await q.query<ChallengeRow>(
+    `INSERT INTO step_up_challenges (id, wallet_id, action, amount, destination, webauthn_challenge, expires_at, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
+    [id, input.walletId, input.binding.action, input.binding.amount, input.binding.destination, webauthnChallenge,
+      new Date(env.now.getTime() + STEP_UP_CHALLENGE_MINUTES * 60_000), env.now]);
+  const passkeys = await listActivePasskeys(q, input.walletId);
+  const recovery = await liveRecoveryBatch(q, input.walletId);
+  const methods: FactorMethod[] = [];
+  if (factors.some((f) => f.kind === 'totp')) methods.push('totp');
+  if (passkeys.length > 0) methods.push('passkey');
+  if (recovery && recovery.remaining > 0) methods.push('recovery_code');
+  return {
+    challenge: toChallenge(res.rows[0]!), methods,
+    webauthn: passkeys.length === 0 ? null : await passkeyRequestOptions(env.rp, { challenge: webauthnChallenge, allowed: passkeys }),
+  };
+}
+
+/** The wallet's challenge; the same 404 for an unknown id and another wallet's. */
+export async function getStepUpChallenge(q: Queryable, walletId: string, challengeId: string, lock = false): Promise<StepUpChallenge> {
+  const res = await q.query<ChallengeRow>(
+    `SELECT * FROM step_up_challenges WHERE id = $1 AND wallet_id = $2${lock ? ' FOR UPDATE' : ''}`, [challengeId, walletId]);
+  if (!res.rows[0]) throw new NotFound('The step-up challenge does not exist.');
+  return toChallenge(res.rows[0]);
+}
+
+export interface IssuedProof {
+  proof: string;
+  proofId: string;
+  binding: StepUpBinding;
+  expiresAt: Date;
+}
+
+/**
+ * Approves a challenge with a second factor and mints its single proof. A wrong answer counts against
+ * the challenge (and the factor's own lockout); the fifth kills the challenge and raises a risk signal.
+ */
+export async function approveStepUpChallenge(
+  q: Queryable, env: VerifyEnv, input: { walletId: string; challengeId: string; presentation: Presentation },
+): Promise<IssuedProof> {
+  const challenge = await getStepUpChallenge(q, input.walletId, input.challengeId, true);
+  const status = challengeStatus(challenge, env.now);
+  if (status !== 'pending') {
+    const reason = status === 'locked' ? 'too_many_failures' : status;
+    throw new StepUpChallengeClosed(status === 'approved'
+      ? 'This challenge was already approved; its proof was handed out once.'
+      : 'Ask for a new step-up challenge.', { reason });
+  }
+  const verdict = await verifyPresentation(q, env, {
+    walletId: input.walletId, presentation: input.presentation, expectedWebauthnChallenge: challenge.webauthnChallenge,
+  });
+  if (!verdict.ok) {
+    const failures = challenge.failedAttempts + 1;
+    const lockedNow = failures >= STEP_UP_MAX_FAILURES;
+    await q.query('UPDATE step_up_challenges SET failed_attempts = $2, locked_at = $3 WHERE id = $1',
+      [challenge.id, failures, lockedNow ? env.now : null]);
+    if (lockedNow) {
+      await recordRiskSignal(q, { walletId: input.walletId, kind: 'step_up_challenge_locked', detail: {
+        challenge_id: challenge.id, action: challenge.binding.action,
+      } });
+    }
+    // The same words for every factor and every reason (SPEC §3: an error never says which factor was wrong).
+    throw new SecondFactorRejected(lockedNow ? 'Too many wrong tries; ask for a new step-up challenge.' : 'The second factor was not accepted. Try again.',
+      { attempts_left: STEP_UP_MAX_FAILURES - failures });
+  }
+  await q.query('UPDATE step_up_challenges SET approved_at = $2, approved_with = $3 WHERE id = $1',
+    [challenge.id, env.now, input.presentation.method]);
+  const proof = newToken('kzp');
+  const proofId = newId('prf');
+  const expiresAt = new Date(env.now.getTime() + STEP_UP_PROOF_MINUTES * 60_000);
+  await q.query(
+    `INSERT INTO step_up_proofs (id, challenge_id, wallet_id, token_hash, action, amount, destination, expires_at, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [proofId, challenge.id, input.walletId, hashToken(proof), challenge.binding.action, challenge.binding.amount,
+      challenge.binding.destination, expiresAt, env.now]);
+  return { proof, proofId, binding: challenge.binding, expiresAt };
+}
+
+/**
+ * What a money route (or a factor change) calls before acting: throws unless the proof was approved by this
+ * wallet for exactly this action, amount and destination, is unexpired and unused; then spends it in the
+ * caller's transaction, so a rolled-back payment leaves the proof usable and a committed one never twice.
+ */
+export async function consumeStepUpProof(q: Queryable, input: {
+  walletId: string; proof: string | null | undefined; action: StepUpAction; amount: Yen | null; destination: string | null; now?: Date;
+}): Promise<void> {
+  const now = input.now ?? new Date();
+  if (input.proof === undefined || input.proof === null || input.proof === '') {
+    throw new StepUpRequired('Create a step-up challenge for this action (POST /v1/step-up/challenges), approve it, and send its proof.',
+      { action: input.action });
+  }
+  const invalid = (reason: 'unknown' | 'used' | 'expired' | 'mismatch', detail: string) => new StepUpProofInvalid(detail, { reason });
+  if (!PROOF_PATTERN.test(input.proof)) throw invalid('unknown', 'The step-up proof is not valid.');
+  const res = await q.query<{ id: string; wallet_id: string; action: StepUpAction; amount: number | null; destination: string | null;
+    expires_at: Date; used_at: Date | null }>(
+    'SELECT id, wallet_id, action, amount, destination, expires_at, used_at FROM step_up_proofs WHERE token_hash = $1 FOR UPDATE',
+    [hashToken(input.proof)]);
+  const row = res.rows[0];
+  // Another wallet's proof is answered like a made-up one: it tells nobody it exists.
+  if (!row || row.wallet_id !== input.walletId) throw invalid('unknown', 'The step-up proof is not valid.');
+  if (row.used_at !== null) throw invalid('used', 'The step-up proof was already used; approve a new challenge.');
+  if (new Date(row.expires_at).getTime() <= now.getTime()) throw invalid('expired', 'The step-up proof has expired; approve a new challenge.');
+  const approved: StepUpBinding = { action: row.action, amount: row.amount === null ? null : yenFromDb(row.amount), destination: row.destination };
+  if (!sameBinding(approved, { action: input.action, amount: input.amount, destination: input.destination })) {
+    throw invalid('mismatch', 'The step-up proof was approved for a different action, amount or destination.');
+  }
+  await q.query('UPDATE step_up_proofs SET used_at = $2 WHERE id = $1', [row.id, now]);
+}
