@@ -15,7 +15,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({
     KOZA_DATA: 'memory://', LOG_LEVEL: 'silent', KOZA_SANDBOX: 'true',
     // Tests send far more than a person would; the limit itself is tested on an app of its own.
-    KOZA_RATE_LIMIT_PER_MINUTE: '1000000',
+    KOZA_RATE_LIMIT_PER_MINUTE: '1000000', KOZA_PHONE_CODES_PER_IP_PER_HOUR: '1000000',
     ...overrides,
   });
 }
@@ -173,3 +173,92 @@ export interface PaymentJson {
 export async function payMerchant(app: App, token: string, merchantId: string, amount: number): Promise<PaymentJson> {
   return expectJson<PaymentJson>(await post(app, '/v1/payments', { merchant_id: merchantId, amount }, { token }), 201);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Assurance levels: L1 (phone) and L2 (eKYC of a seeded sandbox person), the level that may pay.
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface SandboxPerson {
+  index: number; name_kanji: string; name_kana: string; date_of_birth: string;
+  address: { prefecture: string; city: string; street: string };
+  document_type: 'drivers_licence' | 'my_number_card'; document_number: string; phone: string; behaviour: string;
+}
+
+/** The sandbox population per app, and the persons this module already handed out (in this process: apps
+ * on one database share its verified identities, so a person is never handed out twice). */
+const population = new WeakMap<App, Promise<SandboxPerson[]>>();
+const handedOut = new Set<number>();
+
+async function loadPopulation(app: App): Promise<SandboxPerson[]> {
+  const people: SandboxPerson[] = [];
+  for (let offset: number | null = 0; offset !== null;) {
+    const page: { data: SandboxPerson[]; next_offset: number | null } =
+      expectJson(await get(app, `/v1/sandbox/identities?limit=100&offset=${offset}`), 200);
+    people.push(...page.data);
+    offset = page.next_offset;
+  }
+  return people;
+}
+
+/**
+ * A seeded person nobody on this app has used, that the sandbox provider passes. Taken from the end of the
+ * population, since tests that pick persons themselves count from the start.
+ */
+async function unusedPerson(app: App): Promise<SandboxPerson> {
+  if (!population.has(app)) population.set(app, loadPopulation(app));
+  const people = await population.get(app)!;
+  for (let i = people.length - 1; i >= 0; i--) {
+    const person = people[i]!;
+    if (!handedOut.has(person.index) && person.behaviour === 'pass') {
+      handedOut.add(person.index);
+      return person;
+    }
+  }
+  throw new Error('the sandbox population is used up');
+}
+
+/** The newest SMS code sent to an E.164 number. */
+export async function latestSmsCode(app: App, phone: string): Promise<string> {
+  const match = /koza code: (\d{6})/.exec((await outbox(app, phone))[0]?.body ?? '');
+  assert.ok(match, `no SMS code was sent to ${phone}`);
+  return match[1]!;
+}
+
+/** Verifies a phone number (L1); returns the rotated session token, or null if the number is taken. */
+export async function verifyPhone(app: App, token: string, phone: string): Promise<string | null> {
+  expectJson(await post(app, '/v1/phone', { phone }, { token }), 202);
+  const res = await post(app, '/v1/phone/verify', { code: await latestSmsCode(app, phone) }, { token });
+  if (res.statusCode === 409) return null;
+  return expectJson<{ session: { token: string } }>(res, 200).session.token;
+}
+
+/** Takes a signed-in L0 wallet to L2 (phone, then eKYC as an unused seeded person); returns the rotated token. */
+export async function raiseToL2(app: App, token: string): Promise<string> {
+  let current: string | null = null;
+  for (let tries = 0; current === null; tries++) {
+    assert.ok(tries < 20, 'could not verify a phone after 20 persons');
+    current = await verifyPhone(app, token, (await unusedPerson(app)).phone);
+  }
+  for (let tries = 0; tries < 20; tries++) {
+    const person = await unusedPerson(app);
+    const res = await post(app, '/v1/identity/verifications', {
+      document_type: person.document_type, document_number: person.document_number, name_kanji: person.name_kanji,
+      name_kana: person.name_kana, date_of_birth: person.date_of_birth, address: { ...person.address },
+      selfie_token: 'live-selfie-ok',
+    }, { token: current });
+    // Another test verified this person on another wallet: one person, one wallet. Take the next one.
+    if (res.statusCode === 409) continue;
+    const body = expectJson<{ verification: { status: string }; assurance_level: string; session: { token: string } }>(res, 201);
+    assert.equal(body.verification.status, 'verified', JSON.stringify(body));
+    assert.equal(body.assurance_level, 'L2');
+    return body.session.token;
+  }
+  throw new Error('could not verify an identity after 20 persons');
+}
+
+/** signUpVerified, then L1 and L2: a wallet that may hold money and pay. The token is the latest rotated one. */
+export async function signUpPaying(app: App, email = uniqueEmail(), password = DEFAULT_PASSWORD): Promise<SignedUp> {
+  const user = await signUpVerified(app, email, password);
+  return { ...user, token: await raiseToL2(app, user.token) };
+}
+

@@ -49,11 +49,10 @@ export async function startPhoneVerification(
 ): Promise<{ phone: string; expiresInSeconds: number }> {
   const phone = normalizeJapaneseMobile(input.phone);
   await assertFactorNotLocked(q, input.walletId);
-  const [per15, perDay, perIp] = await Promise.all([
-    countRecentCodes(q, { purpose: 'phone_verify', target: phone, withinMinutes: 15 }),
-    countRecentCodes(q, { purpose: 'phone_verify', target: phone, withinMinutes: 24 * 60 }),
-    countRecentCodes(q, { purpose: 'phone_verify', ip: input.ip, withinMinutes: 60 }),
-  ]);
+  // One after another: q may be a single transaction connection, which cannot run queries side by side.
+  const per15 = await countRecentCodes(q, { purpose: 'phone_verify', target: phone, withinMinutes: 15 });
+  const perDay = await countRecentCodes(q, { purpose: 'phone_verify', target: phone, withinMinutes: 24 * 60 });
+  const perIp = await countRecentCodes(q, { purpose: 'phone_verify', ip: input.ip, withinMinutes: 60 });
   if (per15 >= PHONE_CODE_LIMITS.perPhonePer15Minutes || perDay >= PHONE_CODE_LIMITS.perPhonePerDay
       || perIp >= input.codesPerIpPerHour) {
     throw new PhoneCodeRateLimited('Too many codes were sent to this number or from this network. Try again later.');
