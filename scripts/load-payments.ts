@@ -44,6 +44,9 @@ async function runLoad(databaseUrl: string | undefined): Promise<Record<string, 
   const env: Record<string, string | undefined> = {
     ...process.env, PORT: String(port), LOG_LEVEL: 'warn', KOZA_RATE_LIMIT_PER_MINUTE: '10000000',
     KOZA_DATA: join(dataDir, 'data'), KOZA_SECRET_KEY: 'ab'.repeat(32),
+    // Throughput, not policy, is measured: the level caps are raised so that no wallet runs into them.
+    KOZA_LIMITS: JSON.stringify({ L2: { maxBalance: 1e12, dailyPayments: 1e12, monthlyPayments: 1e12 } }),
+    KOZA_PHONE_CODES_PER_IP_PER_HOUR: '100000',
   };
   if (databaseUrl) Object.assign(env, { DATABASE_URL: databaseUrl, KOZA_DB_SCHEMA: schema }); else delete env.DATABASE_URL;
   const backend = databaseUrl ? 'postgres' : 'pglite';
@@ -88,7 +91,16 @@ async function runLoad(databaseUrl: string | undefined): Promise<Record<string, 
       const outbox = await get(`/v1/sandbox/outbox?recipient=${encodeURIComponent(email)}`);
       const code = /code is (\d{6})/.exec(outbox.data[0].body)![1];
       await post('/v1/signup/verify', { email, code });
-      const { token } = await post('/v1/sessions', { email, password: 'load test password' });
+      const { token: l0 } = await post('/v1/sessions', { email, password: 'load test password' });
+      // Paying needs L2: the seeded person's phone (L1), then their documents through sandbox eKYC.
+      const { data: [person] } = await get(`/v1/sandbox/identities?limit=1&offset=${i}`);
+      const sent = await post('/v1/phone', { phone: person.phone }, l0);
+      const sms = await get(`/v1/sandbox/outbox?recipient=${encodeURIComponent(sent.phone)}`);
+      const { session: { token: l1 } } = await post('/v1/phone/verify', { code: /koza code: (\d{6})/.exec(sms.data[0].body)![1] }, l0);
+      const { session: { token } } = await post('/v1/identity/verifications', {
+        document_type: person.document_type, document_number: person.document_number, name_kanji: person.name_kanji,
+        name_kana: person.name_kana, date_of_birth: person.date_of_birth, address: person.address, selfie_token: 'load-selfie',
+      }, l1);
       await post('/v1/sandbox/topups', { amount: 1_000_000_000 }, token);
       tokens.push(token);
       if ((i + 1) % 16 === 0) log(`seeded ${i + 1}/${walletCount} wallets`);
