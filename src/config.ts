@@ -22,6 +22,8 @@ export interface Config {
   sessionAbsoluteHours: number;
   /** SMS codes one network address may have sent per hour (SMS pumping and phone enumeration). */
   phoneCodesPerIpPerHour: number;
+  /** Seed of the sandbox population (identities now; bank holders later): the same seed, the same persons. */
+  sandboxSeed: number;
   /** Payments of this many yen or more need a step-up proof bound to the amount and merchant (PSD2 SCA). */
   stepUpPaymentFrom: number;
   /** Money limits per assurance level (KOZA_LIMITS, JSON overrides of the defaults). */
@@ -148,6 +150,7 @@ export function loadConfig(env: Env = process.env): Config {
     sessionIdleMinutes: intVar(env, 'KOZA_SESSION_IDLE_MINUTES', 30, 1, 24 * 60),
     sessionAbsoluteHours: intVar(env, 'KOZA_SESSION_ABSOLUTE_HOURS', 12, 1, 24 * 30),
     phoneCodesPerIpPerHour: intVar(env, 'KOZA_PHONE_CODES_PER_IP_PER_HOUR', 20, 1, 1_000_000),
+    sandboxSeed: intVar(env, 'KOZA_SANDBOX_SEED', 2020, 0, 2 ** 31 - 1),
     stepUpPaymentFrom: intVar(env, 'KOZA_STEP_UP_PAYMENT_FROM', 100_000, 1, 1_000_000_000_000),
     limits,
     webauthnRpId,

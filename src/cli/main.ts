@@ -21,7 +21,8 @@ const ENVIRONMENT_HELP = `Environment:
   KOZA_DATA       embedded database directory (default ./.koza/data)
   DATABASE_URL    use this PostgreSQL server instead of the embedded database
   KOZA_DB_SCHEMA  schema for koza's tables (default public)
-  KOZA_SANDBOX    sandbox mode: outbox API and test top-ups (default true)
+  KOZA_SANDBOX    sandbox mode: outbox API, test top-ups, sandbox eKYC (default true)
+  KOZA_SANDBOX_SEED  seed of the sandbox population (default 2020)
   LOG_LEVEL       fatal|error|warn|info|debug|trace|silent (default info)`;
 
 const commands: Record<string, Command> = {

@@ -95,7 +95,8 @@ function verificationJson(v: IdentityVerification) {
 
 /** The verifier is the sandbox provider in sandbox mode; a real provider adapter is passed in otherwise. */
 export function registerIdentityRoutes(
-  app: App, ctx: Ctx, verifier: IdentityVerifier | null = ctx.config.sandbox ? new SandboxIdentityProvider() : null,
+  app: App, ctx: Ctx,
+  verifier: IdentityVerifier | null = ctx.config.sandbox ? new SandboxIdentityProvider({ seed: ctx.config.sandboxSeed }) : null,
 ): void {
   app.post('/v1/identity/verifications', {
     schema: {
