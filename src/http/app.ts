@@ -11,6 +11,7 @@ import type { Config } from '../config.js';
 import { NotFound, RateLimited } from '../errors.js';
 import { PROBLEM_CONTENT_TYPE, toProblem } from './problem.js';
 import { createMetrics } from './metrics.js';
+import { allowAll, type RiskDecider } from '../risk/hook.js';
 import type { App, Ctx } from './context.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerSignupRoutes } from './routes/signup.js';
@@ -31,6 +32,8 @@ export interface BuildOptions {
   config: Config;
   /** Log destination; tests pass a stream to read what was logged. */
   logStream?: NodeJS.WritableStream;
+  /** The risk decision function; allow-all until the rule engine is configured. */
+  risk?: RiskDecider;
 }
 
 /**
@@ -75,7 +78,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   app.removeContentTypeParser('text/plain');
 
   const metrics = createMetrics();
-  const ctx: Ctx = { db, config, metrics };
+  const ctx: Ctx = { db, config, metrics, risk: options.risk ?? allowAll };
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);

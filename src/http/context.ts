@@ -11,6 +11,7 @@ import { findActiveSession, type ActiveSession, type SessionPolicy } from '../id
 import type { ClientInfo } from '../identity/devices.js';
 import { findMerchantByApiKey, type Merchant } from '../payments/merchants.js';
 import type { Metrics } from './metrics.js';
+import type { RiskDecider } from '../risk/hook.js';
 
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -18,6 +19,8 @@ export interface Ctx {
   db: Db;
   config: Config;
   metrics: Metrics;
+  /** The risk hook every risky flow asks (src/risk/hook.ts). */
+  risk: RiskDecider;
 }
 
 function bearerToken(request: FastifyRequest, prefix: 'kzs' | 'kzm'): string {

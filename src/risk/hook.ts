@@ -1,0 +1,38 @@
+// Owns the risk hook: the one place every risky event asks "allow, challenge, review or deny?" (SPEC §7).
+// Must never be skipped by a money or link flow; the full rule engine (issue 5) plugs in behind it.
+
+export type RiskEventKind =
+  | 'signup' | 'login' | 'factor_change' | 'kyc_submit' | 'link_start' | 'link_complete'
+  | 'charge' | 'payment' | 'withdrawal' | 'profile_change';
+
+export interface RiskEvent {
+  kind: RiskEventKind;
+  walletId: string | null;
+  ip?: string;
+  deviceKey?: string;
+  bankCode?: string;
+  accountRef?: string;
+  amount?: number;
+  /** Anything else the rules may read (link age, name-match score, method, …). */
+  attributes?: Record<string, string | number | boolean | null>;
+}
+
+export type RiskAction = 'allow' | 'challenge' | 'review' | 'deny';
+
+export interface RiskDecision {
+  action: RiskAction;
+  score: number;
+  /** Rule ids and human-readable reasons, for analysts; never shown to the customer. */
+  reasons: Array<{ rule: string; text: string }>;
+}
+
+/** A decision function. Pure with respect to the request: it reads features, it does not move money. */
+export type RiskDecider = (event: RiskEvent) => Promise<RiskDecision>;
+
+export const ALLOW: RiskDecision = { action: 'allow', score: 0, reasons: [] };
+
+/**
+ * Until the rule engine lands (issue 5) koza allows by default; the hook, its callers and the challenge
+ * and deny paths are real and tested with deciders that say otherwise.
+ */
+export const allowAll: RiskDecider = async () => ALLOW;
