@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 export type IdPrefix =
   | 'wal' | 'mer' | 'pay' | 'rfd' | 'top' | 'xfr' | 'ses' | 'otc' | 'msg' | 'req' | 'acc' | 'dev'
   | 'fac' | 'wac' | 'rcb' | 'stp' | 'prf'
-  | 'kyc' | 'idn';
+  | 'kyc' | 'idn'
+  | 'opr' | 'chg' | 'wdl';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomBytes(16).toString('base64url')}`;

@@ -5,6 +5,8 @@ import { ConfigError, loadConfig } from '../config.js';
 import { startKoza, openConfiguredDb } from '../server.js';
 import { migrate } from '../store/migrate.js';
 import { readOutbox } from '../identity/outbox.js';
+import { createOperator, OPERATOR_ROLES, type OperatorRole } from '../operations/operators.js';
+import { appendAudit, verifyAuditChain } from '../operations/audit.js';
 
 class UsageError extends Error {}
 
@@ -80,6 +82,50 @@ const commands: Record<string, Command> = {
             process.stdout.write(`${m.createdAt.toISOString()}  ${m.channel}  to ${m.recipient}\n  ${m.subject}\n  ${m.body}\n\n`);
           }
         }
+      } finally {
+        await db.close();
+      }
+      return 0;
+    },
+  },
+  operator: {
+    summary: 'Create an operator (support, fraud_analyst, compliance, admin) and print its API key once',
+    usage: 'koza operator --name NAME --role ROLE',
+    options: { name: { type: 'string' }, role: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    async run(values) {
+      const name = typeof values.name === 'string' ? values.name.trim() : '';
+      if (name.length === 0 || name.length > 100) throw new UsageError('--name is required (1 to 100 characters)');
+      if (!OPERATOR_ROLES.includes(values.role as OperatorRole)) throw new UsageError(`--role must be one of ${OPERATOR_ROLES.join(', ')}`);
+      const db = await openConfiguredDb(loadConfig());
+      try {
+        await migrate(db);
+        const { operator, apiKey } = await db.transaction(async (tx) => {
+          const created = await createOperator(tx, { name, role: values.role as OperatorRole });
+          await appendAudit(tx, { actor: 'cli', action: 'operator.create', target: created.operator.id, reason: 'koza operator', detail: { name, role: values.role } });
+          return created;
+        });
+        // The key goes to stdout only, once; it is stored hashed.
+        process.stdout.write(`${JSON.stringify({ id: operator.id, name: operator.name, role: operator.role, api_key: apiKey })}\n`);
+      } finally {
+        await db.close();
+      }
+      return 0;
+    },
+  },
+  'audit-verify': {
+    summary: 'Verify the audit log hash chain; names the first broken row',
+    usage: 'koza audit-verify',
+    options: { help: { type: 'boolean', short: 'h' } },
+    async run() {
+      const db = await openConfiguredDb(loadConfig());
+      try {
+        await migrate(db);
+        const result = await verifyAuditChain(db);
+        if (result.firstBroken !== null) {
+          process.stderr.write(`koza: audit chain broken at seq ${result.firstBroken} (${result.checked} rows intact before it)\n`);
+          return 1;
+        }
+        process.stdout.write(`audit chain intact: ${result.checked} rows\n`);
       } finally {
         await db.close();
       }

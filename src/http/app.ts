@@ -21,6 +21,7 @@ import { registerMerchantRoutes } from './routes/merchants.js';
 import { registerPaymentRoutes } from './routes/payments.js';
 import { registerSandboxRoutes } from './routes/sandbox.js';
 import { registerPhoneRoutes } from './routes/phone.js';
+import { registerAdminRoutes } from './routes/admin.js';
 import { registerIdentityRoutes } from './routes/identity.js';
 import { registerFactorRoutes } from './routes/factors.js';
 import { registerStepUpRoutes } from './routes/step-up.js';
@@ -123,6 +124,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
         securitySchemes: {
           session: { type: 'http', scheme: 'bearer', description: 'A session token (kzs_…) from POST /v1/sessions.' },
           merchantKey: { type: 'http', scheme: 'bearer', description: 'A merchant API key (kzm_…) from POST /v1/merchants.' },
+          operatorKey: { type: 'http', scheme: 'bearer', description: 'An operator API key (kzo_…) from `koza operator create`.' },
         },
       },
     },
@@ -138,6 +140,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   registerPaymentRoutes(app, ctx);
   registerSandboxRoutes(app, ctx);
   registerPhoneRoutes(app, ctx);
+  registerAdminRoutes(app, ctx);
   registerIdentityRoutes(app, ctx);
   registerFactorRoutes(app, ctx);
   registerStepUpRoutes(app, ctx);

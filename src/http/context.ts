@@ -12,6 +12,7 @@ import type { ClientInfo } from '../identity/devices.js';
 import { findMerchantByApiKey, type Merchant } from '../payments/merchants.js';
 import type { Metrics } from './metrics.js';
 import type { RiskDecider } from '../risk/hook.js';
+import { assertRole, findOperatorByKey, type Operator, type OperatorRole } from '../operations/operators.js';
 
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -23,13 +24,15 @@ export interface Ctx {
   risk: RiskDecider;
 }
 
-function bearerToken(request: FastifyRequest, prefix: 'kzs' | 'kzm'): string {
+function bearerToken(request: FastifyRequest, prefix: 'kzs' | 'kzm' | 'kzo'): string {
   const header = request.headers.authorization;
   const match = header === undefined ? null : /^Bearer ([A-Za-z0-9_-]{1,128})$/.exec(header);
   if (!match || !match[1]!.startsWith(`${prefix}_`)) {
-    throw new Unauthenticated(prefix === 'kzs'
-      ? 'Send Authorization: Bearer <session token> from POST /v1/sessions.'
-      : 'Send Authorization: Bearer <merchant API key>.');
+    throw new Unauthenticated({
+      kzs: 'Send Authorization: Bearer <session token> from POST /v1/sessions.',
+      kzm: 'Send Authorization: Bearer <merchant API key>.',
+      kzo: 'Send Authorization: Bearer <operator API key> (koza operator create).',
+    }[prefix]);
   }
   return match[1]!;
 }
@@ -57,4 +60,12 @@ export async function requireMerchant(ctx: Ctx, request: FastifyRequest): Promis
   const merchant = await findMerchantByApiKey(ctx.db, bearerToken(request, 'kzm'));
   if (!merchant) throw new Unauthenticated('The merchant API key is not valid.');
   return merchant;
+}
+
+/** An operator with one of the roles; 401 without a valid key, 403 with the wrong role. */
+export async function requireOperator(ctx: Ctx, request: FastifyRequest, roles: OperatorRole[]): Promise<Operator> {
+  const operator = await findOperatorByKey(ctx.db, bearerToken(request, 'kzo'));
+  if (!operator) throw new Unauthenticated('The operator API key is not valid.');
+  assertRole(operator, roles);
+  return operator;
 }
