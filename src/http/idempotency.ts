@@ -37,6 +37,35 @@ export function idempotencyKeyOf(request: FastifyRequest): string {
   return key;
 }
 
+/** Keyed, so the stored fingerprint of a login body is no offline oracle for the password in it. */
+function requestFingerprint(secretKey: Buffer, request: FastifyRequest): string {
+  return keyedHash(secretKey, request.method, request.routeOptions.url ?? request.url,
+    JSON.stringify(request.params ?? {}), JSON.stringify(request.body ?? null));
+}
+
+/**
+ * Claims (scope, key) in tx. Concurrent duplicates queue on this insert; the loser sees the winner's
+ * committed row, which it returns for replay.
+ */
+async function claimKey(tx: Queryable, scope: string, key: string, fingerprint: string): Promise<StoredRow | null> {
+  const claimed = await tx.query(
+    `INSERT INTO idempotency_keys (scope, key, request_fingerprint, response_status, response_body, response_encrypted)
+     VALUES ($1, $2, $3, 0, '', false) ON CONFLICT DO NOTHING`,
+    [scope, key, fingerprint]);
+  if (claimed.rowCount > 0) return null;
+  const stored = await tx.query<StoredRow>(
+    'SELECT request_fingerprint, response_status, response_body, response_encrypted FROM idempotency_keys WHERE scope = $1 AND key = $2',
+    [scope, key]);
+  return stored.rows[0]!;
+}
+
+/** A kept 4xx answer for err, after undoing what the operation wrote unless the failure is itself state. */
+async function answerFromError(tx: Queryable, err: unknown, instance: string): Promise<{ status: number; body: string }> {
+  if (!(err instanceof KozaError) || err.status >= 500 || err.retryable) throw err;
+  if (!err.keepWrites) await tx.query('ROLLBACK TO SAVEPOINT idempotent_operation');
+  return { status: err.status, body: JSON.stringify(problemFromKozaError(err, instance)) };
+}
+
 /**
  * Runs operation once per (scope, key). A retry with the same request gets the first status and body
  * byte for byte; a different request under the same key is refused. Client errors (4xx KozaError) are
@@ -47,58 +76,97 @@ export async function runIdempotent(
   operation: (tx: Queryable) => Promise<IdempotentResult>,
 ): Promise<FastifyReply> {
   const key = idempotencyKeyOf(request);
-  // Keyed, so the stored fingerprint of a login body is no offline oracle for the password in it.
-  const fingerprint = keyedHash(secretKey, request.method, request.routeOptions.url ?? request.url,
-    JSON.stringify(request.params ?? {}), JSON.stringify(request.body ?? null));
-
+  const fingerprint = requestFingerprint(secretKey, request);
   const outcome = await db.transaction(async (tx) => {
-    // Concurrent duplicates queue on this insert; the loser sees the winner's committed answer.
-    const claimed = await tx.query(
-      `INSERT INTO idempotency_keys (scope, key, request_fingerprint, response_status, response_body, response_encrypted)
-       VALUES ($1, $2, $3, 0, '', false) ON CONFLICT DO NOTHING`,
-      [options.scope, key, fingerprint],
-    );
-    if (claimed.rowCount === 0) {
-      const stored = await tx.query<StoredRow>(
-        'SELECT request_fingerprint, response_status, response_body, response_encrypted FROM idempotency_keys WHERE scope = $1 AND key = $2',
-        [options.scope, key],
-      );
-      return { replayed: true as const, row: stored.rows[0]! };
-    }
+    const stored = await claimKey(tx, options.scope, key, fingerprint);
+    if (stored) return { replayed: true as const, row: stored };
     await tx.query('SAVEPOINT idempotent_operation');
-    let status: number;
-    let body: string;
+    let answer: { status: number; body: string };
     try {
       const result = await operation(tx);
-      status = result.status;
-      body = JSON.stringify(result.body);
+      answer = { status: result.status, body: JSON.stringify(result.body) };
     } catch (err) {
-      if (!(err instanceof KozaError) || err.status >= 500 || err.retryable) throw err;
-      if (!err.keepWrites) await tx.query('ROLLBACK TO SAVEPOINT idempotent_operation');
-      status = err.status;
-      body = JSON.stringify(problemFromKozaError(err, request.url));
+      answer = await answerFromError(tx, err, request.url);
     }
-    const sealed = options.sensitive === true;
-    await tx.query(
-      `UPDATE idempotency_keys SET response_status = $3, response_body = $4, response_encrypted = $5
-        WHERE scope = $1 AND key = $2`,
-      [options.scope, key, status, sealed ? seal(secretKey, body) : body, sealed],
-    );
-    return { replayed: false as const, status, body };
+    await storeAnswer(tx, secretKey, { ...options, key }, answer.status, answer.body);
+    return { replayed: false as const, ...answer };
   });
-
-  if (outcome.replayed) {
-    const row = outcome.row;
-    if (row.request_fingerprint !== fingerprint) {
-      throw new IdempotencyKeyReused('Use a new Idempotency-Key for a new request; a key names one request only.');
-    }
-    if (row.response_status === 0) throw new IdempotencyKeyInProgress('Retry after the first request has finished.');
-    const body = row.response_encrypted ? unseal(secretKey, row.response_body) : row.response_body;
-    return sendRaw(reply.header('idempotent-replayed', 'true'), row.response_status, body);
-  }
+  if (outcome.replayed) return replay(reply, secretKey, outcome.row, fingerprint);
   return sendRaw(reply, outcome.status, outcome.body);
 }
 
 function sendRaw(reply: FastifyReply, status: number, body: string): FastifyReply {
   return reply.code(status).type(status >= 400 ? PROBLEM_CONTENT_TYPE : JSON_CONTENT_TYPE).send(body);
+}
+
+/**
+ * For flows that call a bank between transactions (charges, withdrawals). `prepare` runs in the same
+ * transaction that claims the key and commits with it, the key still marked in progress (status 0);
+ * `execute` then runs outside any transaction and its answer is stored under the key. A concurrent
+ * duplicate meanwhile gets 409 in-progress. If the process dies in between, the key stays in progress
+ * until the reconciler settles the movement and stores the answer (completeIdempotentKey).
+ */
+export async function runIdempotentFlow<S>(
+  db: Db, secretKey: Buffer, request: FastifyRequest, reply: FastifyReply, options: IdempotencyOptions & { key?: string },
+  flow: { prepare(tx: Queryable, key: string): Promise<S>; execute(state: S): Promise<IdempotentResult> },
+): Promise<FastifyReply> {
+  const key = options.key ?? idempotencyKeyOf(request);
+  const fingerprint = requestFingerprint(secretKey, request);
+  const prepared = await db.transaction(async (tx) => {
+    const stored = await claimKey(tx, options.scope, key, fingerprint);
+    if (stored) return { kind: 'replay' as const, row: stored };
+    await tx.query('SAVEPOINT idempotent_operation');
+    try {
+      return { kind: 'prepared' as const, state: await flow.prepare(tx, key) };
+    } catch (err) {
+      const answer = await answerFromError(tx, err, request.url);
+      await storeAnswer(tx, secretKey, { ...options, key }, answer.status, answer.body);
+      return { kind: 'answered' as const, ...answer };
+    }
+  });
+  if (prepared.kind === 'replay') return replay(reply, secretKey, prepared.row, fingerprint);
+  if (prepared.kind === 'answered') return sendRaw(reply, prepared.status, prepared.body);
+
+  let status: number;
+  let body: string;
+  try {
+    const result = await flow.execute(prepared.state);
+    status = result.status;
+    body = JSON.stringify(result.body);
+  } catch (err) {
+    if (!(err instanceof KozaError) || err.status >= 500) throw err;
+    status = err.status;
+    body = JSON.stringify(problemFromKozaError(err, request.url));
+  }
+  await completeIdempotentKey(db, secretKey, { ...options, key }, status, body);
+  return sendRaw(reply, status, body);
+}
+
+/** Stores the answer of an in-progress key (once: a key already answered keeps its first answer). */
+export async function completeIdempotentKey(
+  q: Queryable, secretKey: Buffer, target: { scope: string; key: string; sensitive?: boolean }, status: number, body: string,
+): Promise<void> {
+  const sealed = target.sensitive === true;
+  await q.query(
+    `UPDATE idempotency_keys SET response_status = $3, response_body = $4, response_encrypted = $5
+      WHERE scope = $1 AND key = $2 AND response_status = 0`,
+    [target.scope, target.key, status, sealed ? seal(secretKey, body) : body, sealed]);
+}
+
+async function storeAnswer(
+  q: Queryable, secretKey: Buffer, target: { scope: string; key: string; sensitive?: boolean }, status: number, body: string,
+): Promise<void> {
+  const sealed = target.sensitive === true;
+  await q.query(
+    `UPDATE idempotency_keys SET response_status = $3, response_body = $4, response_encrypted = $5 WHERE scope = $1 AND key = $2`,
+    [target.scope, target.key, status, sealed ? seal(secretKey, body) : body, sealed]);
+}
+
+function replay(reply: FastifyReply, secretKey: Buffer, row: StoredRow, fingerprint: string): FastifyReply {
+  if (row.request_fingerprint !== fingerprint) {
+    throw new IdempotencyKeyReused('Use a new Idempotency-Key for a new request; a key names one request only.');
+  }
+  if (row.response_status === 0) throw new IdempotencyKeyInProgress('Retry after the first request has finished.');
+  const body = row.response_encrypted ? unseal(secretKey, row.response_body) : row.response_body;
+  return sendRaw(reply.header('idempotent-replayed', 'true'), row.response_status, body);
 }
