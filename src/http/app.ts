@@ -12,6 +12,7 @@ import { NotFound, RateLimited } from '../errors.js';
 import { PROBLEM_CONTENT_TYPE, toProblem } from './problem.js';
 import { createMetrics } from './metrics.js';
 import { allowAll, type RiskDecider } from '../risk/hook.js';
+import { BankClient, keysFromSeed } from '../banks/client.js';
 import type { App, Ctx } from './context.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerSignupRoutes } from './routes/signup.js';
@@ -22,6 +23,7 @@ import { registerPaymentRoutes } from './routes/payments.js';
 import { registerSandboxRoutes } from './routes/sandbox.js';
 import { registerPhoneRoutes } from './routes/phone.js';
 import { registerAdminRoutes } from './routes/admin.js';
+import { registerMovementRoutes } from './routes/movements.js';
 import { registerIdentityRoutes } from './routes/identity.js';
 import { registerFactorRoutes } from './routes/factors.js';
 import { registerStepUpRoutes } from './routes/step-up.js';
@@ -35,6 +37,13 @@ export interface BuildOptions {
   logStream?: NodeJS.WritableStream;
   /** The risk decision function; allow-all until the rule engine is configured. */
   risk?: RiskDecider;
+  /** The partner-bank client; by default built from KOZA_BANK_SANDBOX_URL and KOZA_BANK_KEY_SEED. */
+  banks?: BankClient | null;
+}
+
+function bankClientFrom(config: Config): BankClient | null {
+  if (config.bankSandboxUrl === undefined || config.bankKeySeed === undefined) return null;
+  return new BankClient({ baseUrl: config.bankSandboxUrl, keyFor: keysFromSeed(config.bankKeySeed) });
 }
 
 /**
@@ -79,7 +88,10 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   app.removeContentTypeParser('text/plain');
 
   const metrics = createMetrics();
-  const ctx: Ctx = { db, config, metrics, risk: options.risk ?? allowAll };
+  const ctx: Ctx = {
+    db, config, metrics, risk: options.risk ?? allowAll,
+    banks: options.banks === undefined ? bankClientFrom(config) : options.banks,
+  };
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -141,6 +153,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   registerSandboxRoutes(app, ctx);
   registerPhoneRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
+  registerMovementRoutes(app, ctx);
   registerIdentityRoutes(app, ctx);
   registerFactorRoutes(app, ctx);
   registerStepUpRoutes(app, ctx);

@@ -12,6 +12,7 @@ import type { ClientInfo } from '../identity/devices.js';
 import { findMerchantByApiKey, type Merchant } from '../payments/merchants.js';
 import type { Metrics } from './metrics.js';
 import type { RiskDecider } from '../risk/hook.js';
+import type { BankClient } from '../banks/client.js';
 import { assertRole, findOperatorByKey, type Operator, type OperatorRole } from '../operations/operators.js';
 
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -22,6 +23,8 @@ export interface Ctx {
   metrics: Metrics;
   /** The risk hook every risky flow asks (src/risk/hook.ts). */
   risk: RiskDecider;
+  /** The partner-bank client; null when no bank gateway or sandbox is configured. */
+  banks: BankClient | null;
 }
 
 function bearerToken(request: FastifyRequest, prefix: 'kzs' | 'kzm' | 'kzo'): string {

@@ -108,7 +108,12 @@ function sendRaw(reply: FastifyReply, status: number, body: string): FastifyRepl
  */
 export async function runIdempotentFlow<S>(
   db: Db, secretKey: Buffer, request: FastifyRequest, reply: FastifyReply, options: IdempotencyOptions & { key?: string },
-  flow: { prepare(tx: Queryable, key: string): Promise<S>; execute(state: S): Promise<IdempotentResult> },
+  flow: {
+    prepare(tx: Queryable, key: string): Promise<S>;
+    execute(state: S): Promise<IdempotentResult>;
+    /** execute left nothing behind that another process will finish: on a failure, free the key for a retry. */
+    releaseKeyOnFailure?: boolean;
+  },
 ): Promise<FastifyReply> {
   const key = options.key ?? idempotencyKeyOf(request);
   const fingerprint = requestFingerprint(secretKey, request);
@@ -134,7 +139,12 @@ export async function runIdempotentFlow<S>(
     status = result.status;
     body = JSON.stringify(result.body);
   } catch (err) {
-    if (!(err instanceof KozaError) || err.status >= 500) throw err;
+    if (!(err instanceof KozaError) || err.status >= 500 || err.retryable) {
+      if (flow.releaseKeyOnFailure) {
+        await db.query('DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND response_status = 0', [options.scope, key]);
+      }
+      throw err;
+    }
     status = err.status;
     body = JSON.stringify(problemFromKozaError(err, request.url));
   }

@@ -16,7 +16,16 @@ export type RiskSignalKind =
   | 'recovery_code_used'
   | 'step_up_challenge_locked'
   | 'login_throttled'
-  | 'new_device_login';
+  | 'new_device_login'
+  | 'link_created'
+  | 'link_revoked'
+  | 'link_credentials_rejected'
+  | 'link_name_mismatch'
+  | 'link_account_linked_elsewhere'
+  | 'link_attempt_on_linked_account'
+  | 'link_refused_by_risk'
+  | 'charge_denied'
+  | 'charge_review';
 
 export async function recordRiskSignal(
   q: Queryable, signal: { walletId: string | null; kind: RiskSignalKind; detail?: Record<string, unknown> },

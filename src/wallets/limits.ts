@@ -13,6 +13,10 @@ export interface LevelLimits {
   /** Payments per Japan calendar day, and per calendar month. */
   dailyPayments: number;
   monthlyPayments: number;
+  /** Largest single charge from a linked bank; charges per Japan calendar day and month. */
+  maxCharge: number;
+  dailyCharges: number;
+  monthlyCharges: number;
 }
 
 export type Limits = Record<AssuranceLevel, LevelLimits>;
@@ -20,12 +24,16 @@ export type Limits = Record<AssuranceLevel, LevelLimits>;
 /**
  * Defaults (README, "Limits"): L0 holds nothing; L1 may hold ¥100,000 (refunds, balance) but not pay;
  * L2 may hold ¥1,000,000 — the per-transfer ceiling of a Type II funds-transfer business under Japan's
- * Payment Services Act — and pay up to ¥500,000 at once, ¥1,000,000 a day, ¥2,000,000 a month.
+ * Payment Services Act — and pay up to ¥500,000 at once, ¥1,000,000 a day, ¥2,000,000 a month; charge from
+ * its banks up to ¥500,000 a day and ¥1,000,000 a month (new links are lower still: cooling-off).
  */
 export const DEFAULT_LIMITS: Limits = {
-  L0: { maxBalance: 0, maxPayment: 0, dailyPayments: 0, monthlyPayments: 0 },
-  L1: { maxBalance: 100_000, maxPayment: 0, dailyPayments: 0, monthlyPayments: 0 },
-  L2: { maxBalance: 1_000_000, maxPayment: 500_000, dailyPayments: 1_000_000, monthlyPayments: 2_000_000 },
+  L0: { maxBalance: 0, maxPayment: 0, dailyPayments: 0, monthlyPayments: 0, maxCharge: 0, dailyCharges: 0, monthlyCharges: 0 },
+  L1: { maxBalance: 100_000, maxPayment: 0, dailyPayments: 0, monthlyPayments: 0, maxCharge: 0, dailyCharges: 0, monthlyCharges: 0 },
+  L2: {
+    maxBalance: 1_000_000, maxPayment: 500_000, dailyPayments: 1_000_000, monthlyPayments: 2_000_000,
+    maxCharge: 500_000, dailyCharges: 500_000, monthlyCharges: 1_000_000,
+  },
 };
 
 export const LimitExceeded = createError<{ limit: string; limit_yen: number; remaining_yen: number }>(
@@ -46,7 +54,7 @@ export function parseLimits(raw: string | undefined): Limits | string {
     if (!(level in limits)) return `levels L0, L1, L2 only (got ${level})`;
     if (typeof overrides !== 'object' || overrides === null) return `an object of limits for ${level}`;
     for (const [name, value] of Object.entries(overrides)) {
-      if (!(name in limits[level as AssuranceLevel])) return `limits maxBalance, maxPayment, dailyPayments, monthlyPayments (got ${name})`;
+      if (!(name in limits[level as AssuranceLevel])) return `limits ${Object.keys(DEFAULT_LIMITS.L2).join(', ')} (got ${name})`;
       if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) return `${level}.${name} as a whole number of yen ≥ 0`;
       limits[level as AssuranceLevel][name as keyof LevelLimits] = value;
     }
@@ -55,8 +63,8 @@ export function parseLimits(raw: string | undefined): Limits | string {
 }
 
 /** Midnight in Japan (UTC+9, no daylight saving) as SQL, for day and month windows. */
-const JST_DAY_START = `date_trunc('day', now() + interval '9 hours') - interval '9 hours'`;
-const JST_MONTH_START = `date_trunc('month', now() + interval '9 hours') - interval '9 hours'`;
+export const JST_DAY_START = `date_trunc('day', now() + interval '9 hours') - interval '9 hours'`;
+export const JST_MONTH_START = `date_trunc('month', now() + interval '9 hours') - interval '9 hours'`;
 
 export async function assertPaymentWithinLimits(
   q: Queryable, limits: LevelLimits, walletId: string, amount: number,
@@ -82,5 +90,27 @@ export function assertBalanceWithinLimit(limits: LevelLimits, balanceBefore: num
   if (balanceBefore + amount > limits.maxBalance) {
     throw new LimitExceeded(`A wallet at this level can hold at most ¥${limits.maxBalance}.`,
       { limit: 'max_balance', limit_yen: limits.maxBalance, remaining_yen: Math.max(0, limits.maxBalance - balanceBefore) });
+  }
+}
+
+/** Charges (money in from banks) per Japan day and month, and the single-charge cap. */
+export async function assertChargeWithinLimits(
+  q: Queryable, limits: LevelLimits, walletId: string, amount: number,
+): Promise<void> {
+  if (amount > limits.maxCharge) {
+    throw new LimitExceeded(`A single charge can be at most ¥${limits.maxCharge} at this wallet's level.`,
+      { limit: 'max_charge', limit_yen: limits.maxCharge, remaining_yen: limits.maxCharge });
+  }
+  const res = await q.query<{ today: number; month: number }>(
+    `SELECT coalesce(sum(amount) FILTER (WHERE created_at >= ${JST_DAY_START}), 0)::int8 AS today,
+            coalesce(sum(amount), 0)::int8 AS month
+       FROM bank_movements
+      WHERE wallet_id = $1 AND kind = 'charge' AND status <> 'voided' AND created_at >= ${JST_MONTH_START}`, [walletId]);
+  const { today, month } = res.rows[0]!;
+  for (const [limit, used, cap] of [['daily_charges', today, limits.dailyCharges], ['monthly_charges', month, limits.monthlyCharges]] as const) {
+    if (used + amount > cap) {
+      throw new LimitExceeded(`This charge would pass the ${limit.replace('_', ' ')} limit of ¥${cap}.`,
+        { limit, limit_yen: cap, remaining_yen: Math.max(0, cap - used) });
+    }
   }
 }

@@ -1,0 +1,274 @@
+// Owns money between a wallet and its linked bank accounts: charges (bank → wallet) and withdrawals
+// (wallet → own bank), as explicit steps (SPEC §5.4–§5.5): reserve (pending transfer) → signed bank call
+// → post or void. Every step is idempotent and the reconciler can finish any step a crash interrupted.
+// Must never void a movement the bank may have booked: no answer means ask the bank, not guess.
+import type { Db, Queryable } from '../store/db.js';
+import { newId } from '../ids.js';
+import { createTransfer, getBalance, postedCreditBalance } from '../ledger/ledger.js';
+import { createError, NotFound } from '../errors.js';
+import type { Yen } from '../money.js';
+import type { Config } from '../config.js';
+import { assertCanMoveMoney, getWallet, type Wallet } from '../wallets/wallets.js';
+import { assertLevel } from '../identity/assurance.js';
+import { assertBalanceWithinLimit, assertChargeWithinLimits, JST_DAY_START, LimitExceeded } from '../wallets/limits.js';
+import { assertChargesAllowed } from '../operations/controls.js';
+import { consumeStepUpProof } from '../identity/step-up.js';
+import { recordRiskSignal } from '../risk/signals.js';
+import { sendMessage } from '../identity/outbox.js';
+import type { RiskDecider } from '../risk/hook.js';
+import type { BankClient, BankOutcome } from './client.js';
+import type { TransferResult } from './protocol.js';
+import { clearingAccountId, loadLinkForMovement, policyFor, type LinkForMovement } from './movement-links.js';
+import { coolingOffLimitFor } from './link-cooling-off.js';
+
+export type MovementKind = 'charge' | 'withdrawal';
+export type MovementStatus = 'requested' | 'unknown' | 'posted' | 'voided';
+
+export interface Movement {
+  id: string;
+  kind: MovementKind;
+  walletId: string;
+  linkId: string;
+  bankCode: string;
+  amount: Yen;
+  descriptor: string;
+  pendingTransferId: string;
+  status: MovementStatus;
+  failureReason: string | null;
+  idempotencyScope: string;
+  idempotencyKey: string;
+  createdAt: Date;
+  settledAt: Date | null;
+}
+
+export const ChargeRefused = createError('charge-refused', 403, 'This charge cannot be made');
+export const ChargeUnderReview = createError('charge-under-review', 403, 'This charge needs a review first');
+export const MovementDeclined = createError<{ movement_id: string; reason: string }>(
+  'bank-declined', 422, 'The bank declined this transfer');
+
+export interface MovementDeps {
+  db: Db;
+  config: Config;
+  client: BankClient;
+  risk: RiskDecider;
+}
+
+interface MovementRow {
+  id: string; kind: MovementKind; wallet_id: string; link_id: string; bank_code: string; amount: number; descriptor: string;
+  pending_transfer_id: string; status: MovementStatus; failure_reason: string | null; idempotency_scope: string;
+  idempotency_key: string; created_at: Date; settled_at: Date | null;
+}
+
+function toMovement(r: MovementRow): Movement {
+  return {
+    id: r.id, kind: r.kind, walletId: r.wallet_id, linkId: r.link_id, bankCode: r.bank_code, amount: r.amount as Yen,
+    descriptor: r.descriptor, pendingTransferId: r.pending_transfer_id, status: r.status, failureReason: r.failure_reason,
+    idempotencyScope: r.idempotency_scope, idempotencyKey: r.idempotency_key, createdAt: new Date(r.created_at),
+    settledAt: r.settled_at === null ? null : new Date(r.settled_at),
+  };
+}
+
+export async function getMovement(q: Queryable, id: string, lock = false): Promise<Movement> {
+  const res = await q.query<MovementRow>(`SELECT * FROM bank_movements WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
+  if (!res.rows[0]) throw new NotFound('The movement does not exist.');
+  return toMovement(res.rows[0]);
+}
+
+export async function listWalletMovements(q: Queryable, walletId: string, limit: number): Promise<Movement[]> {
+  const res = await q.query<MovementRow>(
+    'SELECT * FROM bank_movements WHERE wallet_id = $1 ORDER BY created_at DESC LIMIT $2', [walletId, limit]);
+  return res.rows.map(toMovement);
+}
+
+/** What the holder reads in the passbook: the wallet's name and a reference they can look up (SPEC §5.6). */
+export function descriptorFor(movementId: string): string {
+  return `KOZA ${movementId}`;
+}
+
+export interface ChargeRequest {
+  walletId: string;
+  linkId: string;
+  amount: Yen;
+  stepUpProof?: string | undefined;
+  idempotencyScope: string;
+  idempotencyKey: string;
+  ip?: string | undefined;
+}
+
+/**
+ * Step 1 of a charge, inside the transaction that claims the Idempotency-Key: limits → risk (may demand a
+ * step-up proof bound to amount and link) → pending transfer clearing → wallet. Nothing is spendable yet.
+ */
+export async function reserveCharge(deps: MovementDeps, tx: Queryable, input: ChargeRequest): Promise<Movement> {
+  const wallet = await getWallet(tx, input.walletId, true);
+  assertCanMoveMoney(wallet);
+  const policy = policyFor(deps.config);
+  const level = policy.chargeLevel(wallet.assuranceLevel);
+  assertLevel(level, 'L2');
+  const link = await loadLinkForMovement(tx, deps.config, wallet.id, input.linkId);
+  await assertChargesAllowed(tx, link.bankCode);
+  const limits = deps.config.limits[level];
+  await assertChargeWithinLimits(tx, limits, wallet.id, input.amount);
+  const balance = await getBalance(tx, wallet.ledgerAccountId);
+  assertBalanceWithinLimit(limits, postedCreditBalance(balance) + balance.creditsPending, input.amount);
+  await assertWithinCoolingOff(tx, deps.config, link, input.amount);
+
+  const decision = await deps.risk({
+    kind: 'charge', walletId: wallet.id, bankCode: link.bankCode, accountRef: link.accountRef, amount: input.amount,
+    ...(input.ip ? { ip: input.ip } : {}),
+    attributes: { link_age_hours: Math.floor((Date.now() - link.createdAt.getTime()) / 3_600_000), method: link.method },
+  });
+  if (decision.action === 'deny') {
+    await recordRiskSignal(tx, { walletId: wallet.id, kind: 'charge_denied', detail: { reasons: decision.reasons } });
+    throw new ChargeRefused('This charge cannot be made. If you think this is a mistake, contact support.');
+  }
+  if (decision.action === 'review') {
+    await recordRiskSignal(tx, { walletId: wallet.id, kind: 'charge_review', detail: { reasons: decision.reasons, amount: input.amount } });
+    throw new ChargeUnderReview('This charge needs a review before it can be made; support will contact you.');
+  }
+  if (decision.action === 'challenge') {
+    // Dynamic linking: the proof names this amount and this link, so an approval cannot be reused for more.
+    await consumeStepUpProof(tx, { walletId: wallet.id, proof: input.stepUpProof, action: 'charge', amount: input.amount, destination: link.id });
+  }
+
+  const id = newId('chg');
+  return insertMovement(tx, {
+    id, kind: 'charge', wallet, link, amount: input.amount, scope: input.idempotencyScope, key: input.idempotencyKey,
+    debit: clearingAccountId(link.bankCode), credit: wallet.ledgerAccountId,
+  });
+}
+
+export interface WithdrawalRequest {
+  walletId: string;
+  linkId: string;
+  amount: Yen;
+  stepUpProof?: string | undefined;
+  idempotencyScope: string;
+  idempotencyKey: string;
+}
+
+/** Step 1 of a withdrawal: the amount is held (pending debit on the wallet) before the bank is asked to pay. */
+export async function reserveWithdrawal(deps: MovementDeps, tx: Queryable, input: WithdrawalRequest): Promise<Movement> {
+  const wallet = await getWallet(tx, input.walletId, true);
+  assertCanMoveMoney(wallet);
+  assertLevel(policyFor(deps.config).chargeLevel(wallet.assuranceLevel), 'L2');
+  const link = await loadLinkForMovement(tx, deps.config, wallet.id, input.linkId);
+  const decision = await deps.risk({ kind: 'withdrawal', walletId: wallet.id, bankCode: link.bankCode, accountRef: link.accountRef, amount: input.amount });
+  if (decision.action === 'deny' || decision.action === 'review') {
+    throw new ChargeRefused('This withdrawal cannot be made now. Contact support.');
+  }
+  if (decision.action === 'challenge') {
+    await consumeStepUpProof(tx, { walletId: wallet.id, proof: input.stepUpProof, action: 'withdrawal', amount: input.amount, destination: link.id });
+  }
+  return insertMovement(tx, {
+    id: newId('wdl'), kind: 'withdrawal', wallet, link, amount: input.amount, scope: input.idempotencyScope, key: input.idempotencyKey,
+    debit: wallet.ledgerAccountId, credit: clearingAccountId(link.bankCode),
+  });
+}
+
+async function assertWithinCoolingOff(q: Queryable, config: Config, link: LinkForMovement, amount: number): Promise<void> {
+  const coolingOff = coolingOffLimitFor(link, new Date(), config);
+  if (coolingOff === null) return;
+  const cap = coolingOff.dailyCapYen;
+  // A new link can take only a little a day for its first hours: a stolen link cannot empty an account on day one.
+  const res = await q.query<{ used: number }>(
+    `SELECT coalesce(sum(amount), 0)::int8 AS used FROM bank_movements
+      WHERE link_id = $1 AND kind = 'charge' AND status <> 'voided' AND created_at >= ${JST_DAY_START}`, [link.id]);
+  const used = res.rows[0]!.used;
+  if (used + amount > cap) {
+    throw new LimitExceeded(`This bank account was linked recently: until ${coolingOff.endsAt.toISOString()} at most ¥${cap} a day can be charged from it.`,
+      { limit: 'cooling_off', limit_yen: cap, remaining_yen: Math.max(0, cap - used) });
+  }
+}
+
+async function insertMovement(tx: Queryable, m: {
+  id: string; kind: MovementKind; wallet: Wallet; link: LinkForMovement; amount: Yen; scope: string; key: string; debit: string; credit: string;
+}): Promise<Movement> {
+  const pendingTransferId = newId('xfr');
+  await createTransfer(tx, {
+    id: pendingTransferId, kind: 'pending', debitAccountId: m.debit, creditAccountId: m.credit, amount: m.amount,
+    code: m.kind, reference: m.id,
+  });
+  const res = await tx.query<MovementRow>(
+    `INSERT INTO bank_movements (id, kind, wallet_id, link_id, bank_code, amount, descriptor, pending_transfer_id, status,
+                                 idempotency_scope, idempotency_key)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9, $10) RETURNING *`,
+    [m.id, m.kind, m.wallet.id, m.link.id, m.link.bankCode, m.amount, descriptorFor(m.id), pendingTransferId, m.scope, m.key]);
+  return toMovement(res.rows[0]!);
+}
+
+/**
+ * Step 2: the signed bank call. The movement id is both the bank's Idempotency-Key and the reference, so a
+ * repeated call (a retry, the reconciler) can never book twice at the bank.
+ */
+export async function callBank(deps: MovementDeps, movement: Movement): Promise<BankOutcome<TransferResult>> {
+  const link = await loadLinkForMovement(deps.db, deps.config, movement.walletId, movement.linkId, { includeRevoked: true });
+  const body = { link_token: link.linkToken, amount: movement.amount, descriptor: movement.descriptor, reference: movement.id };
+  return movement.kind === 'charge'
+    ? deps.client.debit(movement.bankCode, body, movement.id)
+    : deps.client.credit(movement.bankCode, body, movement.id);
+}
+
+/**
+ * Step 3: settle from what the bank said. completed → post; rejected → void; no answer → 'unknown', left
+ * pending for the reconciler. Idempotent: settling a settled movement changes nothing.
+ */
+export async function settleMovement(
+  db: Db, movementId: string, outcome: { kind: 'completed'; bankTransferId: string } | { kind: 'rejected'; reason: string } | { kind: 'unknown' },
+): Promise<Movement> {
+  return db.transaction(async (tx) => {
+    const movement = await getMovement(tx, movementId, true);
+    if (movement.status === 'posted' || movement.status === 'voided') return movement;
+    if (outcome.kind === 'unknown') {
+      const res = await tx.query<MovementRow>(
+        `UPDATE bank_movements SET status = 'unknown', attempts = attempts + 1 WHERE id = $1 RETURNING *`, [movementId]);
+      return toMovement(res.rows[0]!);
+    }
+    const post = outcome.kind === 'completed';
+    await createTransfer(tx, {
+      id: `${movement.pendingTransferId}_${post ? 'post' : 'void'}`, kind: post ? 'post_pending' : 'void_pending',
+      pendingId: movement.pendingTransferId, code: movement.kind, reference: movement.id,
+    });
+    const res = await tx.query<MovementRow>(
+      `UPDATE bank_movements SET status = $2, failure_reason = $3, bank_transfer_id = $4, settled_at = now(), attempts = attempts + 1
+        WHERE id = $1 RETURNING *`,
+      [movementId, post ? 'posted' : 'voided', post ? null : outcome.reason, post ? outcome.bankTransferId : null]);
+    const settled = toMovement(res.rows[0]!);
+    if (post) await notifyCustomer(tx, settled);
+    return settled;
+  });
+}
+
+async function notifyCustomer(q: Queryable, m: Movement): Promise<void> {
+  const wallet = await q.query<{ email: string }>('SELECT email FROM wallets WHERE id = $1', [m.walletId]);
+  const what = m.kind === 'charge' ? `¥${m.amount} was charged to your wallet from your bank account` : `¥${m.amount} was sent to your bank account`;
+  await sendMessage(q, {
+    channel: 'email', recipient: wallet.rows[0]!.email.toLowerCase(), subject: m.kind === 'charge' ? 'koza: wallet charged' : 'koza: withdrawal sent',
+    body: `${what} (${m.bankCode}, reference ${m.id}). Your bank statement shows "${m.descriptor}". If this was not you, contact koza support now.`,
+  });
+}
+
+/** Turns the bank's answer to a debit/credit or a transfer query into the settle outcome. */
+export function outcomeOf(answer: BankOutcome<TransferResult>):
+  { kind: 'completed'; bankTransferId: string } | { kind: 'rejected'; reason: string } | { kind: 'unknown' } {
+  if (answer.kind === 'answered') {
+    return answer.value.status === 'completed'
+      ? { kind: 'completed', bankTransferId: answer.value.bank_transfer_id }
+      : { kind: 'rejected', reason: answer.value.reason ?? 'rejected' };
+  }
+  if (answer.kind === 'refused') {
+    // The bank refused the request itself (a revoked link, bad input): nothing was booked.
+    if (answer.problem.code === 'unauthorized_signature' || answer.problem.code === 'idempotency_conflict') return { kind: 'unknown' };
+    return { kind: 'rejected', reason: answer.problem.code };
+  }
+  return { kind: 'unknown' };
+}
+
+export function movementJson(m: Movement) {
+  return {
+    id: m.id, kind: m.kind, wallet_id: m.walletId, link_id: m.linkId, bank_code: m.bankCode, amount: m.amount,
+    status: m.status === 'posted' ? 'posted' as const : m.status === 'voided' ? 'voided' as const : 'pending' as const,
+    failure_reason: m.failureReason, descriptor: m.descriptor, created_at: m.createdAt.toISOString(),
+    settled_at: m.settledAt === null ? null : m.settledAt.toISOString(),
+  };
+}

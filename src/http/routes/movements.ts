@@ -1,0 +1,184 @@
+// Owns charges (bank → wallet) and withdrawals (wallet → own bank) over HTTP, and operator reconciliation.
+// Must never answer before the movement is reserved, nor call the bank inside a database transaction.
+import { Type } from 'typebox';
+import type { App, Ctx } from '../context.js';
+import { requireOperator, requireSession } from '../context.js';
+import { runIdempotentFlow } from '../idempotency.js';
+import { Amount, IdempotencyHeaders, problems, Timestamp } from '../schemas.js';
+import { createError, NotFound } from '../../errors.js';
+import type { Yen } from '../../money.js';
+import {
+  callBank, getMovement, listWalletMovements, movementJson, outcomeOf, reserveCharge, reserveWithdrawal, settleMovement,
+  type Movement, type MovementDeps,
+} from '../../banks/movements.js';
+import { answerFor, reconcileOnce, reconcileStatement } from '../../banks/reconciler.js';
+
+const BanksUnavailable = createError('banks-unavailable', 503, 'No partner-bank connection is configured');
+const StatementUnavailable = createError('statement-unavailable', 503, 'The bank did not answer');
+
+export const MovementSchema = Type.Object({
+  id: Type.String({ description: 'chg_… or wdl_…; also the reference on the bank statement.' }),
+  kind: Type.Union([Type.Literal('charge'), Type.Literal('withdrawal')]),
+  wallet_id: Type.String(), link_id: Type.String(), bank_code: Type.String(), amount: Type.Integer(),
+  status: Type.Union([Type.Literal('pending'), Type.Literal('posted'), Type.Literal('voided')], {
+    description: 'pending until the bank answers; a time-out leaves it pending until reconciliation settles it from the bank.',
+  }),
+  failure_reason: Type.Union([Type.String(), Type.Null()]),
+  descriptor: Type.String({ description: 'What the holder reads in the passbook: KOZA and the reference.' }),
+  created_at: Timestamp, settled_at: Type.Union([Timestamp, Type.Null()]),
+});
+
+const MovementBody = Type.Object({
+  link_id: Type.String({ pattern: '^lnk_[A-Za-z0-9_-]{1,64}$' }),
+  amount: Amount,
+  step_up_proof: Type.Optional(Type.String({
+    maxLength: 128,
+    description: 'When the risk decision asks for a step-up: the proof of a challenge approved for this action, this exact amount and this link (destination = link id).',
+  })),
+}, { additionalProperties: false });
+
+export function registerMovementRoutes(app: App, ctx: Ctx): void {
+  const deps = (): MovementDeps => {
+    if (!ctx.banks) throw new BanksUnavailable('Set KOZA_BANK_SANDBOX_URL (and KOZA_BANK_KEY_SEED) to reach partner banks.');
+    return { db: ctx.db, config: ctx.config, client: ctx.banks, risk: ctx.risk };
+  };
+
+  /** Steps 2 and 3 after the reservation committed: ask the bank, then post, void, or leave pending. */
+  const finish = async (movement: Movement) => {
+    const d = deps();
+    const settled = await settleMovement(d.db, movement.id, outcomeOf(await callBank(d, movement)));
+    ctx.metrics.moneyMovements.inc({ code: settled.kind });
+    const [status, body] = answerFor(settled);
+    return { status, body: JSON.parse(body) as unknown };
+  };
+
+  app.post('/v1/charges', {
+    schema: {
+      tags: ['banks'], summary: 'Charge the wallet from a linked bank account',
+      description: 'Limits (level, link age / cooling-off, day, month) → risk (may ask for a step-up proof) → pending → '
+        + 'signed bank debit with descriptor "KOZA <reference>" → posted (201) or voided (422 bank-declined). If the bank '
+        + 'does not answer in time the charge stays pending (202) until reconciliation settles it from the bank\'s record.',
+      security: [{ session: [] }],
+      headers: IdempotencyHeaders,
+      body: MovementBody,
+      response: { 201: MovementSchema, 202: MovementSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429, 503) },
+    },
+  }, async (request, reply) => {
+    const session = await requireSession(ctx, request);
+    const d = deps();
+    return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, {
+      prepare: (tx, key) => reserveCharge(d, tx, {
+        walletId: session.walletId, linkId: request.body.link_id, amount: request.body.amount as Yen,
+        stepUpProof: request.body.step_up_proof, idempotencyScope: session.walletId, idempotencyKey: key, ip: request.ip,
+      }),
+      execute: finish,
+    });
+  });
+
+  app.post('/v1/withdrawals', {
+    schema: {
+      tags: ['banks'], summary: 'Withdraw from the wallet to its own linked bank account',
+      description: 'The amount is held (pending) before the bank is asked to pay; posted on the bank\'s answer, released if it declines.',
+      security: [{ session: [] }],
+      headers: IdempotencyHeaders,
+      body: MovementBody,
+      response: { 201: MovementSchema, 202: MovementSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429, 503) },
+    },
+  }, async (request, reply) => {
+    const session = await requireSession(ctx, request);
+    const d = deps();
+    return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, {
+      prepare: (tx, key) => reserveWithdrawal(d, tx, {
+        walletId: session.walletId, linkId: request.body.link_id, amount: request.body.amount as Yen,
+        stepUpProof: request.body.step_up_proof, idempotencyScope: session.walletId, idempotencyKey: key,
+      }),
+      execute: finish,
+    });
+  });
+
+  app.get('/v1/movements', {
+    schema: {
+      tags: ['banks'], summary: 'The wallet\'s charges and withdrawals, newest first', security: [{ session: [] }],
+      response: { 200: Type.Object({ data: Type.Array(MovementSchema) }), ...problems(401) },
+    },
+  }, async (request) => {
+    const session = await requireSession(ctx, request);
+    return { data: (await listWalletMovements(ctx.db, session.walletId, 100)).map(movementJson) };
+  });
+
+  app.get('/v1/movements/:id', {
+    schema: {
+      tags: ['banks'], summary: 'One charge or withdrawal (poll a pending one)', security: [{ session: [] }],
+      params: Type.Object({ id: Type.String({ pattern: '^(chg|wdl)_[A-Za-z0-9_-]{1,64}$' }) }),
+      response: { 200: MovementSchema, ...problems(400, 401, 404) },
+    },
+  }, async (request) => {
+    const session = await requireSession(ctx, request);
+    const movement = await getMovement(ctx.db, request.params.id);
+    if (movement.walletId !== session.walletId) throw new NotFound('The movement does not exist.');
+    return movementJson(movement);
+  });
+
+  app.post('/v1/admin/reconciliation/pending', {
+    schema: {
+      tags: ['operations'], summary: 'Settle movements left pending (crash, bank time-out) from the banks\' records now',
+      security: [{ operatorKey: [] }],
+      headers: IdempotencyHeaders,
+      body: Type.Object({ grace_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ settled: Type.Integer(), still_open: Type.Integer() }), ...problems(400, 401, 403, 503) },
+    },
+  }, async (request, reply) => {
+    const operator = await requireOperator(ctx, request, ['admin', 'compliance']);
+    const d = deps();
+    return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: operator.id }, {
+      prepare: async () => undefined,
+      releaseKeyOnFailure: true,
+      execute: async () => {
+        const result = await reconcileOnce(d, { graceSeconds: request.body.grace_seconds ?? 15 });
+        return { status: 200, body: { settled: result.settled, still_open: result.stillOpen } };
+      },
+    });
+  });
+
+  app.post('/v1/admin/reconciliation/statements', {
+    schema: {
+      tags: ['operations'], summary: 'Compare a bank\'s daily statement with the ledger, to the yen',
+      security: [{ operatorKey: [] }],
+      headers: IdempotencyHeaders,
+      body: Type.Object({
+        bank_code: Type.String({ pattern: '^[0-9]{4}$' }), date: Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' }),
+      }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({
+          bank_code: Type.String(), date: Type.String(), bank_debits: Type.Integer(), bank_credits: Type.Integer(),
+          ledger_debits: Type.Integer(), ledger_credits: Type.Integer(), agrees: Type.Boolean(),
+          differences: Type.Array(Type.Object({
+            reference: Type.String(), kind: Type.String(),
+            bank_amount: Type.Union([Type.Integer(), Type.Null()]), ledger_amount: Type.Union([Type.Integer(), Type.Null()]),
+          })),
+        }),
+        ...problems(400, 401, 403, 503),
+      },
+    },
+  }, async (request, reply) => {
+    const operator = await requireOperator(ctx, request, ['admin', 'compliance']);
+    const d = deps();
+    return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: operator.id }, {
+      prepare: async () => undefined,
+      releaseKeyOnFailure: true,
+      execute: async () => {
+        const report = await reconcileStatement(d, request.body.bank_code, request.body.date);
+        // No statement is no answer: not kept under the key, so the same retry asks the bank again.
+        if (!report) throw new StatementUnavailable('The bank did not answer with its statement; try again.');
+        return {
+          status: 200,
+          body: {
+            bank_code: report.bankCode, date: report.date, bank_debits: report.bankDebits, bank_credits: report.bankCredits,
+            ledger_debits: report.ledgerDebits, ledger_credits: report.ledgerCredits, agrees: report.differences.length === 0,
+            differences: report.differences,
+          },
+        };
+      },
+    });
+  });
+}
