@@ -46,7 +46,7 @@ async function runLoad(databaseUrl: string | undefined): Promise<Record<string, 
     KOZA_DATA: join(dataDir, 'data'), KOZA_SECRET_KEY: 'ab'.repeat(32),
     // Throughput, not policy, is measured: the level caps are raised so that no wallet runs into them.
     KOZA_LIMITS: JSON.stringify({ L2: { maxBalance: 1e12, dailyPayments: 1e12, monthlyPayments: 1e12 } }),
-    KOZA_PHONE_CODES_PER_IP_PER_HOUR: '100000',
+    KOZA_PHONE_CODES_PER_IP_PER_HOUR: '100000', KOZA_BANK_SANDBOX_PORT: '0',
   };
   if (databaseUrl) Object.assign(env, { DATABASE_URL: databaseUrl, KOZA_DB_SCHEMA: schema }); else delete env.DATABASE_URL;
   const backend = databaseUrl ? 'postgres' : 'pglite';

@@ -36,7 +36,31 @@ export interface Config {
   webauthnOrigins: string[];
   /** 32 bytes; encrypts stored idempotent responses that carry secrets (session tokens, API keys). */
   secretKey: Buffer;
+  /** Port of the bank sandbox `koza start` runs beside the API when no KOZA_BANK_SANDBOX_URL is given (0 = any). */
+  bankSandboxPort: number;
+  /** Seconds between reconciliation rounds in `koza start` (0 = off). */
+  reconcileEverySeconds: number;
+  /** The policy profile (SPEC §9, KOZA_POLICY): 'secure', or 'legacy-2020' to replay the 2020 wallet's rules. */
+  policy: PolicyName;
+  /** Where the partner banks answer (KOZA_BANK_SANDBOX_URL): {url}/banks/{code}; unset means no bank is reachable. */
+  bankSandboxUrl: string | undefined;
+  /** Seed koza's per-bank signing keys are derived from (KOZA_BANK_KEY_SEED); the sandbox derives the same. */
+  bankKeySeed: string | undefined;
+  /** How long koza waits for a bank before the outcome is unknown (KOZA_BANK_TIMEOUT_MS). */
+  bankTimeoutMs: number;
+  /** koza's public base URL (KOZA_PUBLIC_URL), for the redirect link callback; unset: taken from the request's Host. */
+  publicUrl: string | undefined;
+  /** Hours a new bank link stays in cooling-off (KOZA_COOLING_OFF_HOURS). */
+  coolingOffHours: number;
+  /** Yen a link in cooling-off may charge per JST day (KOZA_COOLING_OFF_DAILY_CAP). */
+  coolingOffDailyCap: number;
 }
+
+export type PolicyName = 'secure' | 'legacy-2020';
+const POLICY_NAMES: readonly PolicyName[] = ['secure', 'legacy-2020'];
+
+/** Development only: the sandbox and koza agree on bank keys without exchanging files. */
+export const SANDBOX_BANK_KEY_SEED = 'koza-sandbox-bank-keys-v1';
 
 export class ConfigError extends Error {
   constructor(variable: string, expected: string, got: string | undefined) {
@@ -118,6 +142,39 @@ function secretKeyFrom(env: Env, dataDir: string, databaseUrl: string | undefine
   return key;
 }
 
+/** An http(s) URL without a trailing slash, or undefined when unset. */
+function urlVar(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'an http:// or https:// URL', raw);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(name, 'an http:// or https:// URL', raw);
+  return raw.replace(/\/+$/, '');
+}
+
+function policyVar(env: Env): PolicyName {
+  const raw = env.KOZA_POLICY;
+  if (raw === undefined || raw === '') return 'secure';
+  if (!(POLICY_NAMES as readonly string[]).includes(raw)) throw new ConfigError('KOZA_POLICY', POLICY_NAMES.join(' | '), raw);
+  return raw as PolicyName;
+}
+
+/** Outside sandbox mode a bank needs a real key seed: the development one is published in this file. */
+function bankKeySeedVar(env: Env, sandbox: boolean, bankSandboxUrl: string | undefined): string | undefined {
+  const raw = env.KOZA_BANK_KEY_SEED;
+  if (raw !== undefined && raw !== '') {
+    if (raw.length < 16) throw new ConfigError('KOZA_BANK_KEY_SEED', 'at least 16 characters', '(hidden)');
+    return raw;
+  }
+  if (sandbox) return SANDBOX_BANK_KEY_SEED;
+  if (bankSandboxUrl !== undefined) throw new ConfigError('KOZA_BANK_KEY_SEED', 'a secret of at least 16 characters when KOZA_SANDBOX=false', undefined);
+  return undefined;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = env.DATABASE_URL === '' ? undefined : env.DATABASE_URL;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -136,14 +193,16 @@ export function loadConfig(env: Env = process.env): Config {
   if (typeof limits === 'string') throw new ConfigError('KOZA_LIMITS', limits, env.KOZA_LIMITS);
   const host = env.HOST && env.HOST !== '' ? env.HOST : '127.0.0.1';
   const webauthnRpId = rpIdVar(env);
+  // Sandbox mode is on unless switched off: koza ships with simulated banks and identity providers.
+  const sandbox = boolVar(env, 'KOZA_SANDBOX', true);
+  const bankSandboxUrl = urlVar(env, 'KOZA_BANK_SANDBOX_URL');
   return {
     port: intVar(env, 'PORT', 8080, 0, 65535),
     host,
     dataDir,
     databaseUrl,
     dbSchema,
-    // Sandbox mode is on unless switched off: koza ships with simulated banks and identity providers.
-    sandbox: boolVar(env, 'KOZA_SANDBOX', true),
+    sandbox,
     logLevel: logLevel as Config['logLevel'],
     rateLimitPerMinute: intVar(env, 'KOZA_RATE_LIMIT_PER_MINUTE', 1200, 1, 10_000_000),
     bodyLimitBytes: intVar(env, 'KOZA_BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
@@ -157,5 +216,17 @@ export function loadConfig(env: Env = process.env): Config {
     webauthnRpName: env.KOZA_WEBAUTHN_RP_NAME && env.KOZA_WEBAUTHN_RP_NAME !== '' ? env.KOZA_WEBAUTHN_RP_NAME.slice(0, 64) : 'koza',
     webauthnOrigins: originsVar(env, webauthnRpId),
     secretKey: secretKeyFrom(env, dataDir, databaseUrl),
+    policy: policyVar(env),
+    bankSandboxPort: intVar(env, 'KOZA_BANK_SANDBOX_PORT', 8081, 0, 65535),
+    reconcileEverySeconds: intVar(env, 'KOZA_RECONCILE_EVERY_SECONDS', 5, 0, 86_400),
+    bankSandboxUrl,
+    bankKeySeed: bankKeySeedVar(env, sandbox, bankSandboxUrl),
+    bankTimeoutMs: intVar(env, 'KOZA_BANK_TIMEOUT_MS', 5_000, 100, 120_000),
+    publicUrl: urlVar(env, 'KOZA_PUBLIC_URL'),
+    // 72 hours: the holder is told of the link on day one (SPEC §5.3), so a stolen link is reported inside the window.
+    coolingOffHours: intVar(env, 'KOZA_COOLING_OFF_HOURS', 72, 0, 24 * 90),
+    // ¥10,000 a day: a day of ordinary small payments, while three days of a stolen link take at most ¥30,000,
+    // one twentieth of the largest 2020 case (¥600,000 from one account, all on day one).
+    coolingOffDailyCap: intVar(env, 'KOZA_COOLING_OFF_DAILY_CAP', 10_000, 0, 1_000_000_000),
   };
 }

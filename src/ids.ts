@@ -6,7 +6,8 @@ export type IdPrefix =
   | 'wal' | 'mer' | 'pay' | 'rfd' | 'top' | 'xfr' | 'ses' | 'otc' | 'msg' | 'req' | 'acc' | 'dev'
   | 'fac' | 'wac' | 'rcb' | 'stp' | 'prf'
   | 'kyc' | 'idn'
-  | 'opr' | 'chg' | 'wdl';
+  | 'opr' | 'chg' | 'wdl'
+  | 'lnk' | 'lrq';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomBytes(16).toString('base64url')}`;

@@ -5,11 +5,15 @@ import { openDb, type Db } from './store/db.js';
 import { migrate } from './store/migrate.js';
 import { buildApp } from './http/app.js';
 import type { App } from './http/context.js';
+import { startBankSandbox, type RunningBankSandbox } from './sandbox/banks/server.js';
+import { startReconciler } from './banks/reconciler.js';
 
 export interface RunningKoza {
   app: App;
   db: Db;
   url: string;
+  /** Where the partner banks answer (the sandbox started beside the API, or KOZA_BANK_SANDBOX_URL). */
+  bankSandboxUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -17,20 +21,39 @@ export function openConfiguredDb(config: Config): Promise<Db> {
   return openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.dbSchema });
 }
 
+/**
+ * Starts koza: storage and migrations; in sandbox mode without KOZA_BANK_SANDBOX_URL, the bank sandbox beside
+ * the API (its own in-memory books, the same population seed); the API; and the reconciler.
+ */
 export async function startKoza(config: Config): Promise<RunningKoza> {
   const db = await openConfiguredDb(config);
+  let sandbox: RunningBankSandbox | undefined;
   try {
     await migrate(db);
-    const app = await buildApp({ db, config });
+    let effective = config;
+    if (config.sandbox && config.bankSandboxUrl === undefined && config.bankKeySeed !== undefined) {
+      sandbox = await startBankSandbox({
+        seed: config.sandboxSeed, keySeed: config.bankKeySeed, port: config.bankSandboxPort, host: config.host,
+      });
+      effective = { ...config, bankSandboxUrl: sandbox.url };
+    }
+    const app = await buildApp({ db, config: effective });
     const url = await app.listen({ port: config.port, host: config.host });
+    const reconciler = effective.reconcileEverySeconds > 0 && app.koza.banks
+      ? startReconciler({ db, config: effective, client: app.koza.banks, risk: app.koza.risk }, effective.reconcileEverySeconds * 1000,
+        (err) => app.log.error({ err: { message: (err as Error).message } }, 'reconciliation round failed'))
+      : null;
     return {
-      app, db, url,
+      app, db, url, bankSandboxUrl: sandbox?.url ?? effective.bankSandboxUrl,
       async close() {
+        await reconciler?.stop();
         await app.close();
+        await sandbox?.close();
         await db.close();
       },
     };
   } catch (err) {
+    await sandbox?.close().catch(() => {});
     await db.close().catch(() => {});
     throw err;
   }

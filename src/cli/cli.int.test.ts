@@ -20,9 +20,10 @@ function koza(args: string[], env: Record<string, string> = {}) {
 }
 
 /** Starts `koza start` on a free port and resolves with its URL once it says it listens. */
-function startKoza(env: Record<string, string>): Promise<{ url: string; stop(): Promise<number | null> }> {
+function startKoza(env: Record<string, string>): Promise<{ url: string; banksUrl: string; stop(): Promise<number | null> }> {
   const child = spawn(process.execPath, [BIN, 'start'], {
-    env: { ...process.env, DATABASE_URL: '', LOG_LEVEL: 'silent', PORT: '0', ...env }, stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, DATABASE_URL: '', LOG_LEVEL: 'silent', PORT: '0', KOZA_BANK_SANDBOX_PORT: '0', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
   return new Promise((resolve, reject) => {
     let stderr = '';
@@ -30,9 +31,11 @@ function startKoza(env: Record<string, string>): Promise<{ url: string; stop(): 
     child.stderr.on('data', (chunk: string) => {
       stderr += chunk;
       const match = /koza listening on (http:\/\/[^\s]+)/.exec(stderr);
-      if (match) {
+      const banks = /partner banks at (http:\/\/[^\s]+)/.exec(stderr);
+      if (match && banks) {
         resolve({
           url: match[1]!,
+          banksUrl: banks[1]!,
           stop: () => new Promise((done) => { child.once('exit', (code) => done(code)); child.kill('SIGTERM'); }),
         });
       }
@@ -99,6 +102,9 @@ for (const backend of backends()) {
       const first = await startKoza(env);
       try {
         assert.equal((await fetch(`${first.url}/healthz`)).status, 200);
+        // koza start runs the bank sandbox beside the API: 35 partner banks answer.
+        const directory = await (await fetch(`${first.banksUrl}/directory`)).json() as unknown[];
+        assert.equal(directory.length, 35);
         const ready = await (await fetch(`${first.url}/readyz`)).json();
         assert.deepEqual(ready, { status: 'ready', backend: backend.name });
         const signup = await fetch(`${first.url}/v1/signup`, {

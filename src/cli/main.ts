@@ -1,9 +1,12 @@
-// Owns the `koza` command line: start, migrate, outbox; --help everywhere; one-line errors, non-zero exit.
+// Owns the `koza` command line: start, sandbox, migrate, outbox; --help everywhere; one-line errors, non-zero exit.
 // Must never print a stack trace for a user's mistake, nor a secret.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig } from '../config.js';
 import { startKoza, openConfiguredDb } from '../server.js';
 import { migrate } from '../store/migrate.js';
+import { openDb } from '../store/db.js';
+import { BANK_SANDBOX_SCHEMA, startBankSandbox } from '../sandbox/banks/server.js';
+import { DEFAULT_BANK_COUNT } from '../sandbox/banks/seed.js';
 import { readOutbox } from '../identity/outbox.js';
 import { createOperator, OPERATOR_ROLES, type OperatorRole } from '../operations/operators.js';
 import { appendAudit, verifyAuditChain } from '../operations/audit.js';
@@ -37,12 +40,46 @@ const commands: Record<string, Command> = {
       if (typeof values.port === 'string') env.PORT = values.port;
       const koza = await startKoza(loadConfig(env));
       process.stderr.write(`koza listening on ${koza.url} (${koza.db.backend})\n`);
+      if (koza.bankSandboxUrl) process.stderr.write(`partner banks at ${koza.bankSandboxUrl}\n`);
       await new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
       await koza.close();
+      return 0;
+    },
+  },
+  sandbox: {
+    summary: 'Start the bank sandbox alone (simulated partner banks, holder pages, admin routes) and print its URL',
+    usage: 'koza sandbox [--port N] [--banks N] [--data DIR]   (DATABASE_URL: schema bank_sandbox on that server)',
+    options: { port: { type: 'string' }, banks: { type: 'string' }, data: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    async run(values) {
+      const port = values.port === undefined ? 8090 : Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be a whole number from 0 to 65535');
+      const bankCount = values.banks === undefined ? DEFAULT_BANK_COUNT : Number(values.banks);
+      if (!Number.isInteger(bankCount) || bankCount < 1 || bankCount > 40) throw new UsageError('--banks must be a whole number from 1 to 40');
+      const config = loadConfig();
+      if (!config.bankKeySeed) throw new UsageError('set KOZA_BANK_KEY_SEED (the seed koza derives its bank keys from)');
+      // Its own schema, and by default its own in-memory database: an embedded koza data directory is one process's.
+      const db = await openDb({
+        databaseUrl: config.databaseUrl, dataDir: typeof values.data === 'string' ? values.data : 'memory://', schema: BANK_SANDBOX_SCHEMA,
+      });
+      try {
+        const sandbox = await startBankSandbox({
+          seed: config.sandboxSeed, bankCount, keySeed: config.bankKeySeed, port, host: config.host, db,
+        });
+        process.stdout.write(`${sandbox.url}\n`);
+        process.stderr.write(`bank sandbox: ${sandbox.banks.length} banks under ${sandbox.url}/banks/{code} (${db.backend}); `
+          + `holders and their secrets at ${sandbox.url}/sandbox/holders; protocol at ${sandbox.url}/openapi.json\n`);
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.once('SIGTERM', () => resolve());
+        });
+        await sandbox.close();
+      } finally {
+        await db.close();
+      }
       return 0;
     },
   },

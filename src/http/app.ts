@@ -27,6 +27,7 @@ import { registerMovementRoutes } from './routes/movements.js';
 import { registerIdentityRoutes } from './routes/identity.js';
 import { registerFactorRoutes } from './routes/factors.js';
 import { registerStepUpRoutes } from './routes/step-up.js';
+import { registerLinkRoutes } from './routes/links.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -43,7 +44,7 @@ export interface BuildOptions {
 
 function bankClientFrom(config: Config): BankClient | null {
   if (config.bankSandboxUrl === undefined || config.bankKeySeed === undefined) return null;
-  return new BankClient({ baseUrl: config.bankSandboxUrl, keyFor: keysFromSeed(config.bankKeySeed) });
+  return new BankClient({ baseUrl: config.bankSandboxUrl, keyFor: keysFromSeed(config.bankKeySeed), timeoutMs: config.bankTimeoutMs });
 }
 
 /**
@@ -144,6 +145,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  app.decorate('koza', ctx);
   registerHealthRoutes(app, ctx);
   registerSignupRoutes(app, ctx);
   registerSessionRoutes(app, ctx);
@@ -157,5 +159,6 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   registerIdentityRoutes(app, ctx);
   registerFactorRoutes(app, ctx);
   registerStepUpRoutes(app, ctx);
+  registerLinkRoutes(app, ctx);
   return app;
 }

@@ -17,6 +17,13 @@ import { assertRole, findOperatorByKey, type Operator, type OperatorRole } from 
 
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** What the routes share (database, configuration, risk hook, bank client), for the process around the app. */
+    koza: Ctx;
+  }
+}
+
 export interface Ctx {
   db: Db;
   config: Config;

@@ -215,9 +215,11 @@ export async function lockWalletFactors(q: Queryable, walletId: string): Promise
 }
 
 /**
- * Bank accounts linked to the wallet. There are none before bank linking lands (SPEC §5.3); that issue
- * replaces this with a count of live links, and the last-factor rule then holds without further change.
+ * Bank accounts linked to the wallet and not revoked (SPEC §5.3): while there is one, the last second factor
+ * stays (removal-rule.ts). A link still notifying its holder counts: it becomes usable without another step.
  */
-export async function linkedBankAccountCount(_q: Queryable, _walletId: string): Promise<number> {
-  return 0;
+export async function linkedBankAccountCount(q: Queryable, walletId: string): Promise<number> {
+  const res = await q.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM bank_links WHERE wallet_id = $1 AND status <> 'revoked'`, [walletId]);
+  return res.rows[0]!.n;
 }

@@ -1,0 +1,599 @@
+// Owns linking a bank account (SPEC §5.3) as explicit steps: check and reserve (one transaction) → ask the bank
+// (no transaction open) → decide and record. Must never link without the policy's checks, nor tell a refused
+// customer whose account it was; bank calls carry idempotency keys derived from the step, so a retry resumes.
+import { createHash, randomBytes } from 'node:crypto';
+import type { Config } from '../config.js';
+import type { Db, Queryable } from '../store/db.js';
+import { InvalidRequest, KozaError, NotFound } from '../errors.js';
+import { assertLevel } from '../identity/assurance.js';
+import { listActiveFactors } from '../identity/factors/store.js';
+import { sendMessage } from '../identity/outbox.js';
+import { hashToken, keyedHash, seal, unseal } from '../identity/secrets.js';
+import { consumeStepUpProof, SecondFactorRequired, StepUpRequired } from '../identity/step-up.js';
+import { getVerifiedIdentity } from '../identity/verification/store.js';
+import { recordRiskSignal } from '../risk/signals.js';
+import type { RiskDecider, RiskDecision } from '../risk/hook.js';
+import { getWallet, WalletFrozen } from '../wallets/wallets.js';
+import type { BankClient } from './client.js';
+import type { Bank } from './directory.js';
+import { assertLinkingAllowed } from './link-guards.js';
+import { assessHolder, type HolderAssessment } from './link-holder-match.js';
+import {
+  BankAccountAlreadyLinked, BankCredentialsLocked, BankCredentialsRejected, BankRequestRefused, BankUnavailable,
+  LinkDeclinedAtBank, LinkHeldForReview, LinkHolderMismatch, LinkIssuerMismatch, LinkMethodNotAllowed, LinkMethodNotOffered,
+  LinkRefused, LinkRequestClosed, LinkRequestExpired, LinkRequestNotFound, LinkRequestWrongStep,
+} from './link-errors.js';
+import {
+  findLinkRequestByStateHash, getBankLinkById, getLinkRequest, getLinkRequestById, insertBankLink, insertLinkRequest,
+  linkTokenOf, listLinksAwaitingNotice, listLinksUnrevokedAtBank, listUnrevokedRefusals, liveLinksOfAccount, markAwaitingCustomer,
+  markLinkActive, markLinkRequestEnded, markLinkRequestLinked, markLinkRevoked, markLinkRevokedAtBank, markRefusalRevokedAtBank,
+  sealLinkToken, setLinkRequestState, getBankLink, type BankLink, type LinkRequest,
+} from './link-store.js';
+import { linkPolicy, usableMethods, type LinkPolicy } from './policy.js';
+import type { BankProblem, LinkCompleteBody, LinkCompleted, LinkMethod, LinkRequestBody } from './protocol.js';
+
+/** A link request the bank does not bound sooner lives this long: time to find the phone and read the OTP. */
+export const LINK_REQUEST_MINUTES = 15;
+
+export interface LinkEnv {
+  db: Db;
+  config: Config;
+  client: BankClient;
+  risk: RiskDecider;
+}
+
+export interface Requester {
+  walletId: string;
+  ip?: string;
+  deviceKey?: string;
+}
+
+/** The wallet as the bank sees it: opaque and stable (never the e-mail, never koza's internal id). */
+export function walletRef(secretKey: Buffer, walletId: string): string {
+  return `kw_${keyedHash(secretKey, 'wallet-ref', walletId).slice(0, 24)}`;
+}
+
+/** Branch and account number as typed, keyed: PIN failures on one account can be counted across wallets. */
+function typedAccountKey(secretKey: Buffer, bankCode: string, account: { branch_code: string; account_number: string }): string {
+  return keyedHash(secretKey, 'typed-account', bankCode, account.branch_code, account.account_number).slice(0, 32);
+}
+
+function shortHash(value: string): string {
+  return createHash('sha256').update(value).digest('base64url').slice(0, 22);
+}
+
+function pkceChallenge(verifier: string): string {
+  return createHash('sha256').update(verifier).digest('base64url');
+}
+
+/** deny and review stop the link; challenge needs a step-up proof, which the secure policy has already taken. */
+function assertRiskAllows(decision: RiskDecision, stepUpTaken: boolean): void {
+  if (decision.action === 'deny') throw new LinkRefused('This bank account cannot be linked now. Contact support if you think this is wrong.');
+  if (decision.action === 'review') throw new LinkHeldForReview('We need to review this link first. Contact support.');
+  if (decision.action === 'challenge' && !stepUpTaken) {
+    throw new StepUpRequired('Approve this link with your second factor (action "link", destination = the bank code) and send the proof.',
+      { action: 'link' });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Start
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface StartInput {
+  bank: Bank;
+  method?: LinkMethod | undefined;
+  account?: { branch_code: string; account_number: string } | undefined;
+  pin?: string | undefined;
+  stepUpProof?: string | undefined;
+  /** legacy-2020 only: the name the customer typed as the account holder's. */
+  nameKana?: string | undefined;
+  /** Where the bank sends the customer back (redirect): koza's /v1/links/callback. */
+  redirectUri: string;
+  /** Asked before the transaction opens (a decider may read the database itself). */
+  risk: RiskDecision;
+}
+
+export interface PreparedStart {
+  request: LinkRequest;
+  bankBody: LinkRequestBody;
+}
+
+/**
+ * Step 1, in the caller's transaction: every precondition in the order §5.3 lists them, then the link request.
+ * The PIN only travels in the returned body to the bank call; it is never stored.
+ */
+export async function prepareLinkStart(q: Queryable, env: LinkEnv, requester: Requester, input: StartInput): Promise<PreparedStart> {
+  const policy = linkPolicy(env.config.policy);
+  const wallet = await getWallet(q, requester.walletId);
+  if (wallet.status !== 'active') throw new WalletFrozen('This wallet cannot link bank accounts. Contact support.');
+  assertLevel(wallet.assuranceLevel, policy.minLevel);
+  if (policy.secondFactor && (await listActiveFactors(q, wallet.id)).length === 0) {
+    throw new SecondFactorRequired('Enrol an authenticator app or a passkey before linking a bank account.');
+  }
+  const stepUp = () => consumeStepUpProof(q, {
+    walletId: wallet.id, proof: input.stepUpProof, action: 'link', amount: null, destination: input.bank.code,
+  });
+  if (policy.stepUp) await stepUp();
+  await assertLinkingAllowed(q, input.bank.code);
+  if (input.risk.action === 'challenge' && !policy.stepUp) await stepUp();
+  assertRiskAllows(input.risk, true);
+
+  const method = chooseMethod(policy, input.bank, input.method);
+  if (input.bank.status === 'outage') throw new BankUnavailable('The bank is out of service; try again later.', { bank_code: input.bank.code });
+  const claims = await claimsFor(q, policy, wallet.id, input.nameKana);
+
+  const expiresAt = new Date(Date.now() + LINK_REQUEST_MINUTES * 60_000);
+  const bankBody: LinkRequestBody = { method, wallet_ref: walletRef(env.config.secretKey, wallet.id), claims: claims.claims };
+  let request: LinkRequest;
+  if (method === 'redirect') {
+    if (input.account !== undefined || input.pin !== undefined) {
+      throw new InvalidRequest('A redirect link takes no account or PIN: the customer signs in at the bank itself.');
+    }
+    const state = randomBytes(32).toString('base64url');
+    const verifier = randomBytes(32).toString('base64url');
+    request = await insertLinkRequest(q, {
+      walletId: wallet.id, bankCode: input.bank.code, method, policy: policy.name, expiresAt, claimedNameKana: claims.typedName,
+      oauthStateHash: hashToken(state), codeVerifierSealed: seal(env.config.secretKey, verifier), redirectUri: input.redirectUri,
+    });
+    Object.assign(bankBody, { redirect_uri: input.redirectUri, code_challenge: pkceChallenge(verifier), code_challenge_method: 'S256', state });
+  } else {
+    if (input.account === undefined || input.pin === undefined) {
+      throw new InvalidRequest(`A ${method} link needs the account (branch_code, account_number) and its 4-digit PIN.`);
+    }
+    request = await insertLinkRequest(q, {
+      walletId: wallet.id, bankCode: input.bank.code, method, policy: policy.name, expiresAt, claimedNameKana: claims.typedName,
+      typedAccountKey: typedAccountKey(env.config.secretKey, input.bank.code, input.account),
+    });
+    Object.assign(bankBody, { account: { ...input.account }, pin: input.pin });
+  }
+  return { request, bankBody };
+}
+
+/** The method asked for, or the policy's preferred one the bank offers; allowed by the policy and offered by the bank. */
+function chooseMethod(policy: LinkPolicy, bank: Bank, asked: LinkMethod | undefined): LinkMethod {
+  const usable = usableMethods(policy, bank.linkMethods);
+  const method = asked ?? usable[0];
+  if (method === undefined) {
+    throw new LinkMethodNotOffered('This bank offers no way of linking that koza allows.',
+      { method: policy.methods[0]!, offered_methods: bank.linkMethods });
+  }
+  if (!policy.methods.includes(method)) {
+    throw new LinkMethodNotAllowed(method === 'pin_only'
+      ? 'An account number and PIN alone cannot link an account: use redirect (sign in at the bank) or pin_otp.'
+      : `koza does not allow ${method} links.`, { method, allowed_methods: [...policy.methods] });
+  }
+  if (!bank.linkMethods.includes(method)) {
+    throw new LinkMethodNotOffered(`This bank does not offer ${method} links.`, { method, offered_methods: bank.linkMethods });
+  }
+  return method;
+}
+
+/**
+ * What koza tells the bank about the wallet's owner. secure: the eKYC identity, the only name the wallet can
+ * use. legacy-2020: whatever the customer typed, taken as the holder's name without a check.
+ */
+async function claimsFor(q: Queryable, policy: LinkPolicy, walletId: string, typed: string | undefined)
+  : Promise<{ claims: LinkRequestBody['claims']; typedName: string | null }> {
+  const identity = await getVerifiedIdentity(q, walletId);
+  if (policy.nameSource === 'verified_identity') {
+    if (typed !== undefined) throw new InvalidRequest('name_kana is not taken: the bank is told the name verified for this wallet.');
+    // L2 without a live identity cannot happen; refuse rather than link on no name at all.
+    if (!identity) assertLevel('L1', 'L2');
+    return { claims: { name_kana: identity!.nameKana, date_of_birth: identity!.dateOfBirth }, typedName: null };
+  }
+  if (typed === undefined && !identity) throw new InvalidRequest('name_kana is required: the name of the account holder, in kana.');
+  return {
+    claims: identity ? { name_kana: identity.nameKana, date_of_birth: identity.dateOfBirth } : null,
+    typedName: typed ?? null,
+  };
+}
+
+export interface StartedLink {
+  request: LinkRequest;
+  authorizationUrl: string | null;
+  otpSentTo: string | null;
+}
+
+/** Step 2, with no transaction open: push the request to the bank, then record its answer. */
+export async function executeLinkStart(env: LinkEnv, prepared: PreparedStart): Promise<StartedLink> {
+  const { request } = prepared;
+  const outcome = await env.client.createLinkRequest(request.bankCode, prepared.bankBody, `${request.id}:start`);
+  if (outcome.kind === 'unknown') throw new BankUnavailable('The bank did not answer. Try again.', { bank_code: request.bankCode });
+  if (outcome.kind === 'refused') {
+    const err = errorForBankRefusal(request, outcome.problem);
+    await env.db.transaction(async (tx) => {
+      await endRequest(tx, request, 'failed', err);
+      if (isCredentialFailure(err)) await recordCredentialFailure(tx, request, outcome.problem);
+    });
+    throw err;
+  }
+  const created = outcome.value;
+  const authorizationUrl = typeof created.authorization_url === 'string' && /^https?:\/\//.test(created.authorization_url)
+    ? created.authorization_url : null;
+  if (typeof created.link_request_id !== 'string' || (request.method === 'redirect' && authorizationUrl === null)) {
+    throw new BankUnavailable('The bank answered in a way koza cannot use. Try again later.', { bank_code: request.bankCode });
+  }
+  const bankExpiry = new Date(created.expires_at);
+  const updated = await markAwaitingCustomer(env.db, request.id, {
+    bankLinkRequestId: created.link_request_id, otpSentTo: typeof created.otp_sent_to === 'string' ? created.otp_sent_to.slice(0, 64) : null,
+    expiresAt: Number.isNaN(bankExpiry.getTime()) ? request.expiresAt : bankExpiry,
+  });
+  return { request: updated, authorizationUrl, otpSentTo: updated.otpSentTo };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Complete
+// ---------------------------------------------------------------------------------------------------------------
+
+export type Completion =
+  | { kind: 'redeem'; request: LinkRequest; bankBody: LinkCompleteBody; bankKey: string }
+  /** Already linked (a retry, a reloaded callback): the answer is the link. */
+  | { kind: 'linked'; request: LinkRequest }
+  /** Ended before the bank was asked (declined, wrong issuer, expired): recorded, then thrown by the caller. */
+  | { kind: 'ended'; error: KozaError };
+
+/** A kept problem, thrown again for a repeated callback. */
+function storedError(request: LinkRequest): KozaError {
+  const p = request.failureProblem ?? {};
+  const { type: _type, title, status, detail, instance: _instance, ...extensions } = p as Record<string, unknown>;
+  return new KozaError(request.failureCode ?? 'link-refused', typeof status === 'number' ? status : 409,
+    typeof title === 'string' ? title : 'The link request is already finished', typeof detail === 'string' ? detail : undefined, extensions);
+}
+
+function assertOpen(request: LinkRequest, now: Date): void {
+  if (request.state === 'pushing') throw new LinkRequestClosed('The bank has not answered this link request yet; start again.', { state: request.state });
+  if (request.state !== 'awaiting_customer' && request.state !== 'completing') {
+    throw new LinkRequestClosed('This link request is finished; start a new one.', { state: request.state });
+  }
+  if (request.expiresAt.getTime() <= now.getTime()) throw new LinkRequestExpired('Start the link again.');
+}
+
+/** Step 1 of pin_otp and pin_only completion, in the caller's transaction. */
+export async function prepareOtpCompletion(q: Queryable, walletId: string, linkRequestId: string, otp: string | undefined): Promise<Completion> {
+  const request = await getLinkRequest(q, walletId, linkRequestId, true);
+  if (!request) throw new LinkRequestNotFound('Start a link first (POST /v1/links).');
+  if (request.state === 'linked') return { kind: 'linked', request };
+  if (request.method === 'redirect') throw new LinkRequestWrongStep('A redirect link completes when the bank sends the customer back.');
+  assertOpen(request, new Date());
+  if (request.method === 'pin_otp' && otp === undefined) throw new InvalidRequest('Send the one-time code the bank sent to the phone it has on file.');
+  if (request.method === 'pin_only' && otp !== undefined) throw new InvalidRequest('A pin_only link takes no one-time code.');
+  await setLinkRequestState(q, request.id, 'completing');
+  // The same OTP redeems under the same bank key: a retry after a lost answer gets the bank's first answer.
+  return { kind: 'redeem', request, bankBody: otp === undefined ? {} : { otp }, bankKey: `${request.id}:complete:${shortHash(otp ?? '')}` };
+}
+
+export interface CallbackInput {
+  state: string;
+  code?: string | undefined;
+  iss?: string | undefined;
+  error?: string | undefined;
+}
+
+/**
+ * Step 1 of a redirect completion, in the caller's transaction. The state (256 random bits, stored hashed) is
+ * what ties the browser's return to the link request; iss must be the bank that was asked (RFC 9207).
+ */
+export async function prepareCallback(q: Queryable, env: LinkEnv, input: CallbackInput): Promise<Completion> {
+  const request = await findLinkRequestByStateHash(q, hashToken(input.state), true);
+  if (!request) throw new LinkRequestNotFound('This link request does not exist.');
+  if (request.state === 'linked') return { kind: 'linked', request };
+  if (request.state === 'refused' || request.state === 'failed') throw storedError(request);
+  assertOpen(request, new Date());
+  const end = async (err: KozaError): Promise<Completion> => {
+    await endRequest(q, request, 'failed', err);
+    return { kind: 'ended', error: err };
+  };
+  if (input.iss !== env.client.bankUrl(request.bankCode)) {
+    return end(new LinkIssuerMismatch('The link was answered by another issuer than the bank koza asked; nothing was linked.'));
+  }
+  if (input.error !== undefined || input.code === undefined) {
+    return end(new LinkDeclinedAtBank('The link was not approved at the bank. Start again to retry.'));
+  }
+  await setLinkRequestState(q, request.id, 'completing');
+  const verifier = unseal(env.config.secretKey, request.codeVerifierSealed!);
+  return {
+    kind: 'redeem', request, bankBody: { code: input.code, code_verifier: verifier },
+    bankKey: `${request.id}:redeem:${shortHash(input.code)}`,
+  };
+}
+
+/** Step 2 of every completion, with no transaction open: redeem at the bank, decide, record, tell the holder. */
+export async function executeCompletion(env: LinkEnv, completion: Completion, requester: Requester): Promise<BankLink> {
+  if (completion.kind === 'ended') throw completion.error;
+  if (completion.kind === 'linked') return ensureHolderNotified(env, completion.request.linkId!);
+  const { request } = completion;
+  const outcome = await env.client.completeLinkRequest(request.bankCode, request.bankLinkRequestId!, completion.bankBody, completion.bankKey);
+  if (outcome.kind === 'unknown') throw new BankUnavailable('The bank did not answer. Try again.', { bank_code: request.bankCode });
+  if (outcome.kind === 'refused') {
+    const err = errorForBankRefusal(request, outcome.problem);
+    const retryable = err.code === BankCredentialsRejected.code;
+    await env.db.transaction(async (tx) => {
+      // A wrong OTP leaves the request open for another try; the bank counts and locks (SPEC §3).
+      if (retryable) await setLinkRequestState(tx, request.id, 'awaiting_customer');
+      else await endRequest(tx, request, 'failed', err);
+      if (isCredentialFailure(err)) await recordCredentialFailure(tx, request, outcome.problem);
+    });
+    throw err;
+  }
+  const completed = outcome.value;
+  if (!isLinkCompleted(completed)) throw new BankUnavailable('The bank answered in a way koza cannot use.', { bank_code: request.bankCode });
+  return decideLink(env, request, completed, requester);
+}
+
+function isLinkCompleted(c: LinkCompleted): boolean {
+  return typeof c.link_token === 'string' && c.link_token !== '' && typeof c.iss === 'string'
+    && typeof c.account?.account_ref === 'string' && c.account.account_ref !== '' && typeof c.account.branch_code === 'string'
+    && typeof c.account.account_number_masked === 'string'
+    && typeof c.holder?.name_kana === 'string' && typeof c.holder.date_of_birth === 'string';
+}
+
+interface Refusal {
+  error: KozaError;
+  /** Wallets that already hold this account: their owners are alerted. */
+  alertWallets: string[];
+}
+
+/**
+ * The decision after the bank vouched for the account: the issuer, the holder against the eKYC identity,
+ * the risk hook, one account one wallet. A refused link is revoked at the bank; an accepted one is told to
+ * the holder through the bank before money can move (status notifying → active).
+ */
+async function decideLink(env: LinkEnv, request: LinkRequest, completed: LinkCompleted, requester: Requester): Promise<BankLink> {
+  const policy = linkPolicy(request.policy);
+  const identity = await getVerifiedIdentity(env.db, request.walletId);
+  const expected = policy.nameSource === 'verified_identity' || request.claimedNameKana === null
+    ? identity && { nameKana: identity.nameKana, dateOfBirth: identity.dateOfBirth }
+    : { nameKana: request.claimedNameKana, dateOfBirth: identity?.dateOfBirth ?? null };
+  const holder = assessHolder(expected, completed.holder);
+  const issuerOk = completed.iss === env.client.bankUrl(request.bankCode);
+  const risk = await env.risk({
+    kind: 'link_complete', walletId: request.walletId, ...(requester.ip ? { ip: requester.ip } : {}),
+    ...(requester.deviceKey ? { deviceKey: requester.deviceKey } : {}), bankCode: request.bankCode,
+    accountRef: completed.account.account_ref,
+    attributes: { method: request.method, policy: policy.name, name_match_score: holder.match?.score ?? null, dob_matches: holder.dobMatches },
+  });
+
+  const decided = await env.db.transaction(async (tx): Promise<{ link: BankLink } | { refusal: Refusal } | { ended: KozaError }> => {
+    const locked = (await getLinkRequestById(tx, request.id, true))!;
+    if (locked.state === 'linked') return { link: (await getBankLinkById(tx, locked.linkId!))! };
+    if (locked.state !== 'completing') return { ended: storedError(locked) };
+    const refusal = issuerOk
+      ? await refusalFor(tx, policy, locked, completed, holder, risk)
+      : { error: new LinkIssuerMismatch('The link was answered by another issuer than the bank koza asked; nothing was linked.'), alertWallets: [] };
+    if (!refusal) {
+      const link = await insertBankLink(tx, {
+        walletId: locked.walletId, bankCode: locked.bankCode, accountRef: completed.account.account_ref,
+        branchCode: completed.account.branch_code.slice(0, 8), accountNumberMasked: completed.account.account_number_masked.slice(0, 16),
+        linkTokenSealed: sealLinkToken(env.config.secretKey, completed.link_token), method: locked.method, policy: policy.name,
+        status: policy.notifyHolder ? 'notifying' : 'active', exclusive: policy.oneAccountOneWallet,
+        holderNameKana: completed.holder.name_kana.slice(0, 100), nameMatchScore: holder.match?.score ?? null, linkRequestId: locked.id,
+      });
+      if (link) {
+        await markLinkRequestLinked(tx, locked.id, link.id);
+        await recordRiskSignal(tx, { walletId: locked.walletId, kind: 'link_created', detail: {
+          link_id: link.id, bank_code: link.bankCode, method: link.method, policy: policy.name, name_match_score: link.nameMatchScore,
+        } });
+        return { link };
+      }
+    }
+    // Refused, or another wallet won the race for the account on the unique index.
+    const final = refusal ?? await linkedElsewhere(tx, locked, completed.account.account_ref);
+    await recordRefusal(tx, env, locked, completed, final);
+    return { refusal: final };
+  });
+
+  if ('ended' in decided) throw decided.ended;
+  if ('refusal' in decided) {
+    await revokeRefusedAtBank(env, request.id, request.bankCode, completed.link_token);
+    throw decided.refusal.error;
+  }
+  return ensureHolderNotified(env, decided.link.id);
+}
+
+/**
+ * Why the account may not be linked, or null. An account live-linked to another wallet is refused first,
+ * whoever the holder turns out to be, so that its wallet's owner is alerted of every attempt on it.
+ */
+async function refusalFor(
+  q: Queryable, policy: LinkPolicy, request: LinkRequest, completed: LinkCompleted, holder: HolderAssessment, risk: RiskDecision,
+): Promise<Refusal | null> {
+  const live = await liveLinksOfAccount(q, request.bankCode, completed.account.account_ref);
+  if (live.some((l) => l.walletId === request.walletId)) {
+    return { error: new BankAccountAlreadyLinked('This bank account is already linked to your wallet.'), alertWallets: [] };
+  }
+  if (policy.oneAccountOneWallet && live.length > 0) return linkedElsewhere(q, request, completed.account.account_ref, live);
+  if (policy.nameMatching && !holder.accepted) {
+    await recordRiskSignal(q, { walletId: request.walletId, kind: 'link_name_mismatch', detail: {
+      link_request_id: request.id, bank_code: request.bankCode, method: request.method,
+      name_match_score: holder.match?.score ?? null, name_match_band: holder.match?.band ?? null, dob_matches: holder.dobMatches,
+    } });
+    return {
+      error: new LinkHolderMismatch('Only an account in your own name can be linked: the name and date of birth the bank holds '
+        + 'must match your verified identity. Nothing was linked.'),
+      alertWallets: [],
+    };
+  }
+  if (risk.action !== 'allow') {
+    await recordRiskSignal(q, { walletId: request.walletId, kind: 'link_refused_by_risk', detail: {
+      link_request_id: request.id, bank_code: request.bankCode, action: risk.action, reasons: risk.reasons.map((r) => r.rule),
+    } });
+    return { error: new LinkRefused('This bank account cannot be linked now. Contact support if you think this is wrong.'), alertWallets: [] };
+  }
+  return null;
+}
+
+async function linkedElsewhere(q: Queryable, request: LinkRequest, accountRef: string, live?: BankLink[]): Promise<Refusal> {
+  const holders = (live ?? await liveLinksOfAccount(q, request.bankCode, accountRef)).map((l) => l.walletId);
+  return {
+    // The same words whoever holds it: the refused wallet learns nothing about the other one.
+    error: new BankAccountAlreadyLinked('This bank account is linked to another koza wallet and cannot be linked again. '
+      + 'If it is yours, contact support.'),
+    alertWallets: [...new Set(holders.filter((w) => w !== request.walletId))],
+  };
+}
+
+/** The refusal, its signals, and the alert to every wallet that already holds the account (SPEC §5.3). */
+async function recordRefusal(q: Queryable, env: LinkEnv, request: LinkRequest, completed: LinkCompleted, refusal: Refusal): Promise<void> {
+  await endRequest(q, request, 'refused', refusal.error, sealLinkToken(env.config.secretKey, completed.link_token));
+  if (refusal.alertWallets.length === 0) return;
+  await recordRiskSignal(q, { walletId: request.walletId, kind: 'link_account_linked_elsewhere', detail: {
+    link_request_id: request.id, bank_code: request.bankCode,
+  } });
+  for (const walletId of refusal.alertWallets) {
+    const first = await getWallet(q, walletId);
+    await recordRiskSignal(q, { walletId, kind: 'link_attempt_on_linked_account', detail: {
+      bank_code: request.bankCode, account_number_masked: completed.account.account_number_masked, link_request_id: request.id,
+    } });
+    await sendMessage(q, {
+      channel: 'email', recipient: first.email.toLowerCase(),
+      subject: 'Someone tried to link your bank account to another koza wallet',
+      body: `Someone tried to link the bank account ${completed.account.account_number_masked} (bank ${request.bankCode}, `
+        + `branch ${completed.account.branch_code}), which is linked to your koza wallet, to another koza wallet. koza refused it. `
+        + 'If this was not you, your account number and PIN may be known to someone else: contact your bank to change your PIN, '
+        + 'and tell koza support.',
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Bank refusals, holder notices, revocations
+// ---------------------------------------------------------------------------------------------------------------
+
+function errorForBankRefusal(request: LinkRequest, problem: BankProblem): KozaError {
+  switch (problem.code) {
+    case 'invalid_credentials':
+      return new BankCredentialsRejected(request.method === 'pin_otp'
+        ? 'The bank did not accept the PIN or the one-time code. Check them and try again.'
+        : 'The bank did not accept the account details or the PIN.');
+    case 'credentials_locked':
+      return new BankCredentialsLocked('Too many wrong tries: the bank has locked these credentials. Contact your bank.');
+    case 'method_not_supported':
+      return new LinkMethodNotOffered(`This bank does not offer ${request.method} links.`, { method: request.method, offered_methods: [] });
+    case 'link_request_expired':
+    case 'invalid_grant':
+      return new LinkRequestExpired('The bank no longer accepts this link request. Start again.');
+    default:
+      return new BankRequestRefused('The bank refused the request.', { bank_code: request.bankCode, bank_error: problem.code });
+  }
+}
+
+function isCredentialFailure(err: KozaError): boolean {
+  return err.code === BankCredentialsRejected.code || err.code === BankCredentialsLocked.code;
+}
+
+async function recordCredentialFailure(q: Queryable, request: LinkRequest, problem: BankProblem): Promise<void> {
+  // Counted per typed account across every wallet: one wallet testing many PINs, or many wallets one account.
+  await recordRiskSignal(q, { walletId: request.walletId, kind: 'link_credentials_rejected', detail: {
+    link_request_id: request.id, bank_code: request.bankCode, method: request.method, bank_error: problem.code,
+    ...(request.typedAccountKey ? { account_key: request.typedAccountKey } : {}),
+  } });
+}
+
+async function endRequest(q: Queryable, request: LinkRequest, state: 'refused' | 'failed', err: KozaError, tokenSealed?: string): Promise<void> {
+  await markLinkRequestEnded(q, request.id, {
+    state, failureCode: err.code, refusedLinkTokenSealed: tokenSealed,
+    failureProblem: { ...err.extensions, title: err.title, status: err.status, detail: err.detail },
+  });
+}
+
+/** A refused completion left a live token at the bank: revoke it now, or leave it for settleLinks. */
+async function revokeRefusedAtBank(env: LinkEnv, linkRequestId: string, bankCode: string, linkToken: string): Promise<boolean> {
+  const outcome = await env.client.revokeLink(bankCode, linkToken, `${linkRequestId}:revoke`);
+  if (outcome.kind === 'answered' || (outcome.kind === 'refused' && outcome.problem.code === 'link_not_found')) {
+    await markRefusalRevokedAtBank(env.db, linkRequestId);
+    return true;
+  }
+  return false;
+}
+
+function jst(date: Date): string {
+  return `${new Date(date.getTime() + 9 * 3_600_000).toISOString().slice(0, 16).replace('T', ' ')} JST`;
+}
+
+/**
+ * The holder hears of the link from their own bank (SPEC §5.3), before the link can move money: the message
+ * that would have told the 2020 victims on day one.
+ */
+export async function ensureHolderNotified(env: LinkEnv, linkId: string): Promise<BankLink> {
+  const link = (await getBankLinkById(env.db, linkId))!;
+  if (link.status !== 'notifying') return link;
+  const outcome = await env.client.notifyHolder(link.bankCode, {
+    link_token: linkTokenOf(link, env.config.secretKey), kind: 'link_created',
+    message: `Your account ${link.accountNumberMasked} (branch ${link.branchCode}) was linked to a koza wallet on `
+      + `${jst(link.createdAt)}. koza can now take money from this account when the wallet is charged; each debit shows as KOZA `
+      + 'with a reference. If you did not do this, contact your bank or koza at once: the link will be stopped and, under '
+      + "koza's published compensation policy, any money taken is paid back.",
+  }, `${link.id}:notify:link_created`);
+  if (outcome.kind === 'unknown') throw new BankUnavailable('The bank did not confirm the notice to the account holder. Try again.', { bank_code: link.bankCode });
+  if (outcome.kind === 'refused') {
+    // A link the holder cannot be told of is not a link: it is revoked in koza and at the bank.
+    await env.db.transaction(async (tx) => {
+      await markLinkRevoked(tx, link.id, 'holder_notice_refused');
+      await recordRiskSignal(tx, { walletId: link.walletId, kind: 'link_revoked', detail: { link_id: link.id, reason: 'holder_notice_refused' } });
+    });
+    await revokeAtBank(env, link);
+    throw new BankRequestRefused('The bank could not tell the account holder of the link, so it was not made.',
+      { bank_code: link.bankCode, bank_error: outcome.problem.code });
+  }
+  return (await markLinkActive(env.db, link.id, true)) ?? (await getBankLinkById(env.db, link.id))!;
+}
+
+async function revokeAtBank(env: LinkEnv, link: BankLink): Promise<boolean> {
+  const outcome = await env.client.revokeLink(link.bankCode, linkTokenOf(link, env.config.secretKey), `${link.id}:revoke`);
+  if (outcome.kind === 'answered' || (outcome.kind === 'refused' && outcome.problem.code === 'link_not_found')) {
+    await markLinkRevokedAtBank(env.db, link.id);
+    return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Revoke
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Step 1, in the caller's transaction: the link stops in koza at once (charges check status). Repeats are no-ops. */
+export async function prepareRevoke(q: Queryable, walletId: string, linkId: string, reason = 'customer'): Promise<BankLink> {
+  const link = await getBankLink(q, walletId, linkId, true);
+  if (!link) throw new NotFound('The bank link does not exist.');
+  if (link.status === 'revoked') return link;
+  const revoked = (await markLinkRevoked(q, link.id, reason))!;
+  await recordRiskSignal(q, { walletId, kind: 'link_revoked', detail: { link_id: link.id, bank_code: link.bankCode, reason } });
+  return revoked;
+}
+
+/** Step 2, no transaction open: tell the holder (secure) and the bank; a bank that does not answer is retried by settleLinks. */
+export async function executeRevoke(env: LinkEnv, link: BankLink): Promise<BankLink> {
+  if (linkPolicy(link.policy).notifyHolder && link.holderNotifiedAt !== null) {
+    // Before the revocation: afterwards the bank may no longer take the token.
+    await env.client.notifyHolder(link.bankCode, {
+      link_token: linkTokenOf(link, env.config.secretKey), kind: 'link_revoked',
+      message: `The link between your account ${link.accountNumberMasked} and a koza wallet was removed on ${jst(new Date())}.`,
+    }, `${link.id}:notify:link_revoked`);
+  }
+  await revokeAtBank(env, link);
+  return (await getBankLinkById(env.db, link.id))!;
+}
+
+/**
+ * The follow-up steps a crash or a silent bank can leave undone: holder notices not yet confirmed, and links
+ * revoked in koza (or refused) that the bank still holds. For a worker or the CLI; returns what it settled.
+ */
+export async function settleLinks(env: LinkEnv, limit = 100): Promise<{ notified: number; revoked: number }> {
+  let notified = 0;
+  let revoked = 0;
+  for (const link of await listLinksAwaitingNotice(env.db, 60, limit)) {
+    try {
+      if ((await ensureHolderNotified(env, link.id)).status === 'active') notified++;
+    } catch (err) {
+      if (!(err instanceof KozaError)) throw err;
+    }
+  }
+  for (const link of await listLinksUnrevokedAtBank(env.db, limit)) {
+    if (await revokeAtBank(env, link)) revoked++;
+  }
+  for (const refusal of await listUnrevokedRefusals(env.db, limit)) {
+    if (await revokeRefusedAtBank(env, refusal.id, refusal.bankCode, unseal(env.config.secretKey, refusal.tokenSealed))) revoked++;
+  }
+  return { notified, revoked };
+}

@@ -1,0 +1,281 @@
+// Owns the bank-link routes: the bank directory, starting and completing a link, the redirect callback, listing, revoking.
+// Must never echo a PIN, OTP, code or link token, nor hold a database transaction open while a bank is asked.
+import { Type } from 'typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { App, Ctx } from '../context.js';
+import { clientInfo, requireSession } from '../context.js';
+import { runIdempotentFlow } from '../idempotency.js';
+import { IdempotencyHeaders, nextCursor, PageQuery, pageOf, parsePage, problems, Timestamp } from '../schemas.js';
+import { stepUpProofField } from './factors.js';
+import { KozaError, NotFound } from '../../errors.js';
+import { toProblem } from '../problem.js';
+import { BankDirectory } from '../../banks/directory.js';
+import { BankNotFound, BanksNotConfigured } from '../../banks/link-errors.js';
+import {
+  executeCompletion, executeLinkStart, executeRevoke, prepareCallback, prepareLinkStart, prepareOtpCompletion, prepareRevoke,
+  type LinkEnv, type Requester, type StartedLink,
+} from '../../banks/link-flow.js';
+import { getBankLink, listBankLinks, type BankLink } from '../../banks/link-store.js';
+import { coolingOffLimitFor } from '../../banks/link-cooling-off.js';
+import { linkPolicy, usableMethods } from '../../banks/policy.js';
+import type { LinkMethod } from '../../banks/protocol.js';
+
+const Method = Type.Union([Type.Literal('redirect'), Type.Literal('pin_otp'), Type.Literal('pin_only')]);
+const BankCode = Type.String({ pattern: '^[0-9]{4}$', description: 'Zengin bank code, 4 digits.', examples: ['0001'] });
+
+const BankSchema = Type.Object({
+  bank_code: Type.String(), name: Type.String(), name_kana: Type.String(),
+  link_methods: Type.Array(Method, { description: 'The ways to link this bank that koza allows now, preferred first.' }),
+  status: Type.Union([Type.Literal('operational'), Type.Literal('degraded'), Type.Literal('outage')]),
+});
+
+export const LinkSchema = Type.Object({
+  id: Type.String({ examples: ['lnk_…'] }), bank_code: Type.String(), branch_code: Type.String(),
+  account_number_masked: Type.String(), method: Method,
+  status: Type.Union([Type.Literal('notifying'), Type.Literal('active'), Type.Literal('revoked')], {
+    description: 'notifying: made, the bank is telling the account holder (no money moves yet); active; revoked.',
+  }),
+  cooling_off: Type.Union([Type.Object({ daily_cap: Type.Integer(), ends_at: Timestamp }), Type.Null()], {
+    description: 'While set, charges from this link are capped per day (a new link cannot be emptied on day one).',
+  }),
+  created_at: Timestamp, holder_notified_at: Type.Union([Timestamp, Type.Null()]), revoked_at: Type.Union([Timestamp, Type.Null()]),
+});
+
+const LinkRequestId = Type.String({ pattern: '^lrq_[A-Za-z0-9_-]{22}$' });
+const LinkId = Type.String({ pattern: '^lnk_[A-Za-z0-9_-]{22}$' });
+
+const StartBody = Type.Object({
+  bank_code: BankCode,
+  method: Type.Optional(Type.Union([Method], {
+    description: 'Default: the first way the policy prefers and the bank offers (secure: redirect, then pin_otp).',
+  })),
+  account: Type.Optional(Type.Object({
+    branch_code: Type.String({ pattern: '^[0-9]{3}$' }), account_number: Type.String({ pattern: '^[0-9]{7}$' }),
+  }, { additionalProperties: false, description: 'pin_otp and pin_only: the account as printed on the passbook.' })),
+  pin: Type.Optional(Type.String({ pattern: '^[0-9]{4}$', description: 'pin_otp and pin_only: the 4-digit PIN; passed to the bank, never stored.' })),
+  step_up_proof: Type.Optional(stepUpProofField('secure policy: a proof approved for action "link" with the bank code as destination.')),
+  name_kana: Type.Optional(Type.String({
+    minLength: 1, maxLength: 60,
+    description: 'legacy-2020 policy only: the holder name as the customer types it, which the 2020 wallet took on trust. '
+      + 'Refused under secure, where the verified identity is the only name.',
+  })),
+}, { additionalProperties: false });
+
+const Started = Type.Object({
+  link_request_id: Type.String(), method: Method, expires_at: Timestamp,
+  authorization_url: Type.Union([Type.String(), Type.Null()], { description: 'redirect: send the customer here to sign in at the bank.' }),
+  otp_sent_to: Type.Union([Type.String(), Type.Null()], { description: 'pin_otp: where the bank sent the code (masked), a phone the bank holds.' }),
+  next: Type.String({ description: 'What the customer does next.' }),
+});
+
+function startedJson(s: StartedLink) {
+  const next = s.request.method === 'redirect'
+    ? 'Open authorization_url; the bank sends the customer back to /v1/links/callback.'
+    : s.request.method === 'pin_otp'
+      ? `POST /v1/links/${s.request.id}/complete with the code the bank sent.`
+      : `POST /v1/links/${s.request.id}/complete.`;
+  return {
+    link_request_id: s.request.id, method: s.request.method, expires_at: s.request.expiresAt.toISOString(),
+    authorization_url: s.authorizationUrl, otp_sent_to: s.otpSentTo, next,
+  };
+}
+
+export function linkJson(link: BankLink, ctx: Ctx) {
+  const coolingOff = link.status === 'revoked' ? null : coolingOffLimitFor(link, new Date(), ctx.config);
+  return {
+    id: link.id, bank_code: link.bankCode, branch_code: link.branchCode, account_number_masked: link.accountNumberMasked,
+    method: link.method, status: link.status,
+    cooling_off: coolingOff && { daily_cap: coolingOff.dailyCapYen, ends_at: coolingOff.endsAt.toISOString() },
+    created_at: link.createdAt.toISOString(), holder_notified_at: link.holderNotifiedAt?.toISOString() ?? null,
+    revoked_at: link.revokedAt?.toISOString() ?? null,
+  };
+}
+
+function requester(request: FastifyRequest, walletId: string): Requester {
+  const info = clientInfo(request);
+  return { walletId, ip: info.ip, ...(info.deviceId ? { deviceKey: info.deviceId } : {}) };
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** The page a browser lands on after the bank: a line of text, no script, nothing that can be framed. */
+function sendPage(reply: FastifyReply, status: number, heading: string, text: string): FastifyReply {
+  return reply.code(status).type('text/html; charset=utf-8')
+    .header('content-security-policy', "default-src 'none'; frame-ancestors 'none'")
+    .header('cache-control', 'no-store')
+    .send(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>koza — ${escapeHtml(heading)}</title></head>`
+      + `<body><h1>${escapeHtml(heading)}</h1><p>${escapeHtml(text)}</p></body></html>`);
+}
+
+function wantsHtml(request: FastifyRequest): boolean {
+  const accept = request.headers.accept ?? '';
+  return /text\/html/.test(accept) && !/application\/json/.test(accept);
+}
+
+export interface LinkRoutes {
+  env: LinkEnv | null;
+  directory: BankDirectory;
+}
+
+/** The link flow's services on this app: the bank client on ctx (null when no bank is configured) and a directory. */
+export function linkServices(ctx: Ctx): LinkRoutes {
+  return {
+    env: ctx.banks && { db: ctx.db, config: ctx.config, client: ctx.banks, risk: ctx.risk },
+    directory: new BankDirectory(ctx.db, ctx.banks),
+  };
+}
+
+export function registerLinkRoutes(app: App, ctx: Ctx): void {
+  const { env: maybeEnv, directory } = linkServices(ctx);
+  const needEnv = (): LinkEnv => {
+    if (!maybeEnv) throw new BanksNotConfigured('No bank is configured (KOZA_BANK_SANDBOX_URL).');
+    return maybeEnv;
+  };
+
+  app.get('/v1/banks', {
+    schema: {
+      tags: ['banks'], summary: 'The partner banks and the ways each can be linked under the current policy',
+      response: { 200: Type.Object({ policy: Type.String(), data: Type.Array(BankSchema) }) },
+    },
+  }, async () => {
+    const policy = linkPolicy(ctx.config.policy);
+    const banks = await directory.list();
+    return {
+      policy: policy.name,
+      data: banks.map((b) => ({
+        bank_code: b.code, name: b.name, name_kana: b.nameKana, link_methods: usableMethods(policy, b.linkMethods), status: b.status,
+      })),
+    };
+  });
+
+  app.post('/v1/links', {
+    schema: {
+      tags: ['banks'], summary: 'Start linking a bank account (SPEC §5.3)', security: [{ session: [] }], headers: IdempotencyHeaders,
+      description: 'Checked in this order: assurance level (secure: L2), an enrolled second factor, a step-up proof for action '
+        + '"link" and this bank code, new links not halted, the risk decision, the method allowed and offered by the bank. '
+        + 'redirect answers an authorization_url (OAuth 2.0 code + PKCE S256, pushed to the bank with the verified name and date of '
+        + 'birth); pin_otp answers where the bank sent its one-time code. After a 503 (the bank did not answer) start again '
+        + 'with a new Idempotency-Key.',
+      body: StartBody,
+      response: { 201: Started, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 423, 429, 503) },
+    },
+  }, async (request, reply) => {
+    const session = await requireSession(ctx, request);
+    const env = needEnv();
+    const bank = await directory.get(request.body.bank_code);
+    if (!bank) throw new BankNotFound('See GET /v1/banks for the banks koza links.');
+    const who = requester(request, session.walletId);
+    const base = ctx.config.publicUrl ?? `${request.protocol}://${request.host}`;
+    // Asked before the transaction opens: a decider may read the database, and PGlite has one connection.
+    const risk = await ctx.risk({
+      kind: 'link_start', walletId: who.walletId, ...(who.ip ? { ip: who.ip } : {}), ...(who.deviceKey ? { deviceKey: who.deviceKey } : {}),
+      bankCode: bank.code, attributes: { method: request.body.method ?? null, policy: ctx.config.policy },
+    });
+    return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId, sensitive: true }, {
+      prepare: (tx) => prepareLinkStart(tx, env, who, {
+        bank, method: request.body.method as LinkMethod | undefined, account: request.body.account, pin: request.body.pin,
+        stepUpProof: request.body.step_up_proof, nameKana: request.body.name_kana, redirectUri: `${base}/v1/links/callback`, risk,
+      }),
+      execute: async (prepared) => ({ status: 201, body: startedJson(await executeLinkStart(env, prepared)) }),
+    });
+  });
+
+  app.post('/v1/links/:link_request_id/complete', {
+    schema: {
+      tags: ['banks'], summary: 'Complete a pin_otp link with the bank\'s one-time code (or a pin_only link under legacy-2020)',
+      description: 'The bank returns the holder\'s name and date of birth; under the secure policy they must match the verified '
+        + 'identity (strong or exact kana match, equal date of birth), the account must not be linked to another wallet, and the '
+        + 'bank tells the holder of the link before it becomes active. A wrong code can be retried until the bank locks it.',
+      security: [{ session: [] }], headers: IdempotencyHeaders,
+      params: Type.Object({ link_request_id: LinkRequestId }),
+      body: Type.Object({ otp: Type.Optional(Type.String({ pattern: '^[0-9]{4,8}$' })) }, { additionalProperties: false }),
+      response: { 201: LinkSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 423, 429, 503) },
+    },
+  }, async (request, reply) => {
+    const session = await requireSession(ctx, request);
+    const env = needEnv();
+    const who = requester(request, session.walletId);
+    return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, {
+      prepare: (tx) => prepareOtpCompletion(tx, session.walletId, request.params.link_request_id, request.body.otp),
+      execute: async (completion) => ({ status: 201, body: linkJson(await executeCompletion(env, completion, who), ctx) }),
+    });
+  });
+
+  app.get('/v1/links/callback', {
+    schema: {
+      tags: ['banks'], summary: 'Where the bank sends the customer back after a redirect link (the OAuth redirect_uri)',
+      description: 'Checks the state, that iss is the bank that was asked (RFC 9207), and redeems the code with the PKCE verifier '
+        + 'at once (codes live at most 60 s). Answers JSON, or a short HTML page to a browser that asks for text/html.',
+      querystring: Type.Object({
+        state: Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' }),
+        code: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+        iss: Type.Optional(Type.String({ maxLength: 512 })),
+        error: Type.Optional(Type.String({ maxLength: 128 })),
+        error_description: Type.Optional(Type.String({ maxLength: 512 })),
+      }, { additionalProperties: true }),
+      response: { 200: LinkSchema, ...problems(400, 404, 409, 422, 423, 503) },
+    },
+  }, async (request, reply) => {
+    const html = wantsHtml(request);
+    try {
+      const env = needEnv();
+      const completion = await ctx.db.transaction((tx) => prepareCallback(tx, env, request.query));
+      const walletId = completion.kind === 'ended' ? '' : completion.request.walletId;
+      const link = await executeCompletion(env, completion, requester(request, walletId));
+      if (html) {
+        return sendPage(reply, 200, 'Bank account linked', `Your account ${link.accountNumberMasked} is linked to your koza wallet. `
+          + 'You can close this page and return to the app.');
+      }
+      return reply.code(200).send(linkJson(link, ctx));
+    } catch (err) {
+      if (!html || !(err instanceof KozaError)) throw err;
+      const problem = toProblem(err, request.url);
+      return sendPage(reply, problem.status, 'Not linked', problem.detail ?? problem.title);
+    }
+  });
+
+  app.get('/v1/links', {
+    schema: {
+      tags: ['banks'], summary: 'The signed-in wallet\'s bank links, newest first (account numbers masked)', security: [{ session: [] }],
+      querystring: PageQuery,
+      response: { 200: pageOf(LinkSchema), ...problems(400, 401) },
+    },
+  }, async (request) => {
+    const session = await requireSession(ctx, request);
+    const page = parsePage(request.query);
+    const links = await listBankLinks(ctx.db, session.walletId, page);
+    return { data: links.map((l) => linkJson(l, ctx)), next_cursor: nextCursor(links, page.limit) };
+  });
+
+  app.get('/v1/links/:id', {
+    schema: {
+      tags: ['banks'], summary: 'One bank link of the signed-in wallet', security: [{ session: [] }],
+      params: Type.Object({ id: LinkId }),
+      response: { 200: LinkSchema, ...problems(400, 401, 404) },
+    },
+  }, async (request) => {
+    const session = await requireSession(ctx, request);
+    const link = await getBankLink(ctx.db, session.walletId, request.params.id);
+    if (!link) throw new NotFound('The bank link does not exist.');
+    return linkJson(link, ctx);
+  });
+
+  app.post('/v1/links/:id/revoke', {
+    schema: {
+      tags: ['banks'], summary: 'Remove a bank link: no money moves through it from now on; the bank is told',
+      security: [{ session: [] }], headers: IdempotencyHeaders,
+      params: Type.Object({ id: LinkId }),
+      body: Type.Optional(Type.Object({}, { additionalProperties: false })),
+      response: { 200: LinkSchema, ...problems(400, 401, 404, 409, 413, 415, 429, 503) },
+    },
+  }, async (request, reply) => {
+    const session = await requireSession(ctx, request);
+    const env = needEnv();
+    return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, {
+      prepare: (tx) => prepareRevoke(tx, session.walletId, request.params.id),
+      execute: async (link) => ({ status: 200, body: linkJson(await executeRevoke(env, link), ctx) }),
+    });
+  });
+}

@@ -1,0 +1,229 @@
+// Owns account linking as a sandbox bank carries it out (SPEC §5.3, §6.2): pushed authorization requests for redirect,
+// PIN checks with a lock after 5 failures, the bank's OTP to the phone it has on file, code exchange with PKCE.
+// Must never say which of account, PIN or OTP was wrong, nor link an account whose holder did not prove control of it.
+import type {
+  LinkCompleteBody, LinkCompleted, LinkRequestBody, LinkRequestCreated, LinkRevoked, HolderNotificationBody,
+} from '../../banks/protocol.js';
+import type { Queryable } from '../../store/db.js';
+import { hashToken } from '../../identity/secrets.js';
+import type { BankEnv } from './context.js';
+import { BankError } from './errors.js';
+import {
+  AUTHORIZATION_CODE_TTL_MS, MAX_CREDENTIAL_FAILURES, OTP_MAX_ATTEMPTS, OTP_TTL_MS, credentialMatches, maskAccountNumber,
+  maskPhone, newBankSecret, newOtpCode, otpHash, otpMatches, pkceMatches,
+} from './credentials.js';
+import {
+  findAuthorizationCode, findLinkByTokenHash, getLinkRequest, insertAuthorizationCode, insertLink, insertLinkRequest,
+  insertOtp, latestOtp, markAuthorizationCodeUsed, recordOtpAttempt, revokeLink, updateLinkRequest, type LinkRequestRow,
+  type LinkRow,
+} from './link-store.js';
+import { notifyHolder, sendSms } from './holder-store.js';
+import {
+  findHolderAccount, getAccount, recordCredentialFailure, resetCredentialFailures, sandboxId, type AccountRow,
+} from './store.js';
+
+/** The customer has this long to sign in at the bank and consent. */
+export const REDIRECT_REQUEST_TTL_MS = 10 * 60_000;
+export const REQUEST_URI_PREFIX = 'urn:ietf:params:oauth:request_uri:';
+
+function refuseCredentials(): BankError {
+  return new BankError('invalid_credentials', undefined, { keepWrites: true });
+}
+
+/** Checks a PIN (or online-banking password); counts failures on the account whichever wallet or session tried. */
+export async function checkCredential(
+  tx: Queryable, env: BankEnv, account: AccountRow, kind: 'pin' | 'password', given: string,
+): Promise<'ok' | 'wrong' | 'locked'> {
+  if ((kind === 'pin' ? account.pin_locked_at : account.password_locked_at) !== null) return 'locked';
+  if (credentialMatches(account.secret_salt, kind === 'pin' ? account.pin_hash : account.password_hash, given)) {
+    await resetCredentialFailures(tx, account.id, kind);
+    return 'ok';
+  }
+  const lockedNow = await recordCredentialFailure(tx, account.id, kind, MAX_CREDENTIAL_FAILURES, env.now);
+  if (lockedNow) {
+    // The holder hears of it through the bank's own channel: credential testing is visible on day one.
+    await notifyHolder(tx, {
+      bankCode: env.bank.code, accountId: account.id, sender: 'bank', kind: `${kind}_locked`, now: env.now,
+      message: kind === 'pin'
+        ? '暗証番号の誤入力が続いたため、口座連携を停止しました。お心当たりがない場合は当行までご連絡ください。 '
+          + 'Your PIN was entered wrongly too many times; linking this account is blocked. If this was not you, contact us.'
+        : 'パスワードの誤入力が続いたため、インターネットバンキングを停止しました。 '
+          + 'Your online-banking password was entered wrongly too many times; online banking is blocked.',
+    });
+  }
+  return 'wrong';
+}
+
+/** Sends the bank's own one-time code to the phone registered at the bank, saying what it is for. */
+export async function sendBankOtp(
+  tx: Queryable, env: BankEnv, account: AccountRow, purpose: 'link' | 'sign_in', subjectId: string, walletRef?: string,
+): Promise<void> {
+  const id = sandboxId('otp');
+  const code = newOtpCode();
+  await insertOtp(tx, {
+    id, bank_code: env.bank.code, account_id: account.id, purpose, subject_id: subjectId, code_hash: otpHash(id, code),
+    created_at: env.now, expires_at: new Date(env.now.getTime() + OTP_TTL_MS),
+  });
+  const what = purpose === 'link'
+    ? `ウォレット（${walletRef ?? ''}）との口座連携の確認コードです。 Code to link your account to wallet ${walletRef ?? ''}.`
+    : 'ログイン確認コードです。 Your sign-in code.';
+  await sendSms(tx, {
+    bankCode: env.bank.code, phone: account.registered_phone, now: env.now,
+    body: `【${env.bank.name}】${code} ${what} 他人に教えないでください。 Never share it.`,
+  });
+}
+
+/** Checks the newest OTP of a subject. 'exhausted': the fifth wrong try, or a code past its time: ask for a new one. */
+export async function checkOtp(tx: Queryable, env: BankEnv, subjectId: string, given: string): Promise<'ok' | 'wrong' | 'exhausted'> {
+  const otp = await latestOtp(tx, subjectId);
+  if (!otp || otp.used_at !== null || otp.expires_at <= env.now || otp.attempts >= OTP_MAX_ATTEMPTS) return 'exhausted';
+  const right = otpMatches(otp.id, otp.code_hash, given);
+  const attempts = await recordOtpAttempt(tx, otp.id, right, env.now);
+  if (right) return 'ok';
+  return attempts >= OTP_MAX_ATTEMPTS ? 'exhausted' : 'wrong';
+}
+
+function assertRedirectUri(uri: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(uri);
+  } catch {
+    throw new BankError('invalid_request', 'redirect_uri must be an absolute URL.');
+  }
+  if (!['http:', 'https:'].includes(parsed.protocol) || parsed.hash !== '' || parsed.username !== '' || parsed.password !== '') {
+    throw new BankError('invalid_request', 'redirect_uri must be an http(s) URL without a fragment or credentials.');
+  }
+}
+
+export async function createLinkRequest(tx: Queryable, env: BankEnv, body: LinkRequestBody): Promise<LinkRequestCreated> {
+  if (!env.bank.linkMethods.includes(body.method)) {
+    throw new BankError('method_not_supported', `This bank offers ${env.bank.linkMethods.join(', ')}.`);
+  }
+  const base = { bank_code: env.bank.code, method: body.method, wallet_ref: body.wallet_ref, claims: body.claims, created_at: env.now };
+  if (body.method === 'redirect') {
+    if (body.account !== undefined || body.pin !== undefined) {
+      throw new BankError('invalid_request', 'A redirect link request carries no account or PIN: the holder signs in at the bank.');
+    }
+    if (!body.redirect_uri || !body.code_challenge || body.code_challenge_method !== 'S256') {
+      throw new BankError('invalid_request', 'redirect needs redirect_uri, code_challenge and code_challenge_method S256.');
+    }
+    assertRedirectUri(body.redirect_uri);
+    const request = await insertLinkRequest(tx, {
+      ...base, redirect_uri: body.redirect_uri, code_challenge: body.code_challenge, state: body.state ?? null,
+      account_id: null, status: 'pending', expires_at: new Date(env.now.getTime() + REDIRECT_REQUEST_TTL_MS),
+    });
+    return {
+      link_request_id: request.id, method: 'redirect', expires_at: request.expires_at.toISOString(),
+      authorization_url: `${env.issuer}/authorize?request_uri=${encodeURIComponent(REQUEST_URI_PREFIX + request.id)}`,
+    };
+  }
+  if (!body.account || body.pin === undefined) throw new BankError('invalid_request', `${body.method} needs account and pin.`);
+  const account = await findHolderAccount(tx, env.bank.code, body.account.branch_code, body.account.account_number);
+  // An unknown account is refused exactly like a wrong PIN: the answer never tells which accounts exist.
+  if (!account || account.closed_at !== null) throw refuseCredentials();
+  const verdict = await checkCredential(tx, env, account, 'pin', body.pin);
+  if (verdict === 'locked') throw new BankError('credentials_locked', undefined, { keepWrites: true });
+  if (verdict === 'wrong') throw refuseCredentials();
+  const request = await insertLinkRequest(tx, {
+    ...base, redirect_uri: null, code_challenge: null, state: null, account_id: account.id,
+    status: body.method === 'pin_otp' ? 'otp_sent' : 'authorized', expires_at: new Date(env.now.getTime() + OTP_TTL_MS),
+  });
+  const created: LinkRequestCreated = { link_request_id: request.id, method: body.method, expires_at: request.expires_at.toISOString() };
+  if (body.method === 'pin_otp') {
+    await sendBankOtp(tx, env, account, 'link', request.id, body.wallet_ref);
+    created.otp_sent_to = maskPhone(account.registered_phone);
+  }
+  return created;
+}
+
+async function exchangeCode(tx: Queryable, env: BankEnv, request: LinkRequestRow, body: LinkCompleteBody): Promise<string | null> {
+  if (!body.code || !body.code_verifier) throw new BankError('invalid_grant', 'redirect completes with code and code_verifier.');
+  const codeHash = hashToken(body.code);
+  const code = await findAuthorizationCode(tx, codeHash);
+  if (!code || code.link_request_id !== request.id) throw new BankError('invalid_grant');
+  if (code.used_at !== null) {
+    // A code presented twice was intercepted (RFC 6749 §4.1.2): the link made from it is revoked too.
+    if (code.link_id !== null) await revokeLink(tx, code.link_id, env.now);
+    throw new BankError('invalid_grant', 'The code was already used; the link made with it is revoked.', { keepWrites: true });
+  }
+  if (code.expires_at <= env.now) throw new BankError('invalid_grant', 'The code has expired.');
+  if (request.status !== 'authorized' || !request.code_challenge || !pkceMatches(body.code_verifier, request.code_challenge)) {
+    // Burnt: whoever holds a code without its verifier gets no second guess.
+    await markAuthorizationCodeUsed(tx, codeHash, env.now, null);
+    throw new BankError('invalid_grant', 'The code verifier does not match.', { keepWrites: true });
+  }
+  return codeHash;
+}
+
+export async function completeLinkRequest(
+  tx: Queryable, env: BankEnv, linkRequestId: string, body: LinkCompleteBody,
+): Promise<LinkCompleted> {
+  const request = await getLinkRequest(tx, env.bank.code, linkRequestId);
+  if (!request) throw new BankError('link_request_expired', 'There is no such link request.', { status: 404 });
+  // For redirect the code is looked at first, so that a replayed code is caught even on a completed request.
+  const codeHash = request.method === 'redirect' ? await exchangeCode(tx, env, request, body) : null;
+  if (request.status === 'completed' || request.status === 'failed' || request.status === 'denied' || request.expires_at <= env.now) {
+    throw new BankError('link_request_expired');
+  }
+  if (request.method === 'pin_otp') {
+    if (!body.otp || request.status !== 'otp_sent') throw new BankError('invalid_request', 'pin_otp completes with the otp.');
+    const verdict = await checkOtp(tx, env, request.id, body.otp);
+    if (verdict !== 'ok') {
+      if (verdict === 'exhausted') await updateLinkRequest(tx, request.id, { status: 'failed' });
+      throw refuseCredentials();
+    }
+  } else if (request.method === 'pin_only') {
+    if (body.otp !== undefined || body.code !== undefined) throw new BankError('invalid_request', 'pin_only completes with an empty body.');
+  }
+  if (request.account_id === null) throw new BankError('invalid_grant', 'The holder has not consented.');
+  const account = (await getAccount(tx, request.account_id))!;
+  const linkToken = newBankSecret('blt');
+  const link = await insertLink(tx, {
+    bank_code: env.bank.code, token_hash: hashToken(linkToken), account_id: account.id, wallet_ref: request.wallet_ref,
+    method: request.method, link_request_id: request.id, created_at: env.now,
+  });
+  if (codeHash !== null) await markAuthorizationCodeUsed(tx, codeHash, env.now, link.id);
+  await updateLinkRequest(tx, request.id, { status: 'completed', completedAt: env.now });
+  return {
+    link_token: linkToken,
+    iss: env.issuer,
+    account: {
+      branch_code: account.branch_code, account_number_masked: maskAccountNumber(account.account_number),
+      account_ref: account.account_ref,
+    },
+    holder: { name_kana: account.holder_name_kana, date_of_birth: account.date_of_birth },
+  };
+}
+
+/** The holder consented on the bank's page: the request is bound to their account and a code is issued. */
+export async function authorizeLinkRequest(
+  tx: Queryable, env: BankEnv, request: LinkRequestRow, accountId: string,
+): Promise<{ code: string }> {
+  const code = newBankSecret('bac');
+  await updateLinkRequest(tx, request.id, { status: 'authorized', accountId });
+  await insertAuthorizationCode(tx, {
+    codeHash: hashToken(code), linkRequestId: request.id, expiresAt: new Date(env.now.getTime() + AUTHORIZATION_CODE_TTL_MS),
+  });
+  return { code };
+}
+
+export async function findLink(tx: Queryable, env: BankEnv, linkToken: string): Promise<LinkRow> {
+  const link = await findLinkByTokenHash(tx, env.bank.code, hashToken(linkToken));
+  if (!link) throw new BankError('link_not_found');
+  return link;
+}
+
+export async function revokeLinkByToken(tx: Queryable, env: BankEnv, linkToken: string): Promise<LinkRevoked> {
+  const link = await findLink(tx, env, linkToken);
+  await revokeLink(tx, link.id, env.now);
+  return { revoked: true };
+}
+
+/** koza's message to the holder, delivered through the bank's inbox; a revoked link can still carry news of its end. */
+export async function deliverNotification(tx: Queryable, env: BankEnv, body: HolderNotificationBody): Promise<{ notified: true }> {
+  const link = await findLink(tx, env, body.link_token);
+  await notifyHolder(tx, {
+    bankCode: env.bank.code, accountId: link.account_id, sender: 'koza', kind: body.kind, message: body.message, now: env.now,
+  });
+  return { notified: true };
+}

@@ -1,0 +1,152 @@
+// Owns the rows of account linking at a sandbox bank: link requests, links (tokens stored hashed), authorization
+// codes and the bank's one-time codes. Must never store a link token, a code or an OTP in clear.
+import type { LinkMethod } from '../../banks/protocol.js';
+import type { Queryable } from '../../store/db.js';
+import { sandboxId } from './store.js';
+
+export type LinkRequestStatus = 'pending' | 'otp_sent' | 'authorized' | 'completed' | 'denied' | 'failed';
+
+export interface LinkRequestRow {
+  id: string;
+  bank_code: string;
+  method: LinkMethod;
+  wallet_ref: string;
+  claims: { name_kana: string; date_of_birth: string } | null;
+  redirect_uri: string | null;
+  code_challenge: string | null;
+  state: string | null;
+  account_id: string | null;
+  status: LinkRequestStatus;
+  created_at: Date;
+  expires_at: Date;
+  completed_at: Date | null;
+}
+
+export async function insertLinkRequest(
+  q: Queryable, request: Omit<LinkRequestRow, 'id' | 'completed_at'>,
+): Promise<LinkRequestRow> {
+  const res = await q.query<LinkRequestRow>(
+    `INSERT INTO link_requests (id, bank_code, method, wallet_ref, claims, redirect_uri, code_challenge, state, account_id,
+       status, created_at, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *`,
+    [sandboxId('lrq'), request.bank_code, request.method, request.wallet_ref,
+      request.claims === null ? null : JSON.stringify(request.claims), request.redirect_uri, request.code_challenge,
+      request.state, request.account_id, request.status, request.created_at, request.expires_at]);
+  return res.rows[0]!;
+}
+
+export async function getLinkRequest(q: Queryable, bankCode: string, id: string): Promise<LinkRequestRow | null> {
+  const res = await q.query<LinkRequestRow>(
+    'SELECT * FROM link_requests WHERE bank_code = $1 AND id = $2 FOR UPDATE', [bankCode, id]);
+  return res.rows[0] ?? null;
+}
+
+export async function updateLinkRequest(
+  q: Queryable, id: string, change: { status: LinkRequestStatus; accountId?: string; completedAt?: Date },
+): Promise<void> {
+  await q.query(
+    `UPDATE link_requests SET status = $2, account_id = coalesce($3, account_id), completed_at = coalesce($4, completed_at)
+     WHERE id = $1`, [id, change.status, change.accountId ?? null, change.completedAt ?? null]);
+}
+
+export interface LinkRow {
+  id: string;
+  bank_code: string;
+  account_id: string;
+  wallet_ref: string;
+  method: LinkMethod;
+  link_request_id: string;
+  created_at: Date;
+  revoked_at: Date | null;
+}
+
+export async function insertLink(
+  q: Queryable, link: Omit<LinkRow, 'id' | 'revoked_at'> & { token_hash: string },
+): Promise<LinkRow> {
+  const res = await q.query<LinkRow>(
+    `INSERT INTO links (id, bank_code, token_hash, account_id, wallet_ref, method, link_request_id, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+     RETURNING id, bank_code, account_id, wallet_ref, method, link_request_id, created_at, revoked_at`,
+    [sandboxId('blk'), link.bank_code, link.token_hash, link.account_id, link.wallet_ref, link.method, link.link_request_id,
+      link.created_at]);
+  return res.rows[0]!;
+}
+
+export async function findLinkByTokenHash(q: Queryable, bankCode: string, tokenHash: string): Promise<LinkRow | null> {
+  const res = await q.query<LinkRow>(
+    `SELECT id, bank_code, account_id, wallet_ref, method, link_request_id, created_at, revoked_at FROM links
+     WHERE bank_code = $1 AND token_hash = $2`, [bankCode, tokenHash]);
+  return res.rows[0] ?? null;
+}
+
+export async function listLinks(q: Queryable, filter: { accountId?: string; bankCode?: string }): Promise<LinkRow[]> {
+  const res = await q.query<LinkRow>(
+    `SELECT id, bank_code, account_id, wallet_ref, method, link_request_id, created_at, revoked_at FROM links
+     WHERE ($1::text IS NULL OR account_id = $1) AND ($2::text IS NULL OR bank_code = $2) ORDER BY created_at, id`,
+    [filter.accountId ?? null, filter.bankCode ?? null]);
+  return res.rows;
+}
+
+export async function revokeLink(q: Queryable, linkId: string, now: Date): Promise<void> {
+  await q.query('UPDATE links SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1', [linkId, now]);
+}
+
+export interface AuthorizationCodeRow {
+  code_hash: string;
+  link_request_id: string;
+  expires_at: Date;
+  used_at: Date | null;
+  link_id: string | null;
+}
+
+export async function insertAuthorizationCode(
+  q: Queryable, code: { codeHash: string; linkRequestId: string; expiresAt: Date },
+): Promise<void> {
+  await q.query('INSERT INTO authorization_codes (code_hash, link_request_id, expires_at) VALUES ($1, $2, $3)',
+    [code.codeHash, code.linkRequestId, code.expiresAt]);
+}
+
+export async function findAuthorizationCode(q: Queryable, codeHash: string): Promise<AuthorizationCodeRow | null> {
+  const res = await q.query<AuthorizationCodeRow>(
+    'SELECT * FROM authorization_codes WHERE code_hash = $1 FOR UPDATE', [codeHash]);
+  return res.rows[0] ?? null;
+}
+
+export async function markAuthorizationCodeUsed(q: Queryable, codeHash: string, now: Date, linkId: string | null): Promise<void> {
+  await q.query('UPDATE authorization_codes SET used_at = coalesce(used_at, $2), link_id = coalesce(link_id, $3) WHERE code_hash = $1',
+    [codeHash, now, linkId]);
+}
+
+export interface OtpRow {
+  id: string;
+  bank_code: string;
+  account_id: string;
+  purpose: 'link' | 'sign_in';
+  subject_id: string;
+  code_hash: string;
+  attempts: number;
+  created_at: Date;
+  expires_at: Date;
+  used_at: Date | null;
+}
+
+export async function insertOtp(q: Queryable, otp: Omit<OtpRow, 'attempts' | 'used_at'>): Promise<void> {
+  await q.query(
+    `INSERT INTO otps (id, bank_code, account_id, purpose, subject_id, code_hash, created_at, expires_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [otp.id, otp.bank_code, otp.account_id, otp.purpose, otp.subject_id, otp.code_hash, otp.created_at, otp.expires_at]);
+}
+
+/** The newest code sent for a link request or a sign-in: only it is valid. */
+export async function latestOtp(q: Queryable, subjectId: string): Promise<OtpRow | null> {
+  const res = await q.query<OtpRow>(
+    'SELECT * FROM otps WHERE subject_id = $1 ORDER BY created_at DESC, id LIMIT 1 FOR UPDATE', [subjectId]);
+  return res.rows[0] ?? null;
+}
+
+export async function recordOtpAttempt(q: Queryable, otpId: string, right: boolean, now: Date): Promise<number> {
+  const res = await q.query<{ attempts: number }>(
+    `UPDATE otps SET attempts = attempts + CASE WHEN $2 THEN 0 ELSE 1 END, used_at = CASE WHEN $2 THEN $3 ELSE used_at END
+     WHERE id = $1 RETURNING attempts`, [otpId, right, now]);
+  return res.rows[0]?.attempts ?? 0;
+}

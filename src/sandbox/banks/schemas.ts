@@ -1,0 +1,129 @@
+// Owns the JSON schemas of the partner-bank protocol v1 as the sandbox serves it: they validate every request and make
+// the sandbox's OpenAPI document. Must never drift from banks/protocol.ts: the type checks at the end hold them together.
+import { Type, type Static, type TSchema } from 'typebox';
+import type {
+  BankProblem, DirectoryEntry, LinkCompleteBody, LinkCompleted, LinkRequestBody, LinkRequestCreated, Statement, TransferBody,
+  TransferResult, HolderNotificationBody,
+} from '../../banks/protocol.js';
+
+export const BankCode = Type.String({ pattern: '^[0-9]{4}$', description: 'Zengin bank code, 4 digits.', examples: ['0001'] });
+export const BranchCode = Type.String({ pattern: '^[0-9]{3}$', description: 'Branch code, 3 digits.' });
+export const AccountNumber = Type.String({ pattern: '^[0-9]{7}$', description: 'Account number, 7 digits.' });
+const LinkMethodSchema = Type.Union([Type.Literal('redirect'), Type.Literal('pin_otp'), Type.Literal('pin_only')]);
+const IsoDate = Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' });
+const Timestamp = Type.String({ format: 'date-time' });
+const Token = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_-]+$' });
+const Yen = Type.Integer({ minimum: 1, maximum: 1_000_000_000_000, description: 'Whole yen.' });
+
+export const BankProblemSchema = Type.Object({
+  type: Type.String(), title: Type.String(), status: Type.Integer(), code: Type.String(), detail: Type.Optional(Type.String()),
+}, { description: 'RFC 9457 problem; `code` is one of BankErrorCode.' });
+
+export function bankProblems(...statuses: number[]): Record<number, TSchema> {
+  return Object.fromEntries(statuses.map((s) => [s, BankProblemSchema]));
+}
+
+export const SignedHeaders = Type.Object({
+  'koza-signature': Type.Optional(Type.String({ description: 'Compact JWS (EdDSA) over method, path, body hash, Idempotency-Key, nonce and time.' })),
+}, { additionalProperties: true });
+
+export const SignedIdempotentHeaders = Type.Object({
+  'koza-signature': Type.Optional(Type.String({ description: 'Compact JWS (EdDSA) over method, path, body hash, Idempotency-Key, nonce and time.' })),
+  'idempotency-key': Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' }),
+}, { additionalProperties: true });
+
+export const DirectoryEntrySchema = Type.Object({
+  bank_code: BankCode,
+  name: Type.String(),
+  name_kana: Type.String({ description: 'Half-width, as transfer files write it.' }),
+  link_methods: Type.Array(LinkMethodSchema, { description: 'In the bank\'s order of preference.' }),
+  status: Type.Union([Type.Literal('operational'), Type.Literal('degraded'), Type.Literal('outage')]),
+});
+
+export const LinkRequestBodySchema = Type.Object({
+  method: LinkMethodSchema,
+  wallet_ref: Type.String({ minLength: 1, maxLength: 64 }),
+  claims: Type.Union([Type.Object({
+    name_kana: Type.String({ minLength: 1, maxLength: 100 }), date_of_birth: IsoDate,
+  }, { additionalProperties: false }), Type.Null()]),
+  redirect_uri: Type.Optional(Type.String({ minLength: 1, maxLength: 2000 })),
+  code_challenge: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' })),
+  code_challenge_method: Type.Optional(Type.Literal('S256')),
+  state: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
+  account: Type.Optional(Type.Object({ branch_code: BranchCode, account_number: AccountNumber }, { additionalProperties: false })),
+  pin: Type.Optional(Type.String({ pattern: '^[0-9]{4}$' })),
+}, { additionalProperties: false });
+
+export const LinkRequestCreatedSchema = Type.Object({
+  link_request_id: Type.String(),
+  method: LinkMethodSchema,
+  expires_at: Timestamp,
+  authorization_url: Type.Optional(Type.String()),
+  otp_sent_to: Type.Optional(Type.String()),
+});
+
+export const LinkCompleteBodySchema = Type.Object({
+  code: Type.Optional(Token),
+  code_verifier: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._~-]{43,128}$' })),
+  otp: Type.Optional(Type.String({ pattern: '^[0-9]{4,8}$' })),
+}, { additionalProperties: false });
+
+export const LinkCompletedSchema = Type.Object({
+  link_token: Type.String(),
+  iss: Type.String(),
+  account: Type.Object({ branch_code: BranchCode, account_number_masked: Type.String(), account_ref: Type.String() }),
+  holder: Type.Object({ name_kana: Type.String(), date_of_birth: IsoDate }),
+});
+
+export const LinkRevokedSchema = Type.Object({ revoked: Type.Literal(true) });
+
+export const HolderNotificationBodySchema = Type.Object({
+  link_token: Token,
+  kind: Type.Union([Type.Literal('link_created'), Type.Literal('link_revoked'), Type.Literal('debit'), Type.Literal('credit')]),
+  message: Type.String({ minLength: 1, maxLength: 2000 }),
+}, { additionalProperties: false });
+
+export const NotifiedSchema = Type.Object({ notified: Type.Literal(true) });
+
+export const TransferBodySchema = Type.Object({
+  link_token: Token,
+  amount: Yen,
+  descriptor: Type.String({ minLength: 1, maxLength: 48, description: 'What the passbook shows: KOZA and the reference.' }),
+  reference: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' }),
+}, { additionalProperties: false });
+
+export const TransferResultSchema = Type.Object({
+  bank_transfer_id: Type.String(),
+  reference: Type.String(),
+  kind: Type.Union([Type.Literal('debit'), Type.Literal('credit')]),
+  amount: Type.Integer(),
+  status: Type.Union([Type.Literal('completed'), Type.Literal('rejected')]),
+  reason: Type.Optional(Type.String({ description: 'insufficient_funds | account_closed | link_revoked | limit_exceeded' })),
+  booked_at: Timestamp,
+});
+
+export const StatementSchema = Type.Object({
+  bank_code: BankCode,
+  date: IsoDate,
+  entries: Type.Array(Type.Object({
+    reference: Type.String(), kind: Type.Union([Type.Literal('debit'), Type.Literal('credit')]), amount: Type.Integer(), booked_at: Timestamp,
+  })),
+  total_debits: Type.Integer(),
+  total_credits: Type.Integer(),
+});
+
+// The schemas and the contract are the same shapes, in both directions.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+function contract<T extends true>(): T | undefined {
+  return undefined;
+}
+contract<Same<Static<typeof DirectoryEntrySchema>, DirectoryEntry>>();
+contract<Same<Static<typeof LinkRequestBodySchema>, LinkRequestBody>>();
+contract<Same<Static<typeof LinkRequestCreatedSchema>, LinkRequestCreated>>();
+contract<Same<Static<typeof LinkCompleteBodySchema>, LinkCompleteBody>>();
+contract<Same<Static<typeof LinkCompletedSchema>, LinkCompleted>>();
+contract<Same<Static<typeof HolderNotificationBodySchema>, HolderNotificationBody>>();
+contract<Same<Static<typeof TransferBodySchema>, TransferBody>>();
+contract<Same<Static<typeof TransferResultSchema>, TransferResult>>();
+contract<Same<Static<typeof StatementSchema>, Statement>>();
+contract<Same<Omit<Static<typeof BankProblemSchema>, 'code'>, Omit<BankProblem, 'code'>>>();
