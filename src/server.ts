@@ -5,7 +5,7 @@ import { openDb, type Db } from './store/db.js';
 import { migrate } from './store/migrate.js';
 import { buildApp } from './http/app.js';
 import type { App } from './http/context.js';
-import { startBankSandbox, type RunningBankSandbox } from './sandbox/banks/server.js';
+import { BANK_SANDBOX_SCHEMA, startBankSandbox, type RunningBankSandbox } from './sandbox/banks/server.js';
 import { startReconciler } from './banks/reconciler.js';
 
 export interface RunningKoza {
@@ -28,12 +28,19 @@ export function openConfiguredDb(config: Config): Promise<Db> {
 export async function startKoza(config: Config): Promise<RunningKoza> {
   const db = await openConfiguredDb(config);
   let sandbox: RunningBankSandbox | undefined;
+  let sandboxDb: Db | undefined;
   try {
     await migrate(db);
     let effective = config;
     if (config.sandbox && config.bankSandboxUrl === undefined && config.bankKeySeed !== undefined) {
+      // The banks keep their own books beside koza's, so links and balances survive a restart: schema
+      // bank_sandbox on the same server, or a PGlite directory of their own next to koza's.
+      sandboxDb = config.databaseUrl !== undefined
+        ? await openDb({ databaseUrl: config.databaseUrl, schema: BANK_SANDBOX_SCHEMA, poolSize: 4 })
+        : await openDb({ dataDir: config.dataDir.startsWith('memory://') ? 'memory://' : `${config.dataDir}-banks`, schema: BANK_SANDBOX_SCHEMA });
+      // Loopback only, whatever HOST says: its admin routes hand out every holder's PIN.
       sandbox = await startBankSandbox({
-        seed: config.sandboxSeed, keySeed: config.bankKeySeed, port: config.bankSandboxPort, host: config.host,
+        seed: config.sandboxSeed, keySeed: config.bankKeySeed, port: config.bankSandboxPort, host: '127.0.0.1', db: sandboxDb,
       });
       effective = { ...config, bankSandboxUrl: sandbox.url };
     }
@@ -49,11 +56,13 @@ export async function startKoza(config: Config): Promise<RunningKoza> {
         await reconciler?.stop();
         await app.close();
         await sandbox?.close();
+        await sandboxDb?.close();
         await db.close();
       },
     };
   } catch (err) {
     await sandbox?.close().catch(() => {});
+    await sandboxDb?.close().catch(() => {});
     await db.close().catch(() => {});
     throw err;
   }

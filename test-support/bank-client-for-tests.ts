@@ -102,6 +102,7 @@ export interface PageResponse {
   location: string | null;
   html: string;
   setCookie: string | null;
+  headers: Headers;
 }
 
 /** A browser with a cookie jar (name → value, per path) that never follows redirects by itself. */
@@ -133,7 +134,7 @@ export class TestBrowser {
     });
     const setCookie = res.headers.get('set-cookie');
     this.remember(setCookie);
-    return { status: res.status, location: res.headers.get('location'), html: await res.text(), setCookie };
+    return { status: res.status, location: res.headers.get('location'), html: await res.text(), setCookie, headers: res.headers };
   }
 
   get(path: string): Promise<PageResponse> {

@@ -6,7 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { buildApp } from '../src/http/app.js';
 import type { App } from '../src/http/context.js';
 import type { RiskDecider } from '../src/risk/hook.js';
+import type { BankClient } from '../src/banks/client.js';
 import type { Db } from '../src/store/db.js';
+import type { Config } from '../src/config.js';
 import { totpCodeAt } from '../src/identity/factors/totp.js';
 import type { SandboxHolderAccount } from '../src/sandbox/banks/admin.js';
 import type { RunningBankSandbox } from '../src/sandbox/banks/server.js';
@@ -79,20 +81,32 @@ export interface LinkWorld {
 }
 
 /** A bank sandbox on the backend under test and a koza on `db` that talks to it, listening on 127.0.0.1. */
-export async function startLinkWorld(
-  backend: TestBackend, db: Db, options: { env?: Record<string, string>; risk?: RiskDecider } = {},
-): Promise<LinkWorld> {
+export interface KozaOptions {
+  env?: Record<string, string>;
+  risk?: RiskDecider;
+  /** A bank client of the test's own (to lose answers on purpose); by default koza's, from the configuration. */
+  banks?: BankClient;
+}
+
+export async function startLinkWorld(backend: TestBackend, db: Db, options: KozaOptions = {}): Promise<LinkWorld> {
   const sandbox = await startTestBankSandbox(backend);
-  const config = testConfig({ KOZA_BANK_SANDBOX_URL: sandbox.url, KOZA_BANK_KEY_SEED: TEST_KEY_SEED, ...options.env });
-  const app = await buildApp({ db, config, ...(options.risk ? { risk: options.risk } : {}) });
-  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  const { app, koza } = await startKoza(db, sandbox, options);
   return {
-    sandbox, app, koza: new KozaHttp(url),
+    sandbox, app, koza,
     async close() {
       await app.close();
       await sandbox.close();
     },
   };
+}
+
+/** A koza on `db` for this sandbox, listening on 127.0.0.1 (close the app when done). */
+export async function startKoza(
+  db: Db, sandbox: RunningBankSandbox, options: KozaOptions = {},
+): Promise<{ app: App; koza: KozaHttp; config: Config }> {
+  const config = testConfig({ KOZA_BANK_SANDBOX_URL: sandbox.url, KOZA_BANK_KEY_SEED: TEST_KEY_SEED, ...options.env });
+  const app = await buildApp({ db, config, ...(options.risk ? { risk: options.risk } : {}), ...(options.banks ? { banks: options.banks } : {}) });
+  return { app, config, koza: new KozaHttp(await app.listen({ port: 0, host: '127.0.0.1' })) };
 }
 
 /** The sandbox person at a population index (the same persons hold the bank accounts). */
@@ -121,41 +135,56 @@ export async function walletOf(app: App, person: SandboxPerson): Promise<PersonW
 }
 
 /**
- * TOTP codes for one secret. koza accepts a time step once and ±1 step around now, so each code is for the
- * step after the last one used: now, then now + 30 s; a third within the same step waits for the clock.
+ * A wallet's second factor in a test: TOTP codes, each for a time step not used before within koza's ±1 step
+ * window (three in any 30 s), then the recovery codes handed out at enrolment, so no test waits for the clock.
  */
 export class Authenticator {
   private lastStep = -1;
-  constructor(readonly secret: string) {}
-  async next(): Promise<string> {
-    for (;;) {
-      const current = Math.floor(Date.now() / 30_000);
-      const step = Math.max(current, this.lastStep + 1);
-      if (step <= current + 1) {
-        this.lastStep = step;
-        return totpCodeAt(this.secret, step * 30_000 + 1_000);
-      }
-      await new Promise((resolve) => setTimeout(resolve, (current + 1) * 30_000 - Date.now() + 50));
-    }
+  constructor(readonly secret: string, private readonly recoveryCodes: string[] = []) {}
+
+  /** A TOTP code (enrolment takes one). */
+  totp(): string | null {
+    const current = Math.floor(Date.now() / 30_000);
+    const step = Math.max(current - 1, this.lastStep + 1);
+    if (step > current + 1) return null;
+    this.lastStep = step;
+    return totpCodeAt(this.secret, step * 30_000 + 1_000);
+  }
+
+  /** What approves a step-up challenge: a TOTP code while one is left in the window, else a recovery code. */
+  approval(): { method: 'totp' | 'recovery_code'; code: string } {
+    const code = this.totp();
+    if (code !== null) return { method: 'totp', code };
+    const recovery = this.recoveryCodes.shift();
+    assert.ok(recovery, 'out of TOTP steps and recovery codes');
+    return { method: 'recovery_code', code: recovery };
   }
 }
 
 /** Enrols an authenticator app; rotates the wallet's token as koza does after a privilege change. */
 export async function enrolTotp(app: App, user: SignedUp): Promise<Authenticator> {
   const started = expectJson<{ factor: { id: string }; secret: string }>(await post(app, '/v1/factors/totp', {}, { token: user.token }), 201);
-  const authenticator = new Authenticator(started.secret);
-  const enrolled = expectJson<{ session: { token: string } }>(
-    await post(app, `/v1/factors/totp/${started.factor.id}/confirm`, { code: await authenticator.next() }, { token: user.token }), 200);
+  const probe = new Authenticator(started.secret);
+  const enrolled = expectJson<{ session: { token: string }; recovery_codes: string[] | null }>(
+    await post(app, `/v1/factors/totp/${started.factor.id}/confirm`, { code: probe.totp() }, { token: user.token }), 200);
   user.token = enrolled.session.token;
+  const authenticator = new Authenticator(started.secret, enrolled.recovery_codes ?? []);
+  authenticator.totp();
   return authenticator;
 }
 
-/** A step-up proof for action "link" to this bank (dynamic linking: it works for this bank only, once). */
-export async function linkProof(app: App, user: SignedUp, authenticator: Authenticator, bankCode: string): Promise<string> {
-  const created = expectJson<{ challenge: { id: string } }>(
-    await post(app, '/v1/step-up/challenges', { action: 'link', destination: bankCode }, { token: user.token }), 201);
+/** Approves a step-up challenge for this binding; returns the proof. */
+export async function stepUpProof(
+  app: App, user: SignedUp, authenticator: Authenticator, binding: { action: string; destination?: string; amount?: number },
+): Promise<string> {
+  const created = expectJson<{ challenge: { id: string } }>(await post(app, '/v1/step-up/challenges', binding, { token: user.token }), 201);
   return expectJson<{ proof: string }>(await post(app, `/v1/step-up/challenges/${created.challenge.id}/approve`,
-    { method: 'totp', code: await authenticator.next() }, { token: user.token }), 201).proof;
+    authenticator.approval(), { token: user.token }), 201).proof;
+}
+
+/** A step-up proof for action "link" to this bank (dynamic linking: it works for this bank only, once). */
+export function linkProof(app: App, user: SignedUp, authenticator: Authenticator, bankCode: string): Promise<string> {
+  return stepUpProof(app, user, authenticator, { action: 'link', destination: bankCode });
 }
 
 /**
@@ -174,6 +203,11 @@ export class HolderPicker {
     assert.ok(holder, 'no unused holder account fits');
     this.take(holder);
     return holder;
+  }
+
+  /** A person used for something else (a phone number), so no holder of theirs is handed out. */
+  reservePerson(index: number): void {
+    this.usedPersons.add(index);
   }
 
   take(holder: SandboxHolderAccount): void {

@@ -5,11 +5,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Config } from '../config.js';
 import type { Db, Queryable } from '../store/db.js';
 import { InvalidRequest, KozaError, NotFound } from '../errors.js';
-import { assertLevel } from '../identity/assurance.js';
+import { assertLevel, AssuranceLevelTooLow } from '../identity/assurance.js';
 import { listActiveFactors } from '../identity/factors/store.js';
 import { sendMessage } from '../identity/outbox.js';
 import { hashToken, keyedHash, seal, unseal } from '../identity/secrets.js';
-import { consumeStepUpProof, SecondFactorRequired, StepUpRequired } from '../identity/step-up.js';
+import { consumeStepUpProof, SecondFactorRequired } from '../identity/step-up.js';
 import { getVerifiedIdentity } from '../identity/verification/store.js';
 import { recordRiskSignal } from '../risk/signals.js';
 import type { RiskDecider, RiskDecision } from '../risk/hook.js';
@@ -58,22 +58,23 @@ function typedAccountKey(secretKey: Buffer, bankCode: string, account: { branch_
   return keyedHash(secretKey, 'typed-account', bankCode, account.branch_code, account.account_number).slice(0, 32);
 }
 
-function shortHash(value: string): string {
-  return createHash('sha256').update(value).digest('base64url').slice(0, 22);
+/**
+ * The bank Idempotency-Key of a completion: the request and what redeems it (OTP, code), keyed so the header
+ * never carries a guessable hash of a 6-digit OTP. The same answer redeems under the same key: a retry after a
+ * lost answer gets the bank's first answer instead of a second try.
+ */
+function completionKey(secretKey: Buffer, linkRequestId: string, step: 'complete' | 'redeem', secret: string): string {
+  return `${linkRequestId}:${step}:${keyedHash(secretKey, 'bank-completion', linkRequestId, secret).slice(0, 22)}`;
 }
 
 function pkceChallenge(verifier: string): string {
   return createHash('sha256').update(verifier).digest('base64url');
 }
 
-/** deny and review stop the link; challenge needs a step-up proof, which the secure policy has already taken. */
-function assertRiskAllows(decision: RiskDecision, stepUpTaken: boolean): void {
+/** deny and review stop the link (a challenge is met by the step-up proof the start has already taken). */
+function assertRiskAllows(decision: RiskDecision): void {
   if (decision.action === 'deny') throw new LinkRefused('This bank account cannot be linked now. Contact support if you think this is wrong.');
   if (decision.action === 'review') throw new LinkHeldForReview('We need to review this link first. Contact support.');
-  if (decision.action === 'challenge' && !stepUpTaken) {
-    throw new StepUpRequired('Approve this link with your second factor (action "link", destination = the bank code) and send the proof.',
-      { action: 'link' });
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -116,8 +117,9 @@ export async function prepareLinkStart(q: Queryable, env: LinkEnv, requester: Re
   });
   if (policy.stepUp) await stepUp();
   await assertLinkingAllowed(q, input.bank.code);
+  // A challenge asks for the step-up even where the policy does not (legacy-2020).
   if (input.risk.action === 'challenge' && !policy.stepUp) await stepUp();
-  assertRiskAllows(input.risk, true);
+  assertRiskAllows(input.risk);
 
   const method = chooseMethod(policy, input.bank, input.method);
   if (input.bank.status === 'outage') throw new BankUnavailable('The bank is out of service; try again later.', { bank_code: input.bank.code });
@@ -179,8 +181,8 @@ async function claimsFor(q: Queryable, policy: LinkPolicy, walletId: string, typ
   if (policy.nameSource === 'verified_identity') {
     if (typed !== undefined) throw new InvalidRequest('name_kana is not taken: the bank is told the name verified for this wallet.');
     // L2 without a live identity cannot happen; refuse rather than link on no name at all.
-    if (!identity) assertLevel('L1', 'L2');
-    return { claims: { name_kana: identity!.nameKana, date_of_birth: identity!.dateOfBirth }, typedName: null };
+    if (!identity) throw new AssuranceLevelTooLow('Verify your identity first.', { required_level: 'L2', current_level: 'L1' });
+    return { claims: { name_kana: identity.nameKana, date_of_birth: identity.dateOfBirth }, typedName: null };
   }
   if (typed === undefined && !identity) throw new InvalidRequest('name_kana is required: the name of the account holder, in kana.');
   return {
@@ -250,7 +252,9 @@ function assertOpen(request: LinkRequest, now: Date): void {
 }
 
 /** Step 1 of pin_otp and pin_only completion, in the caller's transaction. */
-export async function prepareOtpCompletion(q: Queryable, walletId: string, linkRequestId: string, otp: string | undefined): Promise<Completion> {
+export async function prepareOtpCompletion(
+  q: Queryable, env: Pick<LinkEnv, 'config'>, walletId: string, linkRequestId: string, otp: string | undefined,
+): Promise<Completion> {
   const request = await getLinkRequest(q, walletId, linkRequestId, true);
   if (!request) throw new LinkRequestNotFound('Start a link first (POST /v1/links).');
   if (request.state === 'linked') return { kind: 'linked', request };
@@ -259,8 +263,10 @@ export async function prepareOtpCompletion(q: Queryable, walletId: string, linkR
   if (request.method === 'pin_otp' && otp === undefined) throw new InvalidRequest('Send the one-time code the bank sent to the phone it has on file.');
   if (request.method === 'pin_only' && otp !== undefined) throw new InvalidRequest('A pin_only link takes no one-time code.');
   await setLinkRequestState(q, request.id, 'completing');
-  // The same OTP redeems under the same bank key: a retry after a lost answer gets the bank's first answer.
-  return { kind: 'redeem', request, bankBody: otp === undefined ? {} : { otp }, bankKey: `${request.id}:complete:${shortHash(otp ?? '')}` };
+  return {
+    kind: 'redeem', request, bankBody: otp === undefined ? {} : { otp },
+    bankKey: completionKey(env.config.secretKey, request.id, 'complete', otp ?? ''),
+  };
 }
 
 export interface CallbackInput {
@@ -294,7 +300,7 @@ export async function prepareCallback(q: Queryable, env: LinkEnv, input: Callbac
   const verifier = unseal(env.config.secretKey, request.codeVerifierSealed!);
   return {
     kind: 'redeem', request, bankBody: { code: input.code, code_verifier: verifier },
-    bankKey: `${request.id}:redeem:${shortHash(input.code)}`,
+    bankKey: completionKey(env.config.secretKey, request.id, 'redeem', input.code),
   };
 }
 
@@ -398,6 +404,10 @@ async function decideLink(env: LinkEnv, request: LinkRequest, completed: LinkCom
 async function refusalFor(
   q: Queryable, policy: LinkPolicy, request: LinkRequest, completed: LinkCompleted, holder: HolderAssessment, risk: RiskDecision,
 ): Promise<Refusal | null> {
+  // Frozen since the link started (an operator acting on a case): nothing new is linked to it.
+  if ((await getWallet(q, request.walletId)).status !== 'active') {
+    return { error: new WalletFrozen('This wallet cannot link bank accounts. Contact support.'), alertWallets: [] };
+  }
   const live = await liveLinksOfAccount(q, request.bankCode, completed.account.account_ref);
   if (live.some((l) => l.walletId === request.walletId)) {
     return { error: new BankAccountAlreadyLinked('This bank account is already linked to your wallet.'), alertWallets: [] };
@@ -579,10 +589,14 @@ export async function executeRevoke(env: LinkEnv, link: BankLink): Promise<BankL
  * The follow-up steps a crash or a silent bank can leave undone: holder notices not yet confirmed, and links
  * revoked in koza (or refused) that the bank still holds. For a worker or the CLI; returns what it settled.
  */
-export async function settleLinks(env: LinkEnv, limit = 100): Promise<{ notified: number; revoked: number }> {
+export async function settleLinks(
+  env: LinkEnv, options: { limit?: number; noticeAfterSeconds?: number } = {},
+): Promise<{ notified: number; revoked: number }> {
+  const limit = options.limit ?? 100;
   let notified = 0;
   let revoked = 0;
-  for (const link of await listLinksAwaitingNotice(env.db, 60, limit)) {
+  // A younger notice is most likely still in the hands of the request that made the link.
+  for (const link of await listLinksAwaitingNotice(env.db, options.noticeAfterSeconds ?? 60, limit)) {
     try {
       if ((await ensureHolderNotified(env, link.id)).status === 'active') notified++;
     } catch (err) {

@@ -41,7 +41,7 @@ export const LinkSchema = Type.Object({
   created_at: Timestamp, holder_notified_at: Type.Union([Timestamp, Type.Null()]), revoked_at: Type.Union([Timestamp, Type.Null()]),
 });
 
-const LinkRequestId = Type.String({ pattern: '^lrq_[A-Za-z0-9_-]{22}$' });
+const LinkRequestId = Type.String({ pattern: '^lrq_[A-Za-z0-9_-]{22}$', description: 'The link_request_id from POST /v1/links.' });
 const LinkId = Type.String({ pattern: '^lnk_[A-Za-z0-9_-]{22}$' });
 
 const StartBody = Type.Object({
@@ -182,14 +182,14 @@ export function registerLinkRoutes(app: App, ctx: Ctx): void {
     });
   });
 
-  app.post('/v1/links/:link_request_id/complete', {
+  app.post('/v1/links/:id/complete', {
     schema: {
       tags: ['banks'], summary: 'Complete a pin_otp link with the bank\'s one-time code (or a pin_only link under legacy-2020)',
       description: 'The bank returns the holder\'s name and date of birth; under the secure policy they must match the verified '
         + 'identity (strong or exact kana match, equal date of birth), the account must not be linked to another wallet, and the '
         + 'bank tells the holder of the link before it becomes active. A wrong code can be retried until the bank locks it.',
       security: [{ session: [] }], headers: IdempotencyHeaders,
-      params: Type.Object({ link_request_id: LinkRequestId }),
+      params: Type.Object({ id: LinkRequestId }),
       body: Type.Object({ otp: Type.Optional(Type.String({ pattern: '^[0-9]{4,8}$' })) }, { additionalProperties: false }),
       response: { 201: LinkSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 423, 429, 503) },
     },
@@ -198,12 +198,14 @@ export function registerLinkRoutes(app: App, ctx: Ctx): void {
     const env = needEnv();
     const who = requester(request, session.walletId);
     return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, {
-      prepare: (tx) => prepareOtpCompletion(tx, session.walletId, request.params.link_request_id, request.body.otp),
+      prepare: (tx) => prepareOtpCompletion(tx, env, session.walletId, request.params.id, request.body.otp),
       execute: async (completion) => ({ status: 201, body: linkJson(await executeCompletion(env, completion, who), ctx) }),
     });
   });
 
   app.get('/v1/links/callback', {
+    // The URL carries the authorization code and state: Fastify's info-level request lines would log them.
+    logLevel: 'warn',
     schema: {
       tags: ['banks'], summary: 'Where the bank sends the customer back after a redirect link (the OAuth redirect_uri)',
       description: 'Checks the state, that iss is the bank that was asked (RFC 9207), and redeems the code with the PKCE verifier '

@@ -23,6 +23,8 @@ export interface SandboxContext {
   faults: FaultBook;
   /** The URL the sandbox is reached at (known once it listens); banks live under {publicUrl}/banks/{code}. */
   publicUrl: () => string;
+  /** Keys request fingerprints and seals stored answers with a secret (link tokens); from the key seed, so it survives restarts. */
+  secretKey: Buffer;
   /** Aborted on close: held (timed-out) requests stop waiting. */
   closing: AbortSignal;
 }

@@ -96,6 +96,9 @@ forEachBackend('bank sandbox holder pages', (_db, backend) => {
       const consentPage = await browser.follow(toConsent);
       assert.match(consentPage.html, /wal_redirect/);
       assert.match(consentPage.html, /take money from this account/);
+      // A consent page must not be framed (clickjacking) nor run scripts.
+      assert.match(consentPage.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+      assert.equal(consentPage.headers.get('x-frame-options'), 'DENY');
       const back = await browser.post(`/banks/${holder.bank_code}/consent`, { ...hiddenFields(consentPage.html), decision: 'approve' });
       assert.equal(back.status, 303);
       const callback = new URL(back.location!);

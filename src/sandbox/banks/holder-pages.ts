@@ -72,6 +72,13 @@ async function postedSession(
   return session;
 }
 
+/** The signed-in holder's account a form was posted for (CSRF checked). */
+async function postedAccountId(ctx: SandboxContext, request: FastifyRequest, env: BankEnv, csrf: string): Promise<string> {
+  const session = await postedSession(ctx, request, env, csrf);
+  if (session.stage !== 'signed_in' || !session.account_id) throw new HolderPageError(403, 'ログインしてください。 Please sign in.');
+  return session.account_id;
+}
+
 /** A new token and CSRF token at every privilege change, so a planted session id is worth nothing. */
 async function promote(
   ctx: SandboxContext, reply: FastifyReply, env: BankEnv, session: HolderSessionRow, stage: 'otp' | 'signed_in', accountId: string,
@@ -90,8 +97,16 @@ function safeNext(bankCode: string, next: string | undefined): string {
   return `${base}passbook`;
 }
 
-function sendPage(reply: FastifyReply, markup: string, status = 200): FastifyReply {
-  return reply.code(status).type(HTML_TYPE).header('cache-control', 'no-store').send(markup);
+/** No framing (a consent page in a hidden frame is clickjacking), no scripts, no caching of a passbook. */
+const PAGE_HEADERS = {
+  'cache-control': 'no-store',
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+};
+
+export function sendPage(reply: FastifyReply, markup: string, status = 200): FastifyReply {
+  return reply.code(status).type(HTML_TYPE).headers(PAGE_HEADERS).send(markup);
 }
 
 async function signedInAccount(
@@ -172,7 +187,7 @@ function redirectBack(request: LinkRequestRow, env: BankEnv, answer: Record<stri
   return target.toString();
 }
 
-export function renderHolderError(ctx: SandboxContext, bankCode: string, status: number, message: string): string | null {
+export function renderHolderError(ctx: SandboxContext, bankCode: string, message: string): string | null {
   const bank = ctx.banks.get(bankCode);
   return bank ? page(bank, 'エラー Error', html`<p class="error">${message}</p><p><a href="/banks/${bank.code}/">戻る Back</a></p>`) : null;
 }
@@ -297,9 +312,7 @@ export function registerHolderPages(app: SandboxApp, ctx: SandboxContext): void 
     },
   }, async (request, reply) => {
     const env = bankEnv(ctx, request.params.bank_code);
-    const session = await postedSession(ctx, request, env, request.body.csrf);
-    if (session.stage !== 'signed_in' || !session.account_id) throw new HolderPageError(403, 'ログインしてください。 Please sign in.');
-    const accountId = session.account_id;
+    const accountId = await postedAccountId(ctx, request, env, request.body.csrf);
     const target = await ctx.db.transaction(async (tx) => {
       const linkRequest = await openRedirectRequest(tx, env, request.body.request_uri);
       if (request.body.decision === 'deny') {
@@ -368,9 +381,7 @@ export function registerHolderPages(app: SandboxApp, ctx: SandboxContext): void 
     },
   }, async (request, reply) => {
     const env = bankEnv(ctx, request.params.bank_code);
-    const session = await postedSession(ctx, request, env, request.body.csrf);
-    if (session.stage !== 'signed_in' || !session.account_id) throw new HolderPageError(403, 'ログインしてください。 Please sign in.');
-    const accountId = session.account_id;
+    const accountId = await postedAccountId(ctx, request, env, request.body.csrf);
     const report = await ctx.db.transaction(async (tx) => {
       const line = await getPassbookLine(tx, accountId, Number(request.body.line));
       if (!line || line.withdrawal === 0) throw new HolderPageError(404, 'この明細は見つかりません。 No such withdrawal.');

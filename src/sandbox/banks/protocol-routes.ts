@@ -94,13 +94,13 @@ export function registerProtocolRoutes(app: SandboxApp, ctx: SandboxContext): vo
     /** The typed answer, or its replay: a stored refusal (a counted wrong PIN) is replayed as the same problem. */
     async function answerOnce<T>(
       request: FastifyRequest<{ Params: { bank_code: string } }>, reply: FastifyReply, status: number,
-      op: (tx: Queryable, env: BankEnv) => Promise<T>,
+      op: (tx: Queryable, env: BankEnv) => Promise<T>, options: { secret?: boolean } = {},
     ): Promise<T> {
       const env = bankEnv(ctx, request.params.bank_code);
       const answer = await runIdempotent(ctx.db, {
         bankCode: env.bank.code, key: header(request, IDEMPOTENCY_HEADER)!, now: env.now,
-        requestHash: requestHash(request.method, request.url, rawBodies.get(request.raw)),
-      }, async (tx) => ({ status, body: await op(tx, env) }));
+        requestHash: requestHash(ctx.secretKey, request.method, request.url, rawBodies.get(request.raw)),
+      }, async (tx) => ({ status, body: await op(tx, env) }), options.secret ? { sealWith: ctx.secretKey } : {});
       void reply.code(answer.status);
       if (answer.status >= 400) void reply.type(PROBLEM_CONTENT_TYPE);
       return answer.body as T;
@@ -132,7 +132,7 @@ export function registerProtocolRoutes(app: SandboxApp, ctx: SandboxContext): vo
         response: { 201: LinkCompletedSchema, ...bankProblems(400, 401, 404, 409, 410, 503) },
       },
     }, async (request, reply) => answerOnce(request, reply, 201,
-      (tx, env) => completeLinkRequest(tx, env, request.params.link_request_id, request.body)));
+      (tx, env) => completeLinkRequest(tx, env, request.params.link_request_id, request.body), { secret: true }));
 
     bankApp.post('/links/:link_token/revoke', {
       schema: {

@@ -124,8 +124,11 @@ forEachBackend('bank sandbox protocol', (_db, backend) => {
       }, randomUUID()));
       assert.equal(created.method, 'pin_only');
       assert.equal(created.otp_sent_to, undefined);
-      const linked = answered(await client.completeLinkRequest(holder.bank_code, created.link_request_id, {}, randomUUID()));
+      const completeKey = randomUUID();
+      const linked = answered(await client.completeLinkRequest(holder.bank_code, created.link_request_id, {}, completeKey));
       assert.match(linked.link_token, /^blt_/);
+      // koza lost the answer and retries: the same link (the answer is kept sealed, the token itself only hashed).
+      assert.deepEqual(answered(await client.completeLinkRequest(holder.bank_code, created.link_request_id, {}, completeKey)), linked);
       assert.equal(linked.iss, `${sandbox.url}/banks/${holder.bank_code}`);
       assert.deepEqual(linked.account, {
         branch_code: holder.branch_code, account_number_masked: `****${holder.account_number.slice(-3)}`, account_ref: holder.account_ref,

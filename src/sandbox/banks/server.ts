@@ -1,5 +1,6 @@
 // Owns starting and stopping the bank sandbox: its own schema (bank_sandbox), migrations, seeding, one HTTP listener for
 // every bank's protocol, holder pages, admin routes and OpenAPI document. Must never serve before it is seeded.
+import { createHmac } from 'node:crypto';
 import Fastify from 'fastify';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -10,7 +11,7 @@ import { createSandboxAdmin, registerAdminRoutes, type SandboxAdmin } from './ad
 import type { SandboxApp, SandboxContext } from './context.js';
 import { BankError, toBankProblem } from './errors.js';
 import { FaultBook } from './faults.js';
-import { HolderPageError, registerHolderPages, renderHolderError } from './holder-pages.js';
+import { HolderPageError, registerHolderPages, renderHolderError, sendPage } from './holder-pages.js';
 import { PROBLEM_CONTENT_TYPE, directoryEntry, keepRawBody, registerProtocolRoutes } from './protocol-routes.js';
 import { DEFAULT_BANK_COUNT, seedBankSandbox } from './seed.js';
 import { ensureSeeded, migrateBankSandbox } from './store.js';
@@ -62,6 +63,7 @@ export async function startBankSandbox(options: BankSandboxOptions): Promise<Run
       banks: new Map(world.banks.map((b) => [b.code, b])),
       keys: new Map(world.banks.map((b) => [b.code, { publicKey: deriveBankKeyPair(options.keySeed, b.code).publicKey, nonces: new NonceCache() }])),
       faults: new FaultBook(world.seed),
+      secretKey: createHmac('sha256', options.keySeed).update('koza-bank-sandbox:secret-key').digest(),
       publicUrl: () => publicUrl,
       closing: closing.signal,
     };
@@ -113,8 +115,8 @@ async function buildSandboxApp(ctx: SandboxContext, admin: SandboxAdmin): Promis
       const status = err instanceof HolderPageError || err instanceof BankError ? err.status : toBankProblem(err).status;
       const message = err instanceof HolderPageError ? err.message
         : status < 500 ? '入力内容を確認してください。 Please check what you entered.' : 'ただいまご利用いただけません。 Please try again later.';
-      const markup = renderHolderError(ctx, page[1]!, status, message);
-      if (markup) return reply.code(status).type('text/html; charset=utf-8').send(markup);
+      const markup = renderHolderError(ctx, page[1]!, message);
+      if (markup) return sendPage(reply, markup, status);
     }
     const problem = toBankProblem(err);
     return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
