@@ -7,6 +7,7 @@ import { buildApp } from './http/app.js';
 import type { App } from './http/context.js';
 import { BANK_SANDBOX_SCHEMA, startBankSandbox, type RunningBankSandbox } from './sandbox/banks/server.js';
 import { startReconciler } from './banks/reconciler.js';
+import { settleLinks } from './banks/link-flow.js';
 
 export interface RunningKoza {
   app: App;
@@ -46,9 +47,12 @@ export async function startKoza(config: Config): Promise<RunningKoza> {
     }
     const app = await buildApp({ db, config: effective });
     const url = await app.listen({ port: config.port, host: config.host });
-    const reconciler = effective.reconcileEverySeconds > 0 && app.koza.banks
-      ? startReconciler({ db, config: effective, client: app.koza.banks, risk: app.koza.risk }, effective.reconcileEverySeconds * 1000,
-        (err) => app.log.error({ err: { message: (err as Error).message } }, 'reconciliation round failed'))
+    const banks = app.koza.banks;
+    const env = banks ? { db, config: effective, client: banks, risk: app.koza.risk } : null;
+    const reconciler = effective.reconcileEverySeconds > 0 && env
+      ? startReconciler(env, effective.reconcileEverySeconds * 1000,
+        (err) => app.log.error({ err: { message: (err as Error).message } }, 'reconciliation round failed'),
+        [() => settleLinks(env)])
       : null;
     return {
       app, db, url, bankSandboxUrl: sandbox?.url ?? effective.bankSandboxUrl,

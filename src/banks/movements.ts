@@ -117,7 +117,7 @@ export async function reserveCharge(deps: MovementDeps, tx: Queryable, input: Ch
     kind: 'charge', walletId: wallet.id, bankCode: link.bankCode, accountRef: link.accountRef, amount: input.amount,
     ...(input.ip ? { ip: input.ip } : {}),
     attributes: { link_age_hours: Math.floor((Date.now() - link.createdAt.getTime()) / 3_600_000), method: link.method },
-  });
+  }, tx);
   if (decision.action === 'deny') {
     await recordRiskSignal(tx, { walletId: wallet.id, kind: 'charge_denied', detail: { reasons: decision.reasons } });
     throw new ChargeRefused('This charge cannot be made. If you think this is a mistake, contact support.');
@@ -153,7 +153,7 @@ export async function reserveWithdrawal(deps: MovementDeps, tx: Queryable, input
   assertCanMoveMoney(wallet);
   assertLevel(policyFor(deps.config).chargeLevel(wallet.assuranceLevel), 'L2');
   const link = await loadLinkForMovement(tx, deps.config, wallet.id, input.linkId);
-  const decision = await deps.risk({ kind: 'withdrawal', walletId: wallet.id, bankCode: link.bankCode, accountRef: link.accountRef, amount: input.amount });
+  const decision = await deps.risk({ kind: 'withdrawal', walletId: wallet.id, bankCode: link.bankCode, accountRef: link.accountRef, amount: input.amount }, tx);
   if (decision.action === 'deny' || decision.action === 'review') {
     throw new ChargeRefused('This withdrawal cannot be made now. Contact support.');
   }

@@ -142,13 +142,21 @@ export async function reconcileStatement(deps: MovementDeps, bankCode: string, d
   return report;
 }
 
-/** Runs reconcileOnce every intervalMs until stopped; one failed round does not stop the next. */
-export function startReconciler(deps: MovementDeps, intervalMs: number, onError: (err: unknown) => void): { stop(): Promise<void> } {
+/**
+ * Runs reconcileOnce (and any other settling work, such as unconfirmed holder notices) every intervalMs
+ * until stopped; one failed round does not stop the next.
+ */
+export function startReconciler(
+  deps: MovementDeps, intervalMs: number, onError: (err: unknown) => void, alsoEachRound: Array<() => Promise<unknown>> = [],
+): { stop(): Promise<void> } {
   let stopped = false;
   let running: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
     if (stopped) return;
-    running = running.then(() => reconcileOnce(deps)).catch(onError);
+    running = running.then(async () => {
+      await reconcileOnce(deps);
+      for (const work of alsoEachRound) await work();
+    }).catch(onError);
   }, intervalMs);
   timer.unref();
   return {

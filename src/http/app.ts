@@ -66,6 +66,12 @@ export async function buildApp(options: BuildOptions): Promise<App> {
       ...(options.logStream ? { stream: options.logStream } : {}),
       // Fastify's request serializer logs method, url and address only; headers are never logged.
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["idempotency-key"]'], remove: true },
+      // Paths only: query strings can carry OAuth codes and states (the link callback) or e-mail addresses.
+      serializers: {
+        req: (req: { method: string; url: string; ip?: string; socket?: { remoteAddress?: string } }) => ({
+          method: req.method, url: req.url.split('?')[0], remoteAddress: req.ip ?? req.socket?.remoteAddress,
+        }),
+      },
     },
     bodyLimit: config.bodyLimitBytes,
     // Not requestIdHeader: with it Fastify takes the client's header as is and never calls genReqId, so

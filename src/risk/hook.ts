@@ -1,6 +1,8 @@
 // Owns the risk hook: the one place every risky event asks "allow, challenge, review or deny?" (SPEC §7).
 // Must never be skipped by a money or link flow; the full rule engine (issue 5) plugs in behind it.
 
+import type { Queryable } from '../store/db.js';
+
 export type RiskEventKind =
   | 'signup' | 'login' | 'factor_change' | 'kyc_submit' | 'link_start' | 'link_complete'
   | 'charge' | 'payment' | 'withdrawal' | 'profile_change';
@@ -26,8 +28,11 @@ export interface RiskDecision {
   reasons: Array<{ rule: string; text: string }>;
 }
 
-/** A decision function. Pure with respect to the request: it reads features, it does not move money. */
-export type RiskDecider = (event: RiskEvent) => Promise<RiskDecision>;
+/**
+ * A decision function. It reads features, it does not move money. `q` is the caller's transaction when there
+ * is one: a decider must read through it (on PGlite a second reader would wait on the open transaction).
+ */
+export type RiskDecider = (event: RiskEvent, q?: Queryable) => Promise<RiskDecision>;
 
 export const ALLOW: RiskDecision = { action: 'allow', score: 0, reasons: [] };
 

@@ -174,6 +174,8 @@ export function registerLinkRoutes(app: App, ctx: Ctx): void {
       bankCode: bank.code, attributes: { method: request.body.method ?? null, policy: ctx.config.policy },
     });
     return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId, sensitive: true }, {
+      // A failed bank call left nothing koza must finish: the same key may be retried.
+      releaseKeyOnFailure: true,
       prepare: (tx) => prepareLinkStart(tx, env, who, {
         bank, method: request.body.method as LinkMethod | undefined, account: request.body.account, pin: request.body.pin,
         stepUpProof: request.body.step_up_proof, nameKana: request.body.name_kana, redirectUri: `${base}/v1/links/callback`, risk,
@@ -198,6 +200,8 @@ export function registerLinkRoutes(app: App, ctx: Ctx): void {
     const env = needEnv();
     const who = requester(request, session.walletId);
     return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, {
+      // A failed bank call left nothing koza must finish: the same key may be retried.
+      releaseKeyOnFailure: true,
       prepare: (tx) => prepareOtpCompletion(tx, env, session.walletId, request.params.id, request.body.otp),
       execute: async (completion) => ({ status: 201, body: linkJson(await executeCompletion(env, completion, who), ctx) }),
     });
@@ -276,6 +280,8 @@ export function registerLinkRoutes(app: App, ctx: Ctx): void {
     const session = await requireSession(ctx, request);
     const env = needEnv();
     return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, {
+      // A failed bank call left nothing koza must finish: the same key may be retried.
+      releaseKeyOnFailure: true,
       prepare: (tx) => prepareRevoke(tx, session.walletId, request.params.id),
       execute: async (link) => ({ status: 200, body: linkJson(await executeRevoke(env, link), ctx) }),
     });
