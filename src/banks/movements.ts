@@ -85,7 +85,8 @@ export function descriptorFor(movementId: string): string {
   return `KOZA ${movementId}`;
 }
 
-export interface ChargeRequest {
+/** A request to move money between a wallet and one of its links (charge or withdrawal). */
+export interface MovementRequest {
   walletId: string;
   linkId: string;
   amount: Yen;
@@ -99,13 +100,18 @@ export interface ChargeRequest {
  * Step 1 of a charge, inside the transaction that claims the Idempotency-Key: limits → risk (may demand a
  * step-up proof bound to amount and link) → pending transfer clearing → wallet. Nothing is spendable yet.
  */
-export async function reserveCharge(deps: MovementDeps, tx: Queryable, input: ChargeRequest): Promise<Movement> {
+/** The wallet (locked, able to move money, at a level that may) and its active link. */
+async function walletAndLink(deps: MovementDeps, tx: Queryable, input: MovementRequest) {
   const wallet = await getWallet(tx, input.walletId, true);
   assertCanMoveMoney(wallet);
-  const policy = policyFor(deps.config);
-  const level = policy.chargeLevel(wallet.assuranceLevel);
+  const level = policyFor(deps.config).chargeLevel(wallet.assuranceLevel);
   assertLevel(level, 'L2');
   const link = await loadLinkForMovement(tx, deps.config, wallet.id, input.linkId);
+  return { wallet, level, link };
+}
+
+export async function reserveCharge(deps: MovementDeps, tx: Queryable, input: MovementRequest): Promise<Movement> {
+  const { wallet, level, link } = await walletAndLink(deps, tx, input);
   await assertChargesAllowed(tx, link.bankCode);
   const limits = deps.config.limits[level];
   await assertChargeWithinLimits(tx, limits, wallet.id, input.amount);
@@ -138,21 +144,9 @@ export async function reserveCharge(deps: MovementDeps, tx: Queryable, input: Ch
   });
 }
 
-export interface WithdrawalRequest {
-  walletId: string;
-  linkId: string;
-  amount: Yen;
-  stepUpProof?: string | undefined;
-  idempotencyScope: string;
-  idempotencyKey: string;
-}
-
 /** Step 1 of a withdrawal: the amount is held (pending debit on the wallet) before the bank is asked to pay. */
-export async function reserveWithdrawal(deps: MovementDeps, tx: Queryable, input: WithdrawalRequest): Promise<Movement> {
-  const wallet = await getWallet(tx, input.walletId, true);
-  assertCanMoveMoney(wallet);
-  assertLevel(policyFor(deps.config).chargeLevel(wallet.assuranceLevel), 'L2');
-  const link = await loadLinkForMovement(tx, deps.config, wallet.id, input.linkId);
+export async function reserveWithdrawal(deps: MovementDeps, tx: Queryable, input: MovementRequest): Promise<Movement> {
+  const { wallet, link } = await walletAndLink(deps, tx, input);
   const decision = await deps.risk({ kind: 'withdrawal', walletId: wallet.id, bankCode: link.bankCode, accountRef: link.accountRef, amount: input.amount }, tx);
   if (decision.action === 'deny' || decision.action === 'review') {
     throw new ChargeRefused('This withdrawal cannot be made now. Contact support.');

@@ -73,15 +73,25 @@ export async function assertPaymentWithinLimits(
     throw new LimitExceeded(`A single payment can be at most ¥${limits.maxPayment} at this wallet's level.`,
       { limit: 'max_payment', limit_yen: limits.maxPayment, remaining_yen: limits.maxPayment });
   }
+  const used = await usedThisDayAndMonth(q, `FROM payments WHERE wallet_id = $1`, walletId);
+  assertWithinWindows(used, amount, [['daily_payments', limits.dailyPayments], ['monthly_payments', limits.monthlyPayments]]);
+}
+
+/** Sums `amount` over the rows of `from` (a FROM … WHERE clause with $1) today and this month, Japan time. */
+async function usedThisDayAndMonth(q: Queryable, from: string, walletId: string): Promise<{ today: number; month: number }> {
   const res = await q.query<{ today: number; month: number }>(
     `SELECT coalesce(sum(amount) FILTER (WHERE created_at >= ${JST_DAY_START}), 0)::int8 AS today,
             coalesce(sum(amount), 0)::int8 AS month
-       FROM payments WHERE wallet_id = $1 AND created_at >= ${JST_MONTH_START}`, [walletId]);
-  const { today, month } = res.rows[0]!;
-  for (const [limit, used, cap] of [['daily_payments', today, limits.dailyPayments], ['monthly_payments', month, limits.monthlyPayments]] as const) {
-    if (used + amount > cap) {
-      throw new LimitExceeded(`This payment would pass the ${limit.replace('_', ' ')} limit of ¥${cap}.`,
-        { limit, limit_yen: cap, remaining_yen: Math.max(0, cap - used) });
+       ${from} AND created_at >= ${JST_MONTH_START}`, [walletId]);
+  return res.rows[0]!;
+}
+
+function assertWithinWindows(used: { today: number; month: number }, amount: number, caps: Array<[string, number]>): void {
+  for (const [limit, cap] of caps) {
+    const spent = limit.startsWith('daily') ? used.today : used.month;
+    if (spent + amount > cap) {
+      throw new LimitExceeded(`This would pass the ${limit.replace('_', ' ')} limit of ¥${cap}.`,
+        { limit, limit_yen: cap, remaining_yen: Math.max(0, cap - spent) });
     }
   }
 }
@@ -101,16 +111,6 @@ export async function assertChargeWithinLimits(
     throw new LimitExceeded(`A single charge can be at most ¥${limits.maxCharge} at this wallet's level.`,
       { limit: 'max_charge', limit_yen: limits.maxCharge, remaining_yen: limits.maxCharge });
   }
-  const res = await q.query<{ today: number; month: number }>(
-    `SELECT coalesce(sum(amount) FILTER (WHERE created_at >= ${JST_DAY_START}), 0)::int8 AS today,
-            coalesce(sum(amount), 0)::int8 AS month
-       FROM bank_movements
-      WHERE wallet_id = $1 AND kind = 'charge' AND status <> 'voided' AND created_at >= ${JST_MONTH_START}`, [walletId]);
-  const { today, month } = res.rows[0]!;
-  for (const [limit, used, cap] of [['daily_charges', today, limits.dailyCharges], ['monthly_charges', month, limits.monthlyCharges]] as const) {
-    if (used + amount > cap) {
-      throw new LimitExceeded(`This charge would pass the ${limit.replace('_', ' ')} limit of ¥${cap}.`,
-        { limit, limit_yen: cap, remaining_yen: Math.max(0, cap - used) });
-    }
-  }
+  const used = await usedThisDayAndMonth(q, `FROM bank_movements WHERE wallet_id = $1 AND kind = 'charge' AND status <> 'voided'`, walletId);
+  assertWithinWindows(used, amount, [['daily_charges', limits.dailyCharges], ['monthly_charges', limits.monthlyCharges]]);
 }

@@ -52,49 +52,37 @@ export function registerMovementRoutes(app: App, ctx: Ctx): void {
     return { status, body: JSON.parse(body) as unknown };
   };
 
-  app.post('/v1/charges', {
-    schema: {
-      tags: ['banks'], summary: 'Charge the wallet from a linked bank account',
-      description: 'Limits (level, link age / cooling-off, day, month) → risk (may ask for a step-up proof) → pending → '
-        + 'signed bank debit with descriptor "KOZA <reference>" → posted (201) or voided (422 bank-declined). If the bank '
-        + 'does not answer in time the charge stays pending (202) until reconciliation settles it from the bank\'s record.',
-      security: [{ session: [] }],
-      headers: IdempotencyHeaders,
-      body: MovementBody,
-      response: { 201: MovementSchema, 202: MovementSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429, 503) },
-    },
-  }, async (request, reply) => {
-    const session = await requireSession(ctx, request);
-    const d = deps();
-    return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, {
-      prepare: (tx, key) => reserveCharge(d, tx, {
-        walletId: session.walletId, linkId: request.body.link_id, amount: request.body.amount as Yen,
-        stepUpProof: request.body.step_up_proof, idempotencyScope: session.walletId, idempotencyKey: key, ip: request.ip,
-      }),
-      execute: finish,
+  const moneyRoute = (path: '/v1/charges' | '/v1/withdrawals', summary: string, description: string,
+    reserve: typeof reserveCharge) => {
+    app.post(path, {
+      schema: {
+        tags: ['banks'], summary, description,
+        security: [{ session: [] }],
+        headers: IdempotencyHeaders,
+        body: MovementBody,
+        response: { 201: MovementSchema, 202: MovementSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429, 503) },
+      },
+    }, async (request, reply) => {
+      const session = await requireSession(ctx, request);
+      const d = deps();
+      return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, {
+        prepare: (tx, key) => reserve(d, tx, {
+          walletId: session.walletId, linkId: request.body.link_id, amount: request.body.amount as Yen,
+          stepUpProof: request.body.step_up_proof, idempotencyScope: session.walletId, idempotencyKey: key, ip: request.ip,
+        }),
+        execute: finish,
+      });
     });
-  });
+  };
 
-  app.post('/v1/withdrawals', {
-    schema: {
-      tags: ['banks'], summary: 'Withdraw from the wallet to its own linked bank account',
-      description: 'The amount is held (pending) before the bank is asked to pay; posted on the bank\'s answer, released if it declines.',
-      security: [{ session: [] }],
-      headers: IdempotencyHeaders,
-      body: MovementBody,
-      response: { 201: MovementSchema, 202: MovementSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429, 503) },
-    },
-  }, async (request, reply) => {
-    const session = await requireSession(ctx, request);
-    const d = deps();
-    return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, {
-      prepare: (tx, key) => reserveWithdrawal(d, tx, {
-        walletId: session.walletId, linkId: request.body.link_id, amount: request.body.amount as Yen,
-        stepUpProof: request.body.step_up_proof, idempotencyScope: session.walletId, idempotencyKey: key,
-      }),
-      execute: finish,
-    });
-  });
+  moneyRoute('/v1/charges', 'Charge the wallet from a linked bank account',
+    'Limits (level, link age / cooling-off, day, month) → risk (may ask for a step-up proof) → pending → '
+    + 'signed bank debit with descriptor "KOZA <reference>" → posted (201) or voided (422 bank-declined). If the bank '
+    + 'does not answer in time the charge stays pending (202) until reconciliation settles it from the bank\'s record.',
+    reserveCharge);
+  moneyRoute('/v1/withdrawals', 'Withdraw from the wallet to its own linked bank account',
+    'The amount is held (pending) before the bank is asked to pay; posted on the bank\'s answer, released if it declines.',
+    reserveWithdrawal);
 
   app.get('/v1/movements', {
     schema: {
