@@ -12,6 +12,7 @@ import {
 import type { SandboxHolderAccount } from '../sandbox/banks/admin.js';
 import { createOperator } from '../operations/operators.js';
 import { ledgerTotals } from '../ledger/ledger.js';
+import { reconcileOnce } from './reconciler.js';
 
 const HOLDERS = 3;
 const CHARGES = 30;
@@ -20,14 +21,15 @@ const WAVE = 10;
 forEachBackend('charges under bank faults', (db, backend) => {
   let world: LinkWorld;
   let operatorKey: string;
+  let picker: HolderPicker;
   before(async () => {
     world = await startLinkWorld(backend, db(), { env: { KOZA_BANK_TIMEOUT_MS: '300' } });
+    picker = new HolderPicker(world.sandbox);
     operatorKey = (await createOperator(db(), { name: 'Ops', role: 'admin' })).apiKey;
   });
   after(async () => { await world?.close(); });
 
   it('loses and doubles nothing: bank, wallets and ledger agree to the yen after reconciliation', async () => {
-    const picker = new HolderPicker(world.sandbox);
     const admin = world.sandbox.admin;
     const linked: Array<{ holder: SandboxHolderAccount; wallet: PersonWallet; linkId: string; bankBefore: number }> = [];
     for (let i = 0; i < HOLDERS; i++) {
@@ -104,5 +106,32 @@ forEachBackend('charges under bank faults', (db, backend) => {
     assert.equal(books.balance_sum, 0);
     assert.equal(books.balances_off_journal, 0);
     assert.equal(books.negative_holders, 0);
+  });
+
+  it('lets two reconciler workers run at once: each open movement is taken by one of them and settled once', async () => {
+    const admin = world.sandbox.admin;
+    const holder = await picker.pick((h) => h.link_methods.includes('pin_otp') && h.balance >= 100_000);
+    const wallet = await walletOf(world.app, await personAt(world.app, holder.person_index));
+    const totp = await enrolTotp(world.app, wallet);
+    const started = expectOk(await world.koza.post('/v1/links', {
+      bank_code: holder.bank_code, method: 'pin_otp', account: accountOf(holder), pin: holder.pin,
+      step_up_proof: await linkProof(world.app, wallet, totp, holder.bank_code),
+    }, wallet.token), 201);
+    const otp = await admin.lastOtp(holder.registered_phone, holder.bank_code);
+    const link = expectOk(await world.koza.post(`/v1/links/${started.link_request_id}/complete`, { otp }, wallet.token), 201);
+    // Every answer is lost after booking: six charges left pending.
+    admin.setFaults(holder.bank_code, { timeout_rate: 1, timeout_ms: 600, apply_before_timeout: 1 });
+    try {
+      for (let i = 0; i < 6; i++) expectOk(await world.koza.post('/v1/charges', { link_id: link.id, amount: 1_000 }, wallet.token), 202);
+    } finally {
+      admin.clearFaults(holder.bank_code);
+    }
+    const koza = world.app.koza;
+    const deps = { db: koza.db, config: koza.config, client: koza.banks!, risk: koza.risk };
+    const [a, b] = await Promise.all([reconcileOnce(deps, { graceSeconds: 0 }), reconcileOnce(deps, { graceSeconds: 0 })]);
+    assert.equal(a.settled + b.settled, 6, `worker A ${a.settled}, worker B ${b.settled}`);
+    const balance = expectOk(await world.koza.get('/v1/wallet/balance', wallet.token), 200);
+    assert.equal(balance.balance, 6_000);
+    assert.equal(balance.pending, 0);
   });
 });
