@@ -45,8 +45,6 @@ export interface NewTransfer {
 
 export type TransferResult = 'created' | 'exists';
 
-export const TransferExistsWithDifferentFields = Conflict;
-
 /** Creates a transfer; a retry with the same id and fields answers 'exists' and moves nothing. */
 export async function createTransfer(q: Queryable, t: NewTransfer): Promise<TransferResult> {
   try {
