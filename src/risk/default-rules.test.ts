@@ -1,0 +1,147 @@
+// Each default rule fires on the pattern it is written for and stays quiet on ordinary customers.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import type { RiskEventKind } from './hook.js';
+import { DEFAULT_RULE_FILE, loadRuleFile } from './rule-file.js';
+import { FEATURES, type FeatureName, type FeatureVector } from './rule-features.js';
+import { evaluate, featuresRead, RISK_EVENT_KINDS } from './rules.js';
+
+const rules = loadRuleFile(DEFAULT_RULE_FILE);
+
+/** Customers who must never trip a default rule, with every feature known (no rule stays quiet only by a null). */
+const ORDINARY: Record<string, FeatureVector> = {
+  'established customer: one wallet, one device, a few charges a week': {
+    amount: 5000, name_match_score: 100, dob_matches: true, link_method: 'redirect', link_age_hours: 2000,
+    email_domain: 'gmail.com', new_device: false, account_age_hours: 4000, hours_since_new_device_login: 400,
+    hours_since_phone_change: 400, hours_since_factor_change: 400,
+    wallets_per_device_24h: 1, wallets_per_device_30d: 1, signups_per_ip_1h: 2, signups_per_ip_24h: 12, names_per_device_30d: 1,
+    pin_failures_per_account_24h: 1, otp_failures_per_account_24h: 1, wallets_per_identity: 1, wallets_failing_per_bank_account_24h: 1, accounts_with_failures_per_ip_24h: 1,
+    wallets_per_bank_account: 1, bank_accounts_per_wallet_30d: 2,
+    charges_per_wallet_24h: 1, charge_amount_per_wallet_24h: 5000, charges_per_account_24h: 1,
+    amount_vs_p95_history: 1.2, hours_since_charge_from_other_account: 200,
+  },
+  'new customer on day one: sign-up, link, a first 10,000 yen charge': {
+    amount: 10000, name_match_score: 92, dob_matches: true, link_method: 'pin_otp', link_age_hours: 0.5,
+    email_domain: 'docomo.ne.jp', new_device: false, account_age_hours: 1, hours_since_new_device_login: 30,
+    hours_since_phone_change: 1, hours_since_factor_change: 100,
+    wallets_per_device_24h: 1, wallets_per_device_30d: 1, signups_per_ip_1h: 1, signups_per_ip_24h: 3, names_per_device_30d: 1,
+    pin_failures_per_account_24h: 2, otp_failures_per_account_24h: 1, wallets_per_identity: 1, wallets_failing_per_bank_account_24h: 1, accounts_with_failures_per_ip_24h: 1,
+    wallets_per_bank_account: 1, bank_accounts_per_wallet_30d: 1,
+    charges_per_wallet_24h: 1, charge_amount_per_wallet_24h: 10000, charges_per_account_24h: 1,
+    amount_vs_p95_history: 1, hours_since_charge_from_other_account: 500,
+  },
+  'a couple sharing a tablet, each with a wallet and a salary account': {
+    amount: 30000, name_match_score: 100, dob_matches: true, link_method: 'redirect', link_age_hours: 100,
+    email_domain: 'yahoo.co.jp', new_device: false, account_age_hours: 300, hours_since_new_device_login: 48,
+    hours_since_phone_change: 200, hours_since_factor_change: 48,
+    wallets_per_device_24h: 2, wallets_per_device_30d: 2, signups_per_ip_1h: 2, signups_per_ip_24h: 2, names_per_device_30d: 2,
+    pin_failures_per_account_24h: 0, otp_failures_per_account_24h: 0, wallets_per_identity: 1, wallets_failing_per_bank_account_24h: 0, accounts_with_failures_per_ip_24h: 2,
+    wallets_per_bank_account: 1, bank_accounts_per_wallet_30d: 2,
+    charges_per_wallet_24h: 2, charge_amount_per_wallet_24h: 40000, charges_per_account_24h: 2,
+    amount_vs_p95_history: 3, hours_since_charge_from_other_account: 100,
+  },
+};
+
+/** For each default rule: the event and the features that show its pattern (on top of an ordinary customer). */
+const PATTERNS: Record<string, { event: RiskEventKind; features: Partial<Record<FeatureName, number | string | boolean>> }> = {
+  'device-wallet-farm-24h': { event: 'signup', features: { wallets_per_device_24h: 3 } },
+  'device-wallet-farm-30d': { event: 'signup', features: { wallets_per_device_30d: 5 } },
+  'ip-signup-burst-1h': { event: 'signup', features: { signups_per_ip_1h: 5 } },
+  'ip-signup-burst-24h': { event: 'signup', features: { signups_per_ip_24h: 20 } },
+  'device-many-names': { event: 'kyc_submit', features: { names_per_device_30d: 3 } },
+  'disposable-email-signup': { event: 'signup', features: { email_domain: 'Mailinator.com' } },
+  'bank-account-credential-testing': { event: 'link_start', features: { wallets_failing_per_bank_account_24h: 2 } },
+  'bank-account-auth-failures': { event: 'link_start', features: { otp_failures_per_account_24h: 5 } },
+  'identity-many-wallets': { event: 'kyc_submit', features: { wallets_per_identity: 2 } },
+  'ip-pin-spraying': { event: 'link_start', features: { accounts_with_failures_per_ip_24h: 3 } },
+  'bank-account-many-wallets': { event: 'link_complete', features: { wallets_per_bank_account: 2 } },
+  'wallet-many-bank-accounts': { event: 'link_start', features: { bank_accounts_per_wallet_30d: 4 } },
+  'name-match-below-strong': { event: 'link_complete', features: { name_match_score: 70 } },
+  'charge-soon-after-link': { event: 'charge', features: { link_age_hours: 0.2, amount: 50000 } },
+  'charge-soon-after-signup': { event: 'charge', features: { account_age_hours: 5, charge_amount_per_wallet_24h: 100000, amount: 30000 } },
+  'pin-only-link-early-charge': { event: 'charge', features: { link_method: 'pin_only', link_age_hours: 48, amount: 20000 } },
+  'large-charge-vs-history': { event: 'charge', features: { amount: 40000, amount_vs_p95_history: 8 } },
+  'wallet-charge-velocity': { event: 'charge', features: { charges_per_wallet_24h: 5 } },
+  'bank-account-charge-velocity': { event: 'charge', features: { charges_per_account_24h: 4 } },
+  'mule-withdrawal-to-new-link': { event: 'withdrawal', features: { link_age_hours: 6, hours_since_charge_from_other_account: 2 } },
+  'new-device-then-factor-change': { event: 'factor_change', features: { hours_since_new_device_login: 1 } },
+  'sim-swap-then-factor-change': { event: 'factor_change', features: { hours_since_phone_change: 3 } },
+  'sim-swap-then-link-or-withdrawal': { event: 'link_complete', features: { hours_since_phone_change: 10 } },
+  'factor-change-then-withdrawal': { event: 'withdrawal', features: { hours_since_factor_change: 2 } },
+};
+
+const established = Object.values(ORDINARY)[0]!;
+
+describe('default rule set', () => {
+  it('loads, with its disposable-domain list, and every rule has a rationale', () => {
+    assert.ok(rules.rules.length >= 20);
+    assert.ok(rules.lists.get('disposable_email_domains')!.size >= 300);
+    for (const rule of rules.rules) assert.ok(rule.rationale.length > 40, `${rule.id} explains itself`);
+  });
+
+  it('has a firing pattern in this test for every rule, and no pattern for a rule that is gone', () => {
+    assert.deepEqual(Object.keys(PATTERNS).sort(), rules.rules.map((r) => r.id).sort());
+  });
+
+  it('ordinary vectors know every feature the rules read', () => {
+    const read = new Set(rules.rules.flatMap((r) => [...featuresRead(r.when)]));
+    for (const [who, vector] of Object.entries(ORDINARY)) {
+      for (const name of read) assert.notEqual(vector[name] ?? null, null, `${who} has ${name}`);
+      for (const name of Object.keys(vector)) assert.ok(name in FEATURES, `${name} is a registered feature`);
+    }
+  });
+
+  for (const rule of rules.rules) {
+    describe(rule.id, () => {
+      const pattern = PATTERNS[rule.id];
+      it(`fires on its pattern (${pattern ? pattern.event : 'missing'})`, () => {
+        assert.ok(pattern, `PATTERNS has ${rule.id}`);
+        assert.ok(rule.events.includes(pattern.event), `${rule.id} applies to ${pattern.event}`);
+        const result = evaluate(rules, { kind: pattern.event }, { ...established, ...pattern.features });
+        const fired = rule.mode === 'shadow' ? result.shadowHits : result.hits;
+        assert.ok(fired.some((h) => h.rule === rule.id), `${rule.id} fired; hits ${JSON.stringify(result.hits)}`);
+        if (rule.mode === 'enforce') {
+          assert.ok(result.reasons.some((r) => r.rule === rule.id && r.text === rule.description));
+        }
+      });
+
+      for (const [who, vector] of Object.entries(ORDINARY)) {
+        it(`stays quiet for the ${who}`, () => {
+          for (const kind of rule.events) {
+            const result = evaluate(rules, { kind }, vector);
+            const all = [...result.hits, ...result.shadowHits].map((h) => h.rule);
+            assert.ok(!all.includes(rule.id), `${rule.id} fired on ${kind} for the ${who}`);
+          }
+        });
+      }
+    });
+  }
+
+  it('docs/risk-rules.md lists every feature and every default rule', () => {
+    const doc = readFileSync(new URL('../../docs/risk-rules.md', import.meta.url), 'utf8');
+    for (const name of Object.keys(FEATURES)) assert.ok(doc.includes(`| \`${name}\` |`), `the feature table has ${name}`);
+    for (const rule of rules.rules) assert.ok(doc.includes(`| \`${rule.id}\` |`), `the rule table has ${rule.id}`);
+  });
+
+  it('allows every event of every ordinary customer, with no hit at all', () => {
+    for (const [who, vector] of Object.entries(ORDINARY)) {
+      for (const kind of RISK_EVENT_KINDS) {
+        const result = evaluate(rules, { kind }, vector);
+        assert.deepEqual({ action: result.action, hits: result.hits, shadowHits: result.shadowHits },
+          { action: 'allow', hits: [], shadowHits: [] }, `${kind} for the ${who}`);
+      }
+    }
+  });
+
+  it('decides the 2020 attack shape — new wallet, PIN-only link to a victim, large charge at once — as review', () => {
+    const result = evaluate(rules, { kind: 'charge' }, {
+      ...ORDINARY['new customer on day one: sign-up, link, a first 10,000 yen charge']!,
+      link_method: 'pin_only', link_age_hours: 0.1, amount: 300000, charge_amount_per_wallet_24h: 300000,
+    });
+    assert.equal(result.action, 'review');
+    assert.deepEqual(result.hits.map((h) => h.rule).sort(),
+      ['charge-soon-after-link', 'charge-soon-after-signup', 'pin-only-link-early-charge']);
+    assert.equal(result.score, 70);
+  });
+});

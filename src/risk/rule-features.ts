@@ -1,0 +1,89 @@
+// Owns the registry of feature names a risk rule may read: each name's type and exact meaning.
+// Must never compute a feature (that is the counter store's job) nor accept a rule over a name not listed here.
+import type { RiskEvent } from './hook.js';
+
+export type FeatureType = 'number' | 'string' | 'boolean';
+export type FeatureValue = number | string | boolean | null;
+export type FeatureVector = Record<string, FeatureValue>;
+
+export interface FeatureDefinition {
+  type: FeatureType;
+  /** One line: what the value is, its unit and window, and when it is null. */
+  meaning: string;
+}
+
+/*
+ * Conventions every counter below follows, so thresholds in the rule file mean one thing:
+ * - Windows are sliding and end at the moment of the event being decided.
+ * - Counts include the event being decided as if it had already been recorded (a lone customer's first
+ *   sign-up has wallets_per_device_24h = 1, their first charge of the day charges_per_wallet_24h = 1). Failure
+ *   counts include the current event only when it reports a failure (attributes.failure), so a link attempt
+ *   is decided on the failures before it.
+ * - A bank account is the pair (bank code, account ref); a device is the client device key; amounts are yen.
+ * - null means "not known or not applicable to this event" — a rule comparing a null feature never fires.
+ */
+export const FEATURES = {
+  // Carried by the event itself (see featuresFromEvent).
+  amount: { type: 'number', meaning: 'The amount of the charge, payment or withdrawal being decided, in yen; null on other events.' },
+  name_match_score: { type: 'number', meaning: 'link_complete: kana name-match score 0–100 between the bank holder and the expected name (exact 100, strong 85–99); null when nothing was compared.' },
+  dob_matches: { type: 'boolean', meaning: "link_complete: the bank holder's date of birth equals the wallet's verified identity's; null when either is unknown." },
+  link_method: { type: 'string', meaning: "Method of the bank link this event creates or uses: 'redirect', 'pin_otp' or 'pin_only'; null when no link is involved." },
+  link_age_hours: { type: 'number', meaning: 'charge/withdrawal: hours (fractional) since the bank link this event uses became active; null when no link is involved.' },
+  // Wallet and session facts.
+  email_domain: { type: 'string', meaning: "Lower-cased domain part of the wallet's e-mail address (at signup: the address being registered); null when unknown." },
+  new_device: { type: 'boolean', meaning: "The event's device is one the wallet was not using: unknown to it, or first seen in the last 24 h while the wallet has an older device; false for the wallet's first device; null without a device key." },
+  account_age_hours: { type: 'number', meaning: 'Hours (fractional) since the wallet was created; 0 at signup.' },
+  hours_signup_to_first_link: { type: 'number', meaning: "Hours from the wallet's creation to its first bank link; null before any link." },
+  hours_signup_to_first_charge: { type: 'number', meaning: "Hours from the wallet's creation to its first charge (this one, if it is the first); null before any charge." },
+  hours_link_to_first_charge: { type: 'number', meaning: "Hours from the event's bank link's creation to the first charge through it (this one, if it is the first); null before any." },
+  hours_since_new_device_login: { type: 'number', meaning: 'Hours since the latest successful login to this wallet from a device never seen on it before; null if none in the last 30 days.' },
+  hours_since_phone_change: { type: 'number', meaning: "Hours since the wallet's phone number was last verified (changed, or first verified at sign-up — rules guard with account_age_hours); null if never verified." },
+  hours_since_factor_change: { type: 'number', meaning: 'Hours since an authentication factor of this wallet was last added, removed or replaced after sign-up (enrolment does not count); null if none in the last 30 days.' },
+  // Sign-up farms: distinct counts per device and IP.
+  wallets_per_device_24h: { type: 'number', meaning: "Distinct wallets that signed up or logged in from the event's device key in the last 24 h, including this event's wallet." },
+  wallets_per_device_30d: { type: 'number', meaning: "Distinct wallets that signed up or logged in from the event's device key in the last 30 days, including this event's wallet." },
+  signups_per_ip_1h: { type: 'number', meaning: "Wallets created from the event's IP address in the last hour, including this sign-up." },
+  signups_per_ip_24h: { type: 'number', meaning: "Wallets created from the event's IP address in the last 24 h, including this sign-up." },
+  signups_per_device_24h: { type: 'number', meaning: "Wallets created from the event's device key in the last 24 h, including this sign-up." },
+  signups_per_email_domain_24h: { type: 'number', meaning: "Wallets created with the event's e-mail domain in the last 24 h, including this sign-up." },
+  names_per_device_30d: { type: 'number', meaning: "Distinct holder names (normalised kana, verified or claimed at link) on wallets seen with the event's device key in the last 30 days, including this event's." },
+  // Credential testing and PIN spraying: bank-side authentication failures (PIN or OTP rejected during a link).
+  pin_failures_per_account_24h: { type: 'number', meaning: "PIN failures against the event's bank account in the last 24 h, across all wallets." },
+  otp_failures_per_account_24h: { type: 'number', meaning: "One-time-code failures against the event's bank account in the last 24 h, across all wallets." },
+  wallets_failing_per_bank_account_24h: { type: 'number', meaning: "Distinct wallets with at least one PIN/OTP failure against the event's bank account in the last 24 h." },
+  accounts_with_failures_per_ip_24h: { type: 'number', meaning: "Distinct bank accounts with at least one PIN/OTP failure from the event's IP address in the last 24 h." },
+  pin_failures_per_ip_24h: { type: 'number', meaning: "PIN failures from the event's IP address in the last 24 h, across all bank accounts." },
+  // Link graph.
+  wallets_per_bank_account: { type: 'number', meaning: "Distinct wallets ever linked to the event's bank account (the bank vouched at link_complete), including this event's wallet at link_complete; null without an account." },
+  wallets_per_identity: { type: 'number', meaning: 'Distinct wallets tied to the same person as this wallet (same verified person key or identity document, in any submission); null before any identity submission.' },
+  bank_accounts_per_wallet: { type: 'number', meaning: 'Distinct bank accounts ever tied to this wallet (linked, or vouched for by the bank at link_complete), including this event\'s.' },
+  bank_accounts_per_wallet_30d: { type: 'number', meaning: "Distinct bank accounts this wallet linked or started a link to in the last 30 days, including this event's." },
+  // Money velocity and history.
+  charges_per_wallet_24h: { type: 'number', meaning: 'Charges (not refused) by this wallet in the last 24 h, including this one.' },
+  charge_amount_per_wallet_24h: { type: 'number', meaning: 'Sum in yen of charges (not refused) by this wallet in the last 24 h, including this one.' },
+  charges_per_account_24h: { type: 'number', meaning: "Charges debiting the event's bank account in the last 24 h, across all wallets, including this one." },
+  amount_vs_p95_history: { type: 'number', meaning: "amount ÷ the 95th percentile of this wallet's earlier charges that were not voided; null with no earlier charge." },
+  hours_since_charge_from_other_account: { type: 'number', meaning: "withdrawal: hours since the latest posted charge into this wallet from a bank account other than the withdrawal's; null if none in 30 days." },
+} as const satisfies Record<string, FeatureDefinition>;
+
+export type FeatureName = keyof typeof FEATURES;
+
+export function isFeatureName(name: string): name is FeatureName {
+  return Object.hasOwn(FEATURES, name);
+}
+
+/** The features an event carries itself; the counter store adds the rest. */
+export function featuresFromEvent(event: RiskEvent): FeatureVector {
+  const attr = event.attributes ?? {};
+  const pick = (key: FeatureName): FeatureValue => {
+    const v = attr[key];
+    return v === undefined ? null : v;
+  };
+  return {
+    amount: event.amount ?? null,
+    name_match_score: pick('name_match_score'),
+    dob_matches: pick('dob_matches'),
+    link_method: attr.method === undefined ? pick('link_method') : attr.method,
+    link_age_hours: pick('link_age_hours'),
+  };
+}
