@@ -7,6 +7,7 @@ export type IdPrefix =
   | 'fac' | 'wac' | 'rcb' | 'stp' | 'prf'
   | 'kyc' | 'idn'
   | 'opr' | 'chg' | 'wdl'
+  | 'rsk' | 'alr'
   | 'lnk' | 'lrq';
 
 export function newId(prefix: IdPrefix): string {
