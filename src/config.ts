@@ -36,6 +36,10 @@ export interface Config {
   webauthnOrigins: string[];
   /** 32 bytes; encrypts stored idempotent responses that carry secrets (session tokens, API keys). */
   secretKey: Buffer;
+  /** The risk engine behind the hook: rules from riskRulesFile over shared counters; off = allow everything. */
+  riskEngine: boolean;
+  /** The rule file (YAML, docs/risk-rules.md); the shipped default set unless KOZA_RISK_RULES names another. */
+  riskRulesFile: string | undefined;
   /** Port of the bank sandbox `koza start` runs beside the API when no KOZA_BANK_SANDBOX_URL is given (0 = any). */
   bankSandboxPort: number;
   /** Seconds between reconciliation rounds in `koza start` (0 = off). */
@@ -217,6 +221,8 @@ export function loadConfig(env: Env = process.env): Config {
     webauthnOrigins: originsVar(env, webauthnRpId),
     secretKey: secretKeyFrom(env, dataDir, databaseUrl),
     policy: policyVar(env),
+    riskEngine: boolVar(env, 'KOZA_RISK_ENGINE', true),
+    riskRulesFile: env.KOZA_RISK_RULES && env.KOZA_RISK_RULES !== '' ? env.KOZA_RISK_RULES : undefined,
     bankSandboxPort: intVar(env, 'KOZA_BANK_SANDBOX_PORT', 8081, 0, 65535),
     reconcileEverySeconds: intVar(env, 'KOZA_RECONCILE_EVERY_SECONDS', 5, 0, 86_400),
     bankSandboxUrl,

@@ -28,6 +28,8 @@ const ENVIRONMENT_HELP = `Environment:
   KOZA_DB_SCHEMA  schema for koza's tables (default public)
   KOZA_SANDBOX    sandbox mode: outbox API, test top-ups, sandbox eKYC (default true)
   KOZA_SANDBOX_SEED  seed of the sandbox population (default 2020)
+  KOZA_POLICY     secure (default) or legacy-2020
+  KOZA_RISK_RULES the risk rule file (default: the shipped rule set)
   LOG_LEVEL       fatal|error|warn|info|debug|trace|silent (default info)`;
 
 const commands: Record<string, Command> = {

@@ -12,6 +12,9 @@ import { NotFound, RateLimited } from '../errors.js';
 import { PROBLEM_CONTENT_TYPE, toProblem } from './problem.js';
 import { createMetrics } from './metrics.js';
 import { allowAll, type RiskDecider } from '../risk/hook.js';
+import { riskEngine } from '../risk/engine.js';
+import { CachedCounterStore, PostgresCounterStore } from '../risk/counters.js';
+import { DEFAULT_RULE_FILE, loadRuleFile } from '../risk/rule-file.js';
 import { BankClient, keysFromSeed } from '../banks/client.js';
 import type { App, Ctx } from './context.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -40,6 +43,14 @@ export interface BuildOptions {
   risk?: RiskDecider;
   /** The partner-bank client; by default built from KOZA_BANK_SANDBOX_URL and KOZA_BANK_KEY_SEED. */
   banks?: BankClient | null;
+}
+
+/** The rule engine over shared counters when switched on; a bad rule file stops the start with its error. */
+function defaultRisk(db: Db, config: Config): RiskDecider {
+  // The 2020 wallet had no risk engine: legacy-2020 reproduces it without one (SPEC §9).
+  if (!config.riskEngine || config.policy === 'legacy-2020') return allowAll;
+  const rules = loadRuleFile(config.riskRulesFile ?? DEFAULT_RULE_FILE);
+  return riskEngine({ db, store: new CachedCounterStore(new PostgresCounterStore()), rules: () => rules });
 }
 
 function bankClientFrom(config: Config): BankClient | null {
@@ -96,7 +107,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
 
   const metrics = createMetrics();
   const ctx: Ctx = {
-    db, config, metrics, risk: options.risk ?? allowAll,
+    db, config, metrics, risk: options.risk ?? defaultRisk(db, config),
     banks: options.banks === undefined ? bankClientFrom(config) : options.banks,
   };
 

@@ -13,12 +13,14 @@ export type FeatureSource = (event: RiskEvent, q?: Queryable) => Promise<Feature
  * so whoever stores decisions can record shadow hits without a second evaluation.
  */
 export function ruleDecider(currentRules: () => RuleSet, features: FeatureSource): RiskDecider & ((event: RiskEvent, q?: Queryable) => Promise<RuleEvaluation>) {
-  return async (event, q) => {
-    const vector = { ...featuresFromEvent(event) };
-    for (const [name, value] of Object.entries(await features(event, q))) {
-      // The event's own facts win over a store that does not know them.
-      if (value !== null || !(name in vector)) vector[name] = value;
-    }
-    return evaluate(currentRules(), event, vector);
-  };
+  return async (event, q) => evaluate(currentRules(), event, mergeFeatures(event, await features(event, q)));
+}
+
+/** The event's own facts, then what the store knows; a store that does not know a fact does not erase it. */
+export function mergeFeatures(event: RiskEvent, stored: FeatureVector): FeatureVector {
+  const vector = { ...featuresFromEvent(event) };
+  for (const [name, value] of Object.entries(stored)) {
+    if (value !== null || !(name in vector)) vector[name] = value;
+  }
+  return vector;
 }
