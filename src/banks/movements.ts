@@ -5,7 +5,7 @@
 import type { Db, Queryable } from '../store/db.js';
 import { newId } from '../ids.js';
 import { createTransfer, getBalance, postedCreditBalance } from '../ledger/ledger.js';
-import { createError, NotFound } from '../errors.js';
+import { createError, KozaError, NotFound } from '../errors.js';
 import type { Yen } from '../money.js';
 import type { Config } from '../config.js';
 import { assertCanMoveMoney, getWallet, type Wallet } from '../wallets/wallets.js';
@@ -41,8 +41,10 @@ export interface Movement {
   settledAt: Date | null;
 }
 
-export const ChargeRefused = createError('charge-refused', 403, 'This charge cannot be made');
-export const ChargeUnderReview = createError('charge-under-review', 403, 'This charge needs a review first');
+// keepWrites: the risk decision, its counters and signals are kept although the movement is refused —
+// refused attempts are exactly what the next decision must count.
+export const ChargeRefused = createError('charge-refused', 403, 'This charge cannot be made', { keepWrites: true });
+export const ChargeUnderReview = createError('charge-under-review', 403, 'This charge needs a review first', { keepWrites: true });
 export const MovementDeclined = createError<{ movement_id: string; reason: string }>(
   'bank-declined', 422, 'The bank declined this transfer');
 
@@ -134,7 +136,7 @@ export async function reserveCharge(deps: MovementDeps, tx: Queryable, input: Mo
   }
   if (decision.action === 'challenge') {
     // Dynamic linking: the proof names this amount and this link, so an approval cannot be reused for more.
-    await consumeStepUpProof(tx, { walletId: wallet.id, proof: input.stepUpProof, action: 'charge', amount: input.amount, destination: link.id });
+    await keepingDecision(consumeStepUpProof(tx, { walletId: wallet.id, proof: input.stepUpProof, action: 'charge', amount: input.amount, destination: link.id }));
   }
 
   const id = newId('chg');
@@ -152,12 +154,22 @@ export async function reserveWithdrawal(deps: MovementDeps, tx: Queryable, input
     throw new ChargeRefused('This withdrawal cannot be made now. Contact support.');
   }
   if (decision.action === 'challenge') {
-    await consumeStepUpProof(tx, { walletId: wallet.id, proof: input.stepUpProof, action: 'withdrawal', amount: input.amount, destination: link.id });
+    await keepingDecision(consumeStepUpProof(tx, { walletId: wallet.id, proof: input.stepUpProof, action: 'withdrawal', amount: input.amount, destination: link.id }));
   }
   return insertMovement(tx, {
     id: newId('wdl'), kind: 'withdrawal', wallet, link, amount: input.amount, scope: input.idempotencyScope, key: input.idempotencyKey,
     debit: wallet.ledgerAccountId, credit: clearingAccountId(link.bankCode),
   });
+}
+
+/** A missing or wrong step-up proof refuses the movement but keeps the risk decision that asked for it. */
+async function keepingDecision(check: Promise<void>): Promise<void> {
+  try {
+    await check;
+  } catch (err) {
+    if (err instanceof KozaError) err.keepWrites = true;
+    throw err;
+  }
 }
 
 async function assertWithinCoolingOff(q: Queryable, config: Config, link: LinkForMovement, amount: number): Promise<void> {
