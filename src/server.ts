@@ -3,11 +3,13 @@
 import type { Config } from './config.js';
 import { openDb, type Db } from './store/db.js';
 import { migrate } from './store/migrate.js';
-import { buildApp } from './http/app.js';
 import type { App } from './http/context.js';
 import { BANK_SANDBOX_SCHEMA, startBankSandbox, type RunningBankSandbox } from './sandbox/banks/server.js';
 import { startReconciler } from './banks/reconciler.js';
 import { settleLinks } from './banks/link-flow.js';
+import { buildApp, riskEngineEnabled } from './http/app.js';
+import { DEFAULT_RULE_FILE, watchRuleFile } from './risk/rule-file.js';
+import type { RuleSet } from './risk/rules.js';
 
 export interface RunningKoza {
   app: App;
@@ -45,7 +47,14 @@ export async function startKoza(config: Config): Promise<RunningKoza> {
       });
       effective = { ...config, bankSandboxUrl: sandbox.url };
     }
-    const app = await buildApp({ db, config: effective });
+    // Rules are data: an edited rule file takes effect without a restart; a bad edit keeps the last good set.
+    let rules: RuleSet | undefined;
+    const watcher = riskEngineEnabled(effective)
+      ? watchRuleFile(effective.riskRulesFile ?? DEFAULT_RULE_FILE, (next) => { rules = next; },
+        (err) => app.log.error({ err: { message: err.message } }, 'risk rule file refused; the last good rules stay'))
+      : null;
+    rules = watcher?.current();
+    const app = await buildApp({ db, config: effective, ...(rules ? { rules: () => rules! } : {}) });
     const url = await app.listen({ port: config.port, host: config.host });
     const banks = app.koza.banks;
     const env = banks ? { db, config: effective, client: banks, risk: app.koza.risk } : null;
@@ -57,6 +66,7 @@ export async function startKoza(config: Config): Promise<RunningKoza> {
     return {
       app, db, url, bankSandboxUrl: sandbox?.url ?? effective.bankSandboxUrl,
       async close() {
+        watcher?.close();
         await reconciler?.stop();
         await app.close();
         await sandbox?.close();

@@ -15,6 +15,7 @@ import { allowAll, type RiskDecider } from '../risk/hook.js';
 import { riskEngine } from '../risk/engine.js';
 import { CachedCounterStore, PostgresCounterStore } from '../risk/counters.js';
 import { DEFAULT_RULE_FILE, loadRuleFile } from '../risk/rule-file.js';
+import type { RuleSet } from '../risk/rules.js';
 import { BankClient, keysFromSeed } from '../banks/client.js';
 import type { App, Ctx } from './context.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -39,18 +40,27 @@ export interface BuildOptions {
   config: Config;
   /** Log destination; tests pass a stream to read what was logged. */
   logStream?: NodeJS.WritableStream;
-  /** The risk decision function; allow-all until the rule engine is configured. */
+  /** The risk decision function; by default the rule engine (or allow-all when it is off). */
   risk?: RiskDecider;
+  /** The current rule set for the default engine (hot reload); by default the rule file as loaded at build. */
+  rules?: () => RuleSet;
   /** The partner-bank client; by default built from KOZA_BANK_SANDBOX_URL and KOZA_BANK_KEY_SEED. */
   banks?: BankClient | null;
 }
 
-/** The rule engine over shared counters when switched on; a bad rule file stops the start with its error. */
-function defaultRisk(db: Db, config: Config): RiskDecider {
-  // The 2020 wallet had no risk engine: legacy-2020 reproduces it without one (SPEC §9).
-  if (!config.riskEngine || config.policy === 'legacy-2020') return allowAll;
-  const rules = loadRuleFile(config.riskRulesFile ?? DEFAULT_RULE_FILE);
-  return riskEngine({ db, store: new CachedCounterStore(new PostgresCounterStore()), rules: () => rules });
+/** Whether the rule engine runs: configured on, and never under legacy-2020 (the 2020 wallet had none, SPEC §9). */
+export function riskEngineEnabled(config: Config): boolean {
+  return config.riskEngine && config.policy !== 'legacy-2020';
+}
+
+/**
+ * The rule engine over shared counters when switched on; a bad rule file stops the start with its error.
+ * `rules` gives the current rule set (koza start passes a hot-reloading one); by default the file as loaded now.
+ */
+function defaultRisk(db: Db, config: Config, rules?: () => RuleSet): RiskDecider {
+  if (!riskEngineEnabled(config)) return allowAll;
+  const loaded = rules ?? (() => { const fixed = loadRuleFile(config.riskRulesFile ?? DEFAULT_RULE_FILE); return () => fixed; })();
+  return riskEngine({ db, store: new CachedCounterStore(new PostgresCounterStore()), rules: loaded });
 }
 
 function bankClientFrom(config: Config): BankClient | null {
@@ -107,7 +117,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
 
   const metrics = createMetrics();
   const ctx: Ctx = {
-    db, config, metrics, risk: options.risk ?? defaultRisk(db, config),
+    db, config, metrics, risk: options.risk ?? defaultRisk(db, config, options.rules),
     banks: options.banks === undefined ? bankClientFrom(config) : options.banks,
   };
 
