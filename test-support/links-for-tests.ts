@@ -223,3 +223,24 @@ function accountKey(h: { bank_code: string; branch_code: string; account_number:
 export function accountOf(h: SandboxHolderAccount): { branch_code: string; account_number: string } {
   return { branch_code: h.branch_code, account_number: h.account_number };
 }
+
+export interface LinkedHolder {
+  holder: SandboxHolderAccount;
+  wallet: PersonWallet;
+  totp: Authenticator;
+  linkId: string;
+}
+
+/** A holder's own wallet (L2, TOTP) with a pin_otp link to that holder's account, through the API and the bank's OTP. */
+export async function linkedHolder(world: LinkWorld, picker: HolderPicker, predicate: (h: SandboxHolderAccount) => boolean = () => true): Promise<LinkedHolder> {
+  const holder = await picker.pick((h) => h.link_methods.includes('pin_otp') && predicate(h));
+  const wallet = await walletOf(world.app, await personAt(world.app, holder.person_index));
+  const totp = await enrolTotp(world.app, wallet);
+  const started = expectOk(await world.koza.post('/v1/links', {
+    bank_code: holder.bank_code, method: 'pin_otp', account: accountOf(holder), pin: holder.pin,
+    step_up_proof: await linkProof(world.app, wallet, totp, holder.bank_code),
+  }, wallet.token), 201);
+  const otp = await world.sandbox.admin.lastOtp(holder.registered_phone, holder.bank_code);
+  const link = expectOk(await world.koza.post(`/v1/links/${started.link_request_id}/complete`, { otp }, wallet.token), 201);
+  return { holder, wallet, totp, linkId: link.id };
+}

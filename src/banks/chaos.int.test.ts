@@ -7,7 +7,7 @@ import { after, before, it } from 'node:test';
 import { randomUUID } from 'node:crypto';
 import { forEachBackend } from '../../test-support/backends.js';
 import {
-  accountOf, enrolTotp, expectOk, HolderPicker, linkProof, personAt, startLinkWorld, walletOf, type LinkWorld, type PersonWallet,
+  expectOk, HolderPicker, linkedHolder, startLinkWorld, type LinkWorld, type PersonWallet,
 } from '../../test-support/links-for-tests.js';
 import type { SandboxHolderAccount } from '../sandbox/banks/admin.js';
 import { createOperator } from '../operations/operators.js';
@@ -36,19 +36,11 @@ forEachBackend('charges under bank faults', (db, backend) => {
     const admin = world.sandbox.admin;
     const linked: Array<{ holder: SandboxHolderAccount; wallet: PersonWallet; linkId: string; bankBefore: number }> = [];
     for (let i = 0; i < HOLDERS; i++) {
-      const holder = await picker.pick((h) => h.link_methods.includes('pin_otp') && h.balance >= 300_000
+      const { holder, wallet, linkId } = await linkedHolder(world, picker, (h) => h.balance >= 300_000
         && !linked.some((l) => l.holder.bank_code === h.bank_code));
-      const wallet = await walletOf(world.app, await personAt(world.app, holder.person_index));
-      const totp = await enrolTotp(world.app, wallet);
-      const started = expectOk(await world.koza.post('/v1/links', {
-        bank_code: holder.bank_code, method: 'pin_otp', account: accountOf(holder), pin: holder.pin,
-        step_up_proof: await linkProof(world.app, wallet, totp, holder.bank_code),
-      }, wallet.token), 201);
-      const otp = await admin.lastOtp(holder.registered_phone, holder.bank_code);
-      const link = expectOk(await world.koza.post(`/v1/links/${started.link_request_id}/complete`, { otp }, wallet.token), 201);
       // Past cooling-off, so the amounts here are not capped at ¥10,000 a day.
-      await db().query(`UPDATE bank_links SET created_at = now() - interval '4 days' WHERE id = $1`, [link.id]);
-      linked.push({ holder, wallet, linkId: link.id, bankBefore: (await admin.holder(holder))!.balance });
+      await db().query(`UPDATE bank_links SET created_at = now() - interval '4 days' WHERE id = $1`, [linkId]);
+      linked.push({ holder, wallet, linkId, bankBefore: (await admin.holder(holder))!.balance });
     }
     for (const { holder } of linked) {
       admin.setFaults(holder.bank_code, { latency_ms: 2, error_rate: 0.2, timeout_rate: 0.3, timeout_ms: 600, apply_before_timeout: 0.5 });
@@ -113,15 +105,8 @@ forEachBackend('charges under bank faults', (db, backend) => {
 
   it('lets two reconciler workers run at once: each open movement is taken by one of them and settled once', async () => {
     const admin = world.sandbox.admin;
-    const holder = await picker.pick((h) => h.link_methods.includes('pin_otp') && h.balance >= 100_000);
-    const wallet = await walletOf(world.app, await personAt(world.app, holder.person_index));
-    const totp = await enrolTotp(world.app, wallet);
-    const started = expectOk(await world.koza.post('/v1/links', {
-      bank_code: holder.bank_code, method: 'pin_otp', account: accountOf(holder), pin: holder.pin,
-      step_up_proof: await linkProof(world.app, wallet, totp, holder.bank_code),
-    }, wallet.token), 201);
-    const otp = await admin.lastOtp(holder.registered_phone, holder.bank_code);
-    const link = expectOk(await world.koza.post(`/v1/links/${started.link_request_id}/complete`, { otp }, wallet.token), 201);
+    const { holder, wallet, linkId } = await linkedHolder(world, picker, (h) => h.balance >= 100_000);
+    const link = { id: linkId };
     // Every answer is lost after booking: six charges left pending.
     admin.setFaults(holder.bank_code, { timeout_rate: 1, timeout_ms: 600, apply_before_timeout: 1 });
     try {

@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { forEachBackend } from '../../test-support/backends.js';
 import {
-  accountOf, enrolTotp, expectOk, expectProblemOver, HolderPicker, linkProof, personAt, startLinkWorld, stepUpProof, walletOf,
-  type Authenticator, type LinkWorld, type PersonWallet,
+  expectOk, expectProblemOver, HolderPicker, linkedHolder, startLinkWorld, stepUpProof, type LinkedHolder, type LinkWorld,
 } from '../../test-support/links-for-tests.js';
 import type { SandboxHolderAccount } from '../sandbox/banks/admin.js';
 import { createOperator } from '../operations/operators.js';
@@ -26,7 +25,7 @@ forEachBackend('charges and withdrawals', (db, backend) => {
   let picker: HolderPicker;
   let operatorKey: string;
   before(async () => {
-    world = await startLinkWorld(backend, db(), { risk: testRisk, env: { KOZA_BANK_TIMEOUT_MS: '500' } });
+    world = await startLinkWorld(backend, db(), { risk: testRisk, env: { KOZA_BANK_TIMEOUT_MS: '1000' } });
     picker = new HolderPicker(world.sandbox);
     operatorKey = (await createOperator(db(), { name: 'Ops', role: 'admin' })).apiKey;
   });
@@ -35,21 +34,8 @@ forEachBackend('charges and withdrawals', (db, backend) => {
   const koza = () => world.koza;
   const admin = () => world.sandbox.admin;
 
-  interface Linked { holder: SandboxHolderAccount; wallet: PersonWallet; totp: Authenticator; linkId: string }
-
-  /** The holder's own wallet (L2, TOTP) with a pin_otp link to the holder's account. */
-  async function linkedHolder(predicate: (h: SandboxHolderAccount) => boolean = () => true): Promise<Linked> {
-    const holder = await picker.pick((h) => h.link_methods.includes('pin_otp') && predicate(h));
-    const wallet = await walletOf(world.app, await personAt(world.app, holder.person_index));
-    const totp = await enrolTotp(world.app, wallet);
-    const started = expectOk(await koza().post('/v1/links', {
-      bank_code: holder.bank_code, method: 'pin_otp', account: accountOf(holder), pin: holder.pin,
-      step_up_proof: await linkProof(world.app, wallet, totp, holder.bank_code),
-    }, wallet.token), 201);
-    const otp = await admin().lastOtp(holder.registered_phone, holder.bank_code);
-    const link = expectOk(await koza().post(`/v1/links/${started.link_request_id}/complete`, { otp }, wallet.token), 201);
-    return { holder, wallet, totp, linkId: link.id };
-  }
+  type Linked = LinkedHolder;
+  const linkedHolderOf = (predicate?: (h: SandboxHolderAccount) => boolean) => linkedHolder(world, picker, predicate);
 
   const charge = (l: Linked, amount: number, extra: Record<string, unknown> = {}, key?: string) =>
     koza().post('/v1/charges', { link_id: l.linkId, amount, ...extra }, l.wallet.token, key);
@@ -59,7 +45,7 @@ forEachBackend('charges and withdrawals', (db, backend) => {
   const ageLink = (l: Linked) => db().query(`UPDATE bank_links SET created_at = now() - interval '73 hours' WHERE id = $1`, [l.linkId]);
 
   it('charges the holder\'s own account: posted, passbook shows KOZA and the reference, idempotent, cooling-off caps a new link', async () => {
-    const l = await linkedHolder((h) => h.balance >= 200_000);
+    const l = await linkedHolderOf((h) => h.balance >= 200_000);
     const before = await bankBalance(l.holder);
     const first = await charge(l, 8_000, {}, 'charge-once');
     const posted = expectOk(first, 201);
@@ -83,7 +69,7 @@ forEachBackend('charges and withdrawals', (db, backend) => {
   });
 
   it('withdraws to the own account: held, then posted when the bank pays', async () => {
-    const l = await linkedHolder((h) => h.balance >= 50_000);
+    const l = await linkedHolderOf((h) => h.balance >= 50_000);
     await ageLink(l);
     expectOk(await charge(l, 30_000), 201);
     const before = await bankBalance(l.holder);
@@ -95,7 +81,7 @@ forEachBackend('charges and withdrawals', (db, backend) => {
   });
 
   it('voids a charge the bank declines, and moves nothing', async () => {
-    const l = await linkedHolder((h) => h.balance < 400_000);
+    const l = await linkedHolderOf((h) => h.balance < 400_000);
     await ageLink(l);
     const declined = expectProblemOver(await charge(l, 450_000), 422, 'bank-declined');
     assert.equal(declined.reason, 'insufficient_funds');
@@ -105,7 +91,7 @@ forEachBackend('charges and withdrawals', (db, backend) => {
   });
 
   it('refuses charges from a halted bank while other banks go on', async () => {
-    const l = await linkedHolder();
+    const l = await linkedHolderOf();
     const halt = (active: boolean) => koza().post('/v1/admin/controls',
       { kind: 'charges_halted', bank_code: l.holder.bank_code, active, reason: 'test' }, operatorKey);
     expectOk(await halt(true), 200);
@@ -115,7 +101,7 @@ forEachBackend('charges and withdrawals', (db, backend) => {
   });
 
   it('asks for a step-up proof bound to amount and link when the risk hook says challenge, and refuses on deny', async () => {
-    const l = await linkedHolder();
+    const l = await linkedHolderOf();
     chargeAction = 'challenge';
     try {
       expectProblemOver(await charge(l, 5_000), 403, 'step-up-required');
@@ -131,10 +117,10 @@ forEachBackend('charges and withdrawals', (db, backend) => {
   });
 
   it('leaves a charge whose answer was lost pending, and reconciliation posts it from the bank\'s record; statements agree', async () => {
-    const l = await linkedHolder((h) => h.balance >= 50_000);
+    const l = await linkedHolderOf((h) => h.balance >= 50_000);
     const before = await bankBalance(l.holder);
     // The bank books the debit, then holds its answer past koza's time-out.
-    admin().setFaults(l.holder.bank_code, { timeout_rate: 1, timeout_ms: 1_500, apply_before_timeout: 1 });
+    admin().setFaults(l.holder.bank_code, { timeout_rate: 1, timeout_ms: 2_500, apply_before_timeout: 1 });
     let pending;
     try {
       pending = expectOk(await charge(l, 7_000, {}, 'lost-answer'), 202);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { forEachBackend } from '../../test-support/backends.js';
 import {
-  accountOf, enrolTotp, expectOk, expectProblemOver, HolderPicker, linkProof, personAt, startLinkWorld, walletOf, type LinkWorld,
+  expectOk, expectProblemOver, HolderPicker, linkedHolder, startLinkWorld, type LinkWorld,
 } from '../../test-support/links-for-tests.js';
 import { listAlerts, listDecisions } from './decisions.js';
 
@@ -15,17 +15,8 @@ forEachBackend('risk engine behind the hook', (db, backend) => {
   after(async () => { await world?.close(); });
 
   it('lets ordinary charges through and sends the fourth debit of one account in a day to review, stored with its hits', async () => {
-    const picker = new HolderPicker(world.sandbox);
-    const holder = await picker.pick((h) => h.link_methods.includes('pin_otp') && h.balance >= 50_000);
-    const wallet = await walletOf(world.app, await personAt(world.app, holder.person_index));
-    const totp = await enrolTotp(world.app, wallet);
-    const started = expectOk(await world.koza.post('/v1/links', {
-      bank_code: holder.bank_code, method: 'pin_otp', account: accountOf(holder), pin: holder.pin,
-      step_up_proof: await linkProof(world.app, wallet, totp, holder.bank_code),
-    }, wallet.token), 201);
-    const otp = await world.sandbox.admin.lastOtp(holder.registered_phone, holder.bank_code);
-    const link = expectOk(await world.koza.post(`/v1/links/${started.link_request_id}/complete`, { otp }, wallet.token), 201);
-
+    const { wallet, linkId } = await linkedHolder(world, new HolderPicker(world.sandbox), (h) => h.balance >= 50_000);
+    const link = { id: linkId };
     for (let i = 0; i < 3; i++) expectOk(await world.koza.post('/v1/charges', { link_id: link.id, amount: 2_000 }, wallet.token), 201);
     const held = expectProblemOver(await world.koza.post('/v1/charges', { link_id: link.id, amount: 2_000 }, wallet.token), 403, 'charge-under-review');
     assert.doesNotMatch(JSON.stringify(held), /velocity|rule/, 'the customer is not told the rule');
