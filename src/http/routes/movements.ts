@@ -3,7 +3,8 @@
 import { Type } from 'typebox';
 import type { App, Ctx } from '../context.js';
 import { requireOperator, requireSession } from '../context.js';
-import { runIdempotentFlow } from '../idempotency.js';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { runIdempotentFlow, type IdempotentResult } from '../idempotency.js';
 import { Amount, IdempotencyHeaders, problems, Timestamp } from '../schemas.js';
 import { createError, NotFound } from '../../errors.js';
 import type { Yen } from '../../money.js';
@@ -107,6 +108,18 @@ export function registerMovementRoutes(app: App, ctx: Ctx): void {
     return movementJson(movement);
   });
 
+  /**
+   * An operator's reconciliation run: idempotent under its key; it talks to banks outside any transaction, and a
+   * run that fails frees the key, since it leaves nothing another process must finish.
+   */
+  const operatorRun = async (request: FastifyRequest, reply: FastifyReply, run: (d: MovementDeps) => Promise<IdempotentResult>) => {
+    const operator = await requireOperator(ctx, request, ['admin', 'compliance']);
+    const d = deps();
+    return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: operator.id }, {
+      prepare: async () => undefined, releaseKeyOnFailure: true, execute: () => run(d),
+    });
+  };
+
   app.post('/v1/admin/reconciliation/pending', {
     schema: {
       tags: ['operations'], summary: 'Settle movements left pending (crash, bank time-out) from the banks\' records now',
@@ -115,18 +128,10 @@ export function registerMovementRoutes(app: App, ctx: Ctx): void {
       body: Type.Object({ grace_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400 })) }, { additionalProperties: false }),
       response: { 200: Type.Object({ settled: Type.Integer(), still_open: Type.Integer() }), ...problems(400, 401, 403, 503) },
     },
-  }, async (request, reply) => {
-    const operator = await requireOperator(ctx, request, ['admin', 'compliance']);
-    const d = deps();
-    return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: operator.id }, {
-      prepare: async () => undefined,
-      releaseKeyOnFailure: true,
-      execute: async () => {
-        const result = await reconcileOnce(d, { graceSeconds: request.body.grace_seconds ?? 15 });
-        return { status: 200, body: { settled: result.settled, still_open: result.stillOpen } };
-      },
-    });
-  });
+  }, async (request, reply) => operatorRun(request, reply, async (d) => {
+    const result = await reconcileOnce(d, { graceSeconds: request.body.grace_seconds ?? 15 });
+    return { status: 200, body: { settled: result.settled, still_open: result.stillOpen } };
+  }));
 
   app.post('/v1/admin/reconciliation/statements', {
     schema: {
@@ -148,25 +153,17 @@ export function registerMovementRoutes(app: App, ctx: Ctx): void {
         ...problems(400, 401, 403, 503),
       },
     },
-  }, async (request, reply) => {
-    const operator = await requireOperator(ctx, request, ['admin', 'compliance']);
-    const d = deps();
-    return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: operator.id }, {
-      prepare: async () => undefined,
-      releaseKeyOnFailure: true,
-      execute: async () => {
-        const report = await reconcileStatement(d, request.body.bank_code, request.body.date);
-        // No statement is no answer: not kept under the key, so the same retry asks the bank again.
-        if (!report) throw new StatementUnavailable('The bank did not answer with its statement; try again.');
-        return {
-          status: 200,
-          body: {
-            bank_code: report.bankCode, date: report.date, bank_debits: report.bankDebits, bank_credits: report.bankCredits,
-            ledger_debits: report.ledgerDebits, ledger_credits: report.ledgerCredits, agrees: report.differences.length === 0,
-            differences: report.differences,
-          },
-        };
+  }, async (request, reply) => operatorRun(request, reply, async (d) => {
+    const report = await reconcileStatement(d, request.body.bank_code, request.body.date);
+    // No statement is no answer: not kept under the key, so the same retry asks the bank again.
+    if (!report) throw new StatementUnavailable('The bank did not answer with its statement; try again.');
+    return {
+      status: 200,
+      body: {
+        bank_code: report.bankCode, date: report.date, bank_debits: report.bankDebits, bank_credits: report.bankCredits,
+        ledger_debits: report.ledgerDebits, ledger_credits: report.ledgerCredits, agrees: report.differences.length === 0,
+        differences: report.differences,
       },
-    });
-  });
+    };
+  }));
 }
