@@ -10,7 +10,7 @@ import type { Yen } from '../money.js';
 import type { Config } from '../config.js';
 import { assertCanMoveMoney, getWallet, type Wallet } from '../wallets/wallets.js';
 import { assertLevel } from '../identity/assurance.js';
-import { assertBalanceWithinLimit, assertChargeWithinLimits, JST_DAY_START, LimitExceeded } from '../wallets/limits.js';
+import { assertBalanceWithinLimit, assertMovementWithinLimits, JST_DAY_START, LimitExceeded } from '../wallets/limits.js';
 import { assertChargesAllowed } from '../operations/controls.js';
 import { consumeStepUpProof } from '../identity/step-up.js';
 import { recordRiskSignal } from '../risk/signals.js';
@@ -116,7 +116,7 @@ export async function reserveCharge(deps: MovementDeps, tx: Queryable, input: Mo
   const { wallet, level, link } = await walletAndLink(deps, tx, input);
   await assertChargesAllowed(tx, link.bankCode);
   const limits = deps.config.limits[level];
-  await assertChargeWithinLimits(tx, limits, wallet.id, input.amount);
+  await assertMovementWithinLimits(tx, limits, 'charge', wallet.id, input.amount);
   const balance = await getBalance(tx, wallet.ledgerAccountId);
   assertBalanceWithinLimit(limits, postedCreditBalance(balance) + balance.creditsPending, input.amount);
   await assertWithinCoolingOff(tx, deps.config, link, input.amount);

@@ -9,7 +9,7 @@ import { yenFromDb, type Yen } from '../money.js';
 import { assertCanMoveMoney, type Wallet } from '../wallets/wallets.js';
 import { getMerchant, type Merchant } from './merchants.js';
 import { assertLevel } from '../identity/assurance.js';
-import { assertPaymentWithinLimits, type Limits } from '../wallets/limits.js';
+import { assertMovementWithinLimits, type Limits } from '../wallets/limits.js';
 
 export const RefundExceedsPayment = createError('refund-exceeds-payment', 422, 'The refund is larger than what remains of the payment');
 
@@ -44,7 +44,7 @@ export async function pay(
 ): Promise<Payment> {
   assertCanMoveMoney(wallet);
   assertLevel(wallet.assuranceLevel, 'L2');
-  await assertPaymentWithinLimits(q, limits[wallet.assuranceLevel], wallet.id, input.amount);
+  await assertMovementWithinLimits(q, limits[wallet.assuranceLevel], 'payment', wallet.id, input.amount);
   const merchant = await getMerchant(q, input.merchantId);
   const id = newId('pay');
   const transferId = newId('xfr');

@@ -66,36 +66,6 @@ export function parseLimits(raw: string | undefined): Limits | string {
 export const JST_DAY_START = `date_trunc('day', now() + interval '9 hours') - interval '9 hours'`;
 export const JST_MONTH_START = `date_trunc('month', now() + interval '9 hours') - interval '9 hours'`;
 
-export async function assertPaymentWithinLimits(
-  q: Queryable, limits: LevelLimits, walletId: string, amount: number,
-): Promise<void> {
-  if (amount > limits.maxPayment) {
-    throw new LimitExceeded(`A single payment can be at most ¥${limits.maxPayment} at this wallet's level.`,
-      { limit: 'max_payment', limit_yen: limits.maxPayment, remaining_yen: limits.maxPayment });
-  }
-  const used = await usedThisDayAndMonth(q, `FROM payments WHERE wallet_id = $1`, walletId);
-  assertWithinWindows(used, amount, [['daily_payments', limits.dailyPayments], ['monthly_payments', limits.monthlyPayments]]);
-}
-
-/** Sums `amount` over the rows of `from` (a FROM … WHERE clause with $1) today and this month, Japan time. */
-async function usedThisDayAndMonth(q: Queryable, from: string, walletId: string): Promise<{ today: number; month: number }> {
-  const res = await q.query<{ today: number; month: number }>(
-    `SELECT coalesce(sum(amount) FILTER (WHERE created_at >= ${JST_DAY_START}), 0)::int8 AS today,
-            coalesce(sum(amount), 0)::int8 AS month
-       ${from} AND created_at >= ${JST_MONTH_START}`, [walletId]);
-  return res.rows[0]!;
-}
-
-function assertWithinWindows(used: { today: number; month: number }, amount: number, caps: Array<[string, number]>): void {
-  for (const [limit, cap] of caps) {
-    const spent = limit.startsWith('daily') ? used.today : used.month;
-    if (spent + amount > cap) {
-      throw new LimitExceeded(`This would pass the ${limit.replace('_', ' ')} limit of ¥${cap}.`,
-        { limit, limit_yen: cap, remaining_yen: Math.max(0, cap - spent) });
-    }
-  }
-}
-
 export function assertBalanceWithinLimit(limits: LevelLimits, balanceBefore: number, amount: number): void {
   if (balanceBefore + amount > limits.maxBalance) {
     throw new LimitExceeded(`A wallet at this level can hold at most ¥${limits.maxBalance}.`,
@@ -103,14 +73,43 @@ export function assertBalanceWithinLimit(limits: LevelLimits, balanceBefore: num
   }
 }
 
-/** Charges (money in from banks) per Japan day and month, and the single-charge cap. */
-export async function assertChargeWithinLimits(
-  q: Queryable, limits: LevelLimits, walletId: string, amount: number,
+/** What each kind of movement is limited by, and where its earlier movements are counted. */
+const MOVEMENT_LIMITS = {
+  payment: {
+    max: 'maxPayment', daily: 'dailyPayments', monthly: 'monthlyPayments', codes: ['max_payment', 'daily_payments', 'monthly_payments'],
+    from: 'FROM payments WHERE wallet_id = $1',
+  },
+  // Charges (money in from banks): a voided charge took nothing, so it does not count.
+  charge: {
+    max: 'maxCharge', daily: 'dailyCharges', monthly: 'monthlyCharges', codes: ['max_charge', 'daily_charges', 'monthly_charges'],
+    from: `FROM bank_movements WHERE wallet_id = $1 AND kind = 'charge' AND status <> 'voided'`,
+  },
+} as const satisfies Record<string, { max: keyof LevelLimits; daily: keyof LevelLimits; monthly: keyof LevelLimits;
+  codes: readonly [string, string, string]; from: string }>;
+
+/**
+ * The single-movement cap, then the Japan-day and month totals, for a payment or a charge. The caller holds the
+ * wallet row lock, so the totals cannot move under the check.
+ */
+export async function assertMovementWithinLimits(
+  q: Queryable, limits: LevelLimits, kind: keyof typeof MOVEMENT_LIMITS, walletId: string, amount: number,
 ): Promise<void> {
-  if (amount > limits.maxCharge) {
-    throw new LimitExceeded(`A single charge can be at most ¥${limits.maxCharge} at this wallet's level.`,
-      { limit: 'max_charge', limit_yen: limits.maxCharge, remaining_yen: limits.maxCharge });
+  const rule = MOVEMENT_LIMITS[kind];
+  const [maxCode, dailyCode, monthlyCode] = rule.codes;
+  const max = limits[rule.max];
+  if (amount > max) {
+    throw new LimitExceeded(`A single ${kind} can be at most ¥${max} at this wallet's level.`,
+      { limit: maxCode, limit_yen: max, remaining_yen: max });
   }
-  const used = await usedThisDayAndMonth(q, `FROM bank_movements WHERE wallet_id = $1 AND kind = 'charge' AND status <> 'voided'`, walletId);
-  assertWithinWindows(used, amount, [['daily_charges', limits.dailyCharges], ['monthly_charges', limits.monthlyCharges]]);
+  const res = await q.query<{ today: number; month: number }>(
+    `SELECT coalesce(sum(amount) FILTER (WHERE created_at >= ${JST_DAY_START}), 0)::int8 AS today,
+            coalesce(sum(amount), 0)::int8 AS month
+       ${rule.from} AND created_at >= ${JST_MONTH_START}`, [walletId]);
+  const used = res.rows[0]!;
+  for (const [limit, spent, cap] of [[dailyCode, used.today, limits[rule.daily]], [monthlyCode, used.month, limits[rule.monthly]]] as const) {
+    if (spent + amount > cap) {
+      throw new LimitExceeded(`This would pass the ${limit.replace('_', ' ')} limit of ¥${cap}.`,
+        { limit, limit_yen: cap, remaining_yen: Math.max(0, cap - spent) });
+    }
+  }
 }
