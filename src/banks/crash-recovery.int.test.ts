@@ -3,7 +3,7 @@
 // and ledger are equal to the yen; the interrupted request's Idempotency-Key then answers the outcome.
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,33 +12,11 @@ import { forEachBackend, freshSchemaName } from '../../test-support/backends.js'
 import { startTestBankSandbox, TEST_KEY_SEED } from '../../test-support/bank-client-for-tests.js';
 import { expectOk, KozaHttp } from '../../test-support/links-for-tests.js';
 import { Authenticator } from '../../test-support/links-for-tests.js';
+import { KOZA_BIN, startKozaProcess } from '../../test-support/koza-process.js';
 import type { RunningBankSandbox } from '../sandbox/banks/server.js';
 import type { SandboxHolderAccount } from '../sandbox/banks/admin.js';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'koza.js');
 const PASSWORD = 'correct horse battery staple';
-
-/** `koza start` as its own process; resolves once it listens. */
-function startKozaProcess(env: Record<string, string>): Promise<{ child: ChildProcess; koza: KozaHttp }> {
-  const child = spawn(process.execPath, [BIN, 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let stderr = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => {
-      stderr += chunk;
-      const match = /koza listening on (http:\/\/[^\s]+)/.exec(stderr);
-      if (match) resolve({ child, koza: new KozaHttp(match[1]!) });
-    });
-    child.once('exit', (code) => reject(new Error(`koza start exited ${code}: ${stderr}`)));
-  });
-}
-
-function killHard(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
-}
 
 forEachBackend('crash between the bank debit and the ledger post', (_db, backend) => {
   let sandbox: RunningBankSandbox;
@@ -55,7 +33,7 @@ forEachBackend('crash between the bank debit and the ledger post', (_db, backend
         ? { DATABASE_URL: process.env.KOZA_TEST_DATABASE_URL!, KOZA_DB_SCHEMA: freshSchemaName() }
         : { DATABASE_URL: '', KOZA_DATA: join(dir, 'data') }),
     };
-    const created = spawnSync(process.execPath, [BIN, 'operator', '--name', 'Ops', '--role', 'admin'], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    const created = spawnSync(process.execPath, [KOZA_BIN, 'operator', '--name', 'Ops', '--role', 'admin'], { env: { ...process.env, ...env }, encoding: 'utf8' });
     assert.equal(created.status, 0, created.stderr);
     operatorKey = (JSON.parse(created.stdout) as { api_key: string }).api_key;
   });
@@ -102,7 +80,8 @@ forEachBackend('crash between the bank debit and the ledger post', (_db, backend
       .filter((h) => h.balance >= 20_000 && h.person_index < 500)
       .sort((a, b) => a.person_index - b.person_index)[backend.name === 'pglite' ? 0 : 1]!;
     const bankBefore = holder.balance;
-    let { child, koza } = await startKozaProcess(env);
+    let running = await startKozaProcess(env);
+    let koza = new KozaHttp(running.url);
     const { token, linkId } = await holderWallet(koza, holder);
 
     // The bank books the debit and then holds its answer: koza is waiting between debit and post.
@@ -115,12 +94,13 @@ forEachBackend('crash between the bank debit and the ledger post', (_db, backend
       booked = lines.find((l) => l.descriptor.startsWith('KOZA chg_'))?.reference ?? undefined;
       if (!booked) await new Promise((r) => setImmediate(r));
     }
-    await killHard(child);
+    await running.kill();
     assert.ok((await inFlight) instanceof Error, 'the customer got no answer');
     sandbox.admin.clearFaults(holder.bank_code);
     assert.equal((await sandbox.admin.holder(holder))!.balance, bankBefore - 6_000, 'the bank took the money');
 
-    ({ child, koza } = await startKozaProcess(env));
+    running = await startKozaProcess(env);
+    koza = new KozaHttp(running.url);
     try {
       const open = expectOk(await koza.get(`/v1/movements/${booked}`, token), 200);
       assert.equal(open.status, 'pending', 'after the crash the ledger holds the charge pending, not lost');
@@ -140,7 +120,7 @@ forEachBackend('crash between the bank debit and the ledger post', (_db, backend
       assert.deepEqual(report.differences, []);
       assert.equal(report.bank_debits, report.ledger_debits);
     } finally {
-      await killHard(child);
+      await running.kill();
     }
   });
 });

@@ -2,46 +2,21 @@
 // on the embedded database (a data directory on disk) and on the PostgreSQL server.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { backends, freshSchemaName } from '../../test-support/backends.js';
+import { KOZA_BIN, startKozaProcess } from '../../test-support/koza-process.js';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'koza.js');
 const SECRET = 'cd'.repeat(32);
 
 function koza(args: string[], env: Record<string, string> = {}) {
-  const res = spawnSync(process.execPath, [BIN, ...args], {
+  const res = spawnSync(process.execPath, [KOZA_BIN, ...args], {
     encoding: 'utf8', env: { ...process.env, DATABASE_URL: '', LOG_LEVEL: 'silent', ...env }, timeout: 60_000,
   });
   return { status: res.status, stdout: res.stdout, stderr: res.stderr };
-}
-
-/** Starts `koza start` on a free port and resolves with its URL once it says it listens. */
-function startKoza(env: Record<string, string>): Promise<{ url: string; banksUrl: string; stop(): Promise<number | null> }> {
-  const child = spawn(process.execPath, [BIN, 'start'], {
-    env: { ...process.env, DATABASE_URL: '', LOG_LEVEL: 'silent', PORT: '0', KOZA_BANK_SANDBOX_PORT: '0', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let stderr = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
-      stderr += chunk;
-      const match = /koza listening on (http:\/\/[^\s]+)/.exec(stderr);
-      const banks = /partner banks at (http:\/\/[^\s]+)/.exec(stderr);
-      if (match && banks) {
-        resolve({
-          url: match[1]!,
-          banksUrl: banks[1]!,
-          stop: () => new Promise((done) => { child.once('exit', (code) => done(code)); child.kill('SIGTERM'); }),
-        });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`koza start exited ${code}: ${stderr}`)));
-  });
 }
 
 describe('koza command line', () => {
@@ -99,7 +74,7 @@ for (const backend of backends()) {
 
     it('starts, serves /healthz and /readyz, keeps what was written across a restart, and stops on SIGTERM', async () => {
       const email = `cli-${randomUUID()}@example.jp`;
-      const first = await startKoza(env);
+      const first = await startKozaProcess(env);
       try {
         assert.equal((await fetch(`${first.url}/healthz`)).status, 200);
         // koza start runs the bank sandbox beside the API: 35 partner banks answer.
@@ -120,7 +95,7 @@ for (const backend of backends()) {
       const messages = JSON.parse(outbox.stdout) as Array<{ recipient: string; body: string }>;
       assert.equal(messages.length, 1);
       assert.match(messages[0]!.body, /code is \d{6}/);
-      const second = await startKoza(env);
+      const second = await startKozaProcess(env);
       try {
         assert.equal((await fetch(`${second.url}/readyz`)).status, 200);
       } finally {
