@@ -1,7 +1,7 @@
 // Owns reading a rule file and its list files from disk, and reloading them when they change.
 // Must never replace a good rule set with a bad one: a broken edit is reported and the last good set stays.
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RuleFileError, parseRuleSet, type RuleSet } from './rules.js';
 
@@ -18,6 +18,26 @@ export function loadRuleFile(path: string): RuleSet {
     throw new RuleFileError(full, `cannot read the rule file: ${(err as Error).message}`);
   }
   return parseRuleSet(text, { source: full, readList: (file) => readFileSync(resolve(dirname(full), file), 'utf8') });
+}
+
+/**
+ * Validates rule-file text that is not on disk (a candidate sent for a dry run). List files resolve relative to
+ * `listDir` and must stay inside it: the text comes from a client, who must not make koza read /etc/passwd.
+ * Throws RuleFileError naming `source`.
+ */
+export function parseRuleText(text: string, options: { source?: string; listDir?: string } = {}): RuleSet {
+  const listDir = resolve(options.listDir ?? dirname(DEFAULT_RULE_FILE));
+  return parseRuleSet(text, {
+    source: options.source ?? '<candidate>',
+    readList: (file) => {
+      const full = resolve(listDir, file);
+      const inside = relative(listDir, full);
+      if (inside === '' || inside === '..' || inside.startsWith(`..${sep}`) || isAbsolute(inside)) {
+        throw new Error(`list files must be inside ${basename(listDir)}/ (relative paths such as lists/name.txt)`);
+      }
+      return readFileSync(full, 'utf8');
+    },
+  });
 }
 
 /** The files a rule set was built from: the rule file and every list file it names. */
