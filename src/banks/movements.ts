@@ -15,14 +15,15 @@ import { assertChargesAllowed } from '../operations/controls.js';
 import { consumeStepUpProof } from '../identity/step-up.js';
 import { recordRiskSignal } from '../risk/signals.js';
 import { sendMessage } from '../identity/outbox.js';
-import type { RiskDecider } from '../risk/hook.js';
+import type { RiskDecider, RiskDecision } from '../risk/hook.js';
 import type { BankClient, BankOutcome } from './client.js';
 import type { TransferResult } from './protocol.js';
 import { clearingAccountId, loadLinkForMovement, policyFor, type LinkForMovement } from './movement-links.js';
 import { coolingOffLimitFor } from './link-cooling-off.js';
 
 export type MovementKind = 'charge' | 'withdrawal';
-export type MovementStatus = 'requested' | 'unknown' | 'posted' | 'voided';
+/** held: a risk review holds it (pending transfer made, bank not asked) until an analyst releases or rejects it. */
+export type MovementStatus = 'held' | 'requested' | 'unknown' | 'posted' | 'voided';
 
 export interface Movement {
   id: string;
@@ -39,12 +40,16 @@ export interface Movement {
   idempotencyKey: string;
   createdAt: Date;
   settledAt: Date | null;
+  /** The risk decision that held it for review; null when none did. */
+  riskDecisionId: string | null;
 }
+
+/** Why a movement an analyst rejected after review was voided (also what its idempotency key answers). */
+export const REVIEW_REJECTED = 'risk_review_rejected';
 
 // keepWrites: the risk decision, its counters and signals are kept although the movement is refused —
 // refused attempts are exactly what the next decision must count.
 export const ChargeRefused = createError('charge-refused', 403, 'This charge cannot be made', { keepWrites: true });
-export const ChargeUnderReview = createError('charge-under-review', 403, 'This charge needs a review first', { keepWrites: true });
 export const MovementDeclined = createError<{ movement_id: string; reason: string }>(
   'bank-declined', 422, 'The bank declined this transfer');
 
@@ -58,7 +63,7 @@ export interface MovementDeps {
 interface MovementRow {
   id: string; kind: MovementKind; wallet_id: string; link_id: string; bank_code: string; amount: number; descriptor: string;
   pending_transfer_id: string; status: MovementStatus; failure_reason: string | null; idempotency_scope: string;
-  idempotency_key: string; created_at: Date; settled_at: Date | null;
+  idempotency_key: string; created_at: Date; settled_at: Date | null; risk_decision_id: string | null;
 }
 
 function toMovement(r: MovementRow): Movement {
@@ -66,7 +71,7 @@ function toMovement(r: MovementRow): Movement {
     id: r.id, kind: r.kind, walletId: r.wallet_id, linkId: r.link_id, bankCode: r.bank_code, amount: r.amount as Yen,
     descriptor: r.descriptor, pendingTransferId: r.pending_transfer_id, status: r.status, failureReason: r.failure_reason,
     idempotencyScope: r.idempotency_scope, idempotencyKey: r.idempotency_key, createdAt: new Date(r.created_at),
-    settledAt: r.settled_at === null ? null : new Date(r.settled_at),
+    settledAt: r.settled_at === null ? null : new Date(r.settled_at), riskDecisionId: r.risk_decision_id ?? null,
   };
 }
 
@@ -124,15 +129,11 @@ export async function reserveCharge(deps: MovementDeps, tx: Queryable, input: Mo
   const decision = await deps.risk({
     kind: 'charge', walletId: wallet.id, bankCode: link.bankCode, accountRef: link.accountRef, amount: input.amount,
     ...(input.ip ? { ip: input.ip } : {}),
-    attributes: { link_age_hours: Math.floor((Date.now() - link.createdAt.getTime()) / 3_600_000), method: link.method },
+    attributes: { link_age_hours: hoursSince(link.createdAt), method: link.method },
   }, tx);
   if (decision.action === 'deny') {
     await recordRiskSignal(tx, { walletId: wallet.id, kind: 'charge_denied', detail: { reasons: decision.reasons } });
     throw new ChargeRefused('This charge cannot be made. If you think this is a mistake, contact support.');
-  }
-  if (decision.action === 'review') {
-    await recordRiskSignal(tx, { walletId: wallet.id, kind: 'charge_review', detail: { reasons: decision.reasons, amount: input.amount } });
-    throw new ChargeUnderReview('This charge needs a review before it can be made; support will contact you.');
   }
   if (decision.action === 'challenge') {
     // Dynamic linking: the proof names this amount and this link, so an approval cannot be reused for more.
@@ -142,24 +143,52 @@ export async function reserveCharge(deps: MovementDeps, tx: Queryable, input: Mo
   const id = newId('chg');
   return insertMovement(tx, {
     id, kind: 'charge', wallet, link, amount: input.amount, scope: input.idempotencyScope, key: input.idempotencyKey,
-    debit: clearingAccountId(link.bankCode), credit: wallet.ledgerAccountId,
-  });
+    debit: clearingAccountId(link.bankCode), credit: wallet.ledgerAccountId, ...holdFor(decision),
+  }).then((m) => noticeIfHeld(tx, m, wallet));
 }
 
 /** Step 1 of a withdrawal: the amount is held (pending debit on the wallet) before the bank is asked to pay. */
 export async function reserveWithdrawal(deps: MovementDeps, tx: Queryable, input: MovementRequest): Promise<Movement> {
   const { wallet, link } = await walletAndLink(deps, tx, input);
-  const decision = await deps.risk({ kind: 'withdrawal', walletId: wallet.id, bankCode: link.bankCode, accountRef: link.accountRef, amount: input.amount }, tx);
-  if (decision.action === 'deny' || decision.action === 'review') {
-    throw new ChargeRefused('This withdrawal cannot be made now. Contact support.');
+  const decision = await deps.risk({
+    kind: 'withdrawal', walletId: wallet.id, bankCode: link.bankCode, accountRef: link.accountRef, amount: input.amount,
+    ...(input.ip ? { ip: input.ip } : {}),
+    attributes: { link_age_hours: hoursSince(link.createdAt), method: link.method },
+  }, tx);
+  if (decision.action === 'deny') {
+    await recordRiskSignal(tx, { walletId: wallet.id, kind: 'charge_denied', detail: { kind: 'withdrawal', reasons: decision.reasons } });
+    throw new ChargeRefused('This withdrawal cannot be made. If you think this is a mistake, contact support.');
   }
   if (decision.action === 'challenge') {
     await keepingDecision(consumeStepUpProof(tx, { walletId: wallet.id, proof: input.stepUpProof, action: 'withdrawal', amount: input.amount, destination: link.id }));
   }
-  return insertMovement(tx, {
+  const movement = await insertMovement(tx, {
     id: newId('wdl'), kind: 'withdrawal', wallet, link, amount: input.amount, scope: input.idempotencyScope, key: input.idempotencyKey,
-    debit: wallet.ledgerAccountId, credit: clearingAccountId(link.bankCode),
+    debit: wallet.ledgerAccountId, credit: clearingAccountId(link.bankCode), ...holdFor(decision),
   });
+  return noticeIfHeld(tx, movement, wallet);
+}
+
+/** Hours (fractional, 2 decimals) since a moment: what the link-age rules compare. */
+function hoursSince(at: Date): number {
+  return Math.round(((Date.now() - at.getTime()) / 3_600_000) * 100) / 100;
+}
+
+/** A review decision holds the movement (bank not asked) under the decision's alert; anything else goes ahead. */
+function holdFor(decision: RiskDecision): { held: boolean; riskDecisionId: string | null } {
+  return { held: decision.action === 'review', riskDecisionId: decision.decisionId ?? null };
+}
+
+/** A held movement: a signal for analysts and a word to the customer that it waits for a check (not which one). */
+async function noticeIfHeld(tx: Queryable, m: Movement, wallet: Wallet): Promise<Movement> {
+  if (m.status !== 'held') return m;
+  await recordRiskSignal(tx, { walletId: wallet.id, kind: 'charge_review', detail: { movement_id: m.id, kind: m.kind, amount: m.amount } });
+  await sendMessage(tx, {
+    channel: 'email', recipient: wallet.email.toLowerCase(), subject: `koza: your ${m.kind} is being checked`,
+    body: `Your ${m.kind} of ¥${m.amount} (reference ${m.id}) is held for a routine check before it goes ahead; `
+      + 'nothing more is needed from you now. We will e-mail you when it is done.',
+  });
+  return m;
 }
 
 /** A missing or wrong step-up proof refuses the movement but keeps the risk decision that asked for it. */
@@ -189,6 +218,7 @@ async function assertWithinCoolingOff(q: Queryable, config: Config, link: LinkFo
 
 async function insertMovement(tx: Queryable, m: {
   id: string; kind: MovementKind; wallet: Wallet; link: LinkForMovement; amount: Yen; scope: string; key: string; debit: string; credit: string;
+  held?: boolean; riskDecisionId?: string | null;
 }): Promise<Movement> {
   const pendingTransferId = newId('xfr');
   await createTransfer(tx, {
@@ -197,9 +227,10 @@ async function insertMovement(tx: Queryable, m: {
   });
   const res = await tx.query<MovementRow>(
     `INSERT INTO bank_movements (id, kind, wallet_id, link_id, bank_code, amount, descriptor, pending_transfer_id, status,
-                                 idempotency_scope, idempotency_key)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'requested', $9, $10) RETURNING *`,
-    [m.id, m.kind, m.wallet.id, m.link.id, m.link.bankCode, m.amount, descriptorFor(m.id), pendingTransferId, m.scope, m.key]);
+                                 idempotency_scope, idempotency_key, risk_decision_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *`,
+    [m.id, m.kind, m.wallet.id, m.link.id, m.link.bankCode, m.amount, descriptorFor(m.id), pendingTransferId,
+      m.held ? 'held' : 'requested', m.scope, m.key, m.riskDecisionId ?? null]);
   return toMovement(res.rows[0]!);
 }
 
@@ -224,7 +255,8 @@ export async function settleMovement(
 ): Promise<Movement> {
   return db.transaction(async (tx) => {
     const movement = await getMovement(tx, movementId, true);
-    if (movement.status === 'posted' || movement.status === 'voided') return movement;
+    // Held: the bank was never asked; only an analyst's release or rejection moves it on (movement-review.ts).
+    if (movement.status === 'posted' || movement.status === 'voided' || movement.status === 'held') return movement;
     if (outcome.kind === 'unknown') {
       const res = await tx.query<MovementRow>(
         `UPDATE bank_movements SET status = 'unknown', attempts = attempts + 1 WHERE id = $1 RETURNING *`, [movementId]);
@@ -273,7 +305,7 @@ export function outcomeOf(answer: BankOutcome<TransferResult>):
 export function movementJson(m: Movement) {
   return {
     id: m.id, kind: m.kind, wallet_id: m.walletId, link_id: m.linkId, bank_code: m.bankCode, amount: m.amount,
-    status: m.status === 'posted' ? 'posted' as const : m.status === 'voided' ? 'voided' as const : 'pending' as const,
+    status: m.status === 'posted' || m.status === 'voided' || m.status === 'held' ? m.status : 'pending' as const,
     failure_reason: m.failureReason, descriptor: m.descriptor, created_at: m.createdAt.toISOString(),
     settled_at: m.settledAt === null ? null : m.settledAt.toISOString(),
   };

@@ -4,7 +4,9 @@
 import type { Db } from '../store/db.js';
 import type { Config } from '../config.js';
 import { completeIdempotentKey } from '../http/idempotency.js';
-import { callBank, getMovement, movementJson, outcomeOf, settleMovement, type Movement, type MovementDeps } from './movements.js';
+import {
+  callBank, getMovement, movementJson, outcomeOf, REVIEW_REJECTED, settleMovement, type Movement, type MovementDeps,
+} from './movements.js';
 
 /** A movement younger than this may still have its first bank call in flight: leave it to that request. */
 export const DEFAULT_GRACE_SECONDS = 15;
@@ -50,7 +52,7 @@ export async function reconcileOnce(
  */
 export async function settleFromBank(deps: MovementDeps, movementId: string): Promise<Movement> {
   const movement = await getMovement(deps.db, movementId);
-  if (movement.status === 'posted' || movement.status === 'voided') return movement;
+  if (movement.status === 'posted' || movement.status === 'voided' || movement.status === 'held') return movement;
   const query = await deps.client.getTransfer(movement.bankCode, movement.id);
   let outcome = outcomeOf(query);
   if (query.kind === 'refused' && query.problem.code === 'transfer_not_found') {
@@ -63,14 +65,20 @@ export async function settleFromBank(deps: MovementDeps, movementId: string): Pr
 }
 
 
-/** The request that made the movement may have died before answering: its key now answers the outcome. */
+/** The request that made the movement may have died before answering, or answered 202: its key now answers the outcome. */
 export async function answerIdempotentRequest(db: Db, config: Config, movement: Movement): Promise<void> {
-  await completeIdempotentKey(db, config.secretKey, { scope: movement.idempotencyScope, key: movement.idempotencyKey },
+  await completeIdempotentKey(db, config.secretKey, { scope: movement.idempotencyScope, key: movement.idempotencyKey, replaceAccepted: true },
     ...answerFor(movement));
 }
 
 /** The HTTP answer for a movement: 201 posted, 202 still pending, 422 problem when the bank declined. */
 export function answerFor(m: Movement): [number, string] {
+  if (m.status === 'voided' && m.failureReason === REVIEW_REJECTED) {
+    return [403, JSON.stringify({
+      type: 'urn:koza:problem:charge-refused', title: 'This charge cannot be made', status: 403,
+      detail: `This ${m.kind} was not made after a check; nothing was moved. If you think this is a mistake, contact support.`,
+    })];
+  }
   if (m.status === 'voided') {
     return [422, JSON.stringify({
       type: 'urn:koza:problem:bank-declined', title: 'The bank declined this transfer', status: 422,

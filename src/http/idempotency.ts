@@ -152,15 +152,20 @@ export async function runIdempotentFlow<S>(
   return sendRaw(reply, status, body);
 }
 
-/** Stores the answer of an in-progress key (once: a key already answered keeps its first answer). */
+/**
+ * Stores the answer of an in-progress key (once: a key already answered keeps its first answer). With
+ * `replaceAccepted`, a key that answered 202 (accepted, outcome pending) takes the final answer too: a retry of a
+ * charge that was pending or held then learns how it ended instead of "still pending" forever.
+ */
 export async function completeIdempotentKey(
-  q: Queryable, secretKey: Buffer, target: { scope: string; key: string; sensitive?: boolean }, status: number, body: string,
+  q: Queryable, secretKey: Buffer, target: { scope: string; key: string; sensitive?: boolean; replaceAccepted?: boolean },
+  status: number, body: string,
 ): Promise<void> {
   const sealed = target.sensitive === true;
   await q.query(
     `UPDATE idempotency_keys SET response_status = $3, response_body = $4, response_encrypted = $5
-      WHERE scope = $1 AND key = $2 AND response_status = 0`,
-    [target.scope, target.key, status, sealed ? seal(secretKey, body) : body, sealed]);
+      WHERE scope = $1 AND key = $2 AND (response_status = 0 OR ($6 AND response_status = 202))`,
+    [target.scope, target.key, status, sealed ? seal(secretKey, body) : body, sealed, target.replaceAccepted === true]);
 }
 
 async function storeAnswer(

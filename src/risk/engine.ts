@@ -16,9 +16,9 @@ export function riskEngine(options: { db: Db; store: CounterStore; rules: () => 
     await recordEvent(through, options.store, event);
     const features = mergeFeatures(event, await computeFeatures(through, options.store, event));
     const evaluation = evaluate(options.rules(), event, features);
-    await storeDecision(through, {
+    const decisionId = await storeDecision(through, {
       event, features, decision: evaluation, hits: evaluation.hits, shadowHits: evaluation.shadowHits, enforced: true,
     });
-    return { action: evaluation.action, score: evaluation.score, reasons: evaluation.reasons };
+    return { action: evaluation.action, score: evaluation.score, reasons: evaluation.reasons, decisionId };
   };
 }

@@ -26,6 +26,8 @@ export interface RiskDecision {
   score: number;
   /** Rule ids and human-readable reasons, for analysts; never shown to the customer. */
   reasons: Array<{ rule: string; text: string }>;
+  /** The stored decision (risk_decisions.id) when the engine recorded one: a held movement points at it. */
+  decisionId?: string;
 }
 
 /**

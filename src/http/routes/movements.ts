@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import type { App, Ctx } from '../context.js';
 import { requireOperator, requireSession } from '../context.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { runIdempotentFlow, type IdempotentResult } from '../idempotency.js';
+import { runIdempotent, runIdempotentFlow, type IdempotentResult } from '../idempotency.js';
 import { Amount, IdempotencyHeaders, problems, Timestamp } from '../schemas.js';
 import { createError, NotFound } from '../../errors.js';
 import type { Yen } from '../../money.js';
@@ -13,6 +13,7 @@ import {
   type Movement, type MovementDeps,
 } from '../../banks/movements.js';
 import { answerFor, reconcileOnce, reconcileStatement } from '../../banks/reconciler.js';
+import { finishRelease, listHeldMovements, markReleased, rejectHeld } from '../../banks/movement-review.js';
 
 const BanksUnavailable = createError('banks-unavailable', 503, 'No partner-bank connection is configured');
 const StatementUnavailable = createError('statement-unavailable', 503, 'The bank did not answer');
@@ -21,8 +22,9 @@ export const MovementSchema = Type.Object({
   id: Type.String({ description: 'chg_… or wdl_…; also the reference on the bank statement.' }),
   kind: Type.Union([Type.Literal('charge'), Type.Literal('withdrawal')]),
   wallet_id: Type.String(), link_id: Type.String(), bank_code: Type.String(), amount: Type.Integer(),
-  status: Type.Union([Type.Literal('pending'), Type.Literal('posted'), Type.Literal('voided')], {
-    description: 'pending until the bank answers; a time-out leaves it pending until reconciliation settles it from the bank.',
+  status: Type.Union([Type.Literal('held'), Type.Literal('pending'), Type.Literal('posted'), Type.Literal('voided')], {
+    description: 'held while a risk review checks it (the bank is not asked; an analyst releases or rejects it); pending until '
+      + 'the bank answers — a time-out leaves it pending until reconciliation settles it from the bank.',
   }),
   failure_reason: Type.Union([Type.String(), Type.Null()]),
   descriptor: Type.String({ description: 'What the holder reads in the passbook: KOZA and the reference.' }),
@@ -46,6 +48,8 @@ export function registerMovementRoutes(app: App, ctx: Ctx): void {
 
   /** Steps 2 and 3 after the reservation committed: ask the bank, then post, void, or leave pending. */
   const finish = async (movement: Movement) => {
+    // Held for review: answered 202 now; the analyst's release asks the bank later.
+    if (movement.status === 'held') return { status: 202, body: movementJson(movement) as unknown };
     const d = deps();
     const settled = await settleMovement(d.db, movement.id, outcomeOf(await callBank(d, movement)));
     ctx.metrics.moneyMovements.inc({ code: settled.kind });
@@ -77,12 +81,14 @@ export function registerMovementRoutes(app: App, ctx: Ctx): void {
   };
 
   moneyRoute('/v1/charges', 'Charge the wallet from a linked bank account',
-    'Limits (level, link age / cooling-off, day, month) → risk (may ask for a step-up proof) → pending → '
-    + 'signed bank debit with descriptor "KOZA <reference>" → posted (201) or voided (422 bank-declined). If the bank '
-    + 'does not answer in time the charge stays pending (202) until reconciliation settles it from the bank\'s record.',
+    'Limits (level, link age / cooling-off, day, month) → risk (may ask for a step-up proof, refuse, or hold the charge '
+    + 'for review: 202 with status held) → pending → signed bank debit with descriptor "KOZA <reference>" → posted (201) '
+    + 'or voided (422 bank-declined). If the bank does not answer in time the charge stays pending (202) until '
+    + 'reconciliation settles it from the bank\'s record.',
     reserveCharge);
   moneyRoute('/v1/withdrawals', 'Withdraw from the wallet to its own linked bank account',
-    'The amount is held (pending) before the bank is asked to pay; posted on the bank\'s answer, released if it declines.',
+    'The amount is held (pending) before the bank is asked to pay; posted on the bank\'s answer, released if it declines. '
+    + 'A risk review holds it (202, status held) until an analyst releases or rejects it.',
     reserveWithdrawal);
 
   app.get('/v1/movements', {
@@ -166,4 +172,61 @@ export function registerMovementRoutes(app: App, ctx: Ctx): void {
       },
     };
   }));
+
+  const ReviewBody = Type.Object({
+    reason: Type.String({ minLength: 3, maxLength: 500, description: 'Why: kept in the audit log and on the alert.' }),
+  }, { additionalProperties: false });
+  const HeldParams = Type.Object({ id: Type.String({ pattern: '^(chg|wdl)_[A-Za-z0-9_-]{1,64}$' }) });
+  const reviewers = ['fraud_analyst', 'compliance', 'admin'] as const;
+
+  app.get('/v1/admin/movements/held', {
+    schema: {
+      tags: ['risk'], summary: 'Charges and withdrawals a risk review holds, oldest first',
+      security: [{ operatorKey: [] }],
+      querystring: Type.Object({ limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,2}$' })) }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({ data: Type.Array(Type.Intersect([MovementSchema, Type.Object({ risk_decision_id: Type.Union([Type.String(), Type.Null()]) })])) }),
+        ...problems(400, 401, 403),
+      },
+    },
+  }, async (request) => {
+    await requireOperator(ctx, request, [...reviewers]);
+    const limit = Math.min(Number(request.query.limit ?? '100'), 500);
+    return { data: (await listHeldMovements(ctx.db, limit)).map((m) => ({ ...movementJson(m), risk_decision_id: m.riskDecisionId })) };
+  });
+
+  app.post('/v1/admin/movements/:id/release', {
+    schema: {
+      tags: ['risk'], summary: 'Release a held charge or withdrawal: the bank is asked now',
+      description: 'Resolves its alert as released and audits who and why; the answer is the movement after the bank\'s '
+        + 'answer (201 posted, 202 still pending after a bank time-out, 422 declined).',
+      security: [{ operatorKey: [] }], headers: IdempotencyHeaders, params: HeldParams, body: ReviewBody,
+      response: { 201: MovementSchema, 202: MovementSchema, ...problems(400, 401, 403, 404, 409, 422, 503) },
+    },
+  }, async (request, reply) => {
+    const operator = await requireOperator(ctx, request, [...reviewers]);
+    const d = deps();
+    return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: operator.id }, {
+      prepare: (tx) => markReleased(tx, { movementId: request.params.id, operator, reason: request.body.reason }),
+      execute: async (released) => {
+        const settled = await finishRelease(d, released);
+        const [status, body] = answerFor(settled);
+        return { status, body: JSON.parse(body) as unknown };
+      },
+    });
+  });
+
+  app.post('/v1/admin/movements/:id/reject', {
+    schema: {
+      tags: ['risk'], summary: 'Reject a held charge or withdrawal: nothing moves, the customer is told',
+      security: [{ operatorKey: [] }], headers: IdempotencyHeaders, params: HeldParams, body: ReviewBody,
+      response: { 200: MovementSchema, ...problems(400, 401, 403, 404, 409, 422) },
+    },
+  }, async (request, reply) => {
+    const operator = await requireOperator(ctx, request, [...reviewers]);
+    return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: operator.id }, async (tx) => {
+      const rejected = await rejectHeld(tx, ctx.config, { movementId: request.params.id, operator, reason: request.body.reason });
+      return { status: 200, body: movementJson(rejected) };
+    });
+  });
 }
