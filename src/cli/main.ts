@@ -10,6 +10,7 @@ import { DEFAULT_BANK_COUNT } from '../sandbox/banks/seed.js';
 import { readOutbox } from '../identity/outbox.js';
 import { createOperator, OPERATOR_ROLES, type OperatorRole } from '../operations/operators.js';
 import { appendAudit, verifyAuditChain } from '../operations/audit.js';
+import { benchCommand } from './bench.js';
 
 class UsageError extends Error {}
 
@@ -17,7 +18,9 @@ interface Command {
   summary: string;
   usage: string;
   options: NonNullable<ParseArgsConfig['options']>;
-  run(values: Record<string, string | boolean | undefined>): Promise<number>;
+  /** The command takes words after its name (`koza bench risk`). */
+  positionals?: boolean;
+  run(values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<number>;
 }
 
 const ENVIRONMENT_HELP = `Environment:
@@ -171,6 +174,7 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
+  bench: benchCommand,
 };
 
 function mainHelp(): string {
@@ -203,8 +207,11 @@ export async function main(argv: string[]): Promise<number> {
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command '${name}'; run 'koza --help' for the list`);
   let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
   try {
-    values = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: false }).values as typeof values;
+    const parsed = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: command.positionals === true });
+    values = parsed.values as typeof values;
+    positionals = parsed.positionals;
   } catch (err) {
     throw new UsageError(`${(err as Error).message.split('\n')[0]}; run 'koza ${name} --help'`);
   }
@@ -212,7 +219,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(commandHelp(name, command));
     return 0;
   }
-  return command.run(values);
+  return command.run(values, positionals);
 }
 
 export async function runCli(argv: string[]): Promise<void> {
