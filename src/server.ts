@@ -10,6 +10,7 @@ import { settleLinks } from './banks/link-flow.js';
 import { buildApp, riskEngineEnabled } from './http/app.js';
 import { DEFAULT_RULE_FILE, watchRuleFile } from './risk/rule-file.js';
 import type { RuleSet } from './risk/rules.js';
+import { startCounterPruning } from './risk/counter-pruning.js';
 
 export interface RunningKoza {
   app: App;
@@ -26,7 +27,7 @@ export function openConfiguredDb(config: Config): Promise<Db> {
 
 /**
  * Starts koza: storage and migrations; in sandbox mode without KOZA_BANK_SANDBOX_URL, the bank sandbox beside
- * the API (its own in-memory books, the same population seed); the API; and the reconciler.
+ * the API (its own in-memory books, the same population seed); the API; the reconciler; and counter pruning.
  */
 export async function startKoza(config: Config): Promise<RunningKoza> {
   const db = await openConfiguredDb(config);
@@ -63,11 +64,17 @@ export async function startKoza(config: Config): Promise<RunningKoza> {
         (err) => app.log.error({ err: { message: (err as Error).message } }, 'reconciliation round failed'),
         [() => settleLinks(env)])
       : null;
+    // Old counter buckets are read by no window: dropped at start and every 10 minutes (safe from every process).
+    const pruning = startCounterPruning(db, {
+      onPruned: (rows) => { if (rows > 0) app.log.info({ rows }, 'risk counters pruned'); },
+      onError: (err) => app.log.error({ err: { message: (err as Error).message } }, 'risk counter pruning failed'),
+    });
     return {
       app, db, url, bankSandboxUrl: sandbox?.url ?? effective.bankSandboxUrl,
       async close() {
         watcher?.close();
         await reconciler?.stop();
+        await pruning.stop();
         await app.close();
         await sandbox?.close();
         await sandboxDb?.close();

@@ -135,6 +135,26 @@ forEachBackend('risk counters', (db, backend) => {
     assert.equal(await store.countSince(db(), 'signups_per_ip', key, 7 * 24 * HOUR, NOW), 2);
   });
 
+  it('prunes from several processes at once: each old bucket exactly once, in batches, nothing live', async () => {
+    const key = unique('backlog');
+    for (let i = 0; i < 40; i++) await store.increment(db(), 'signups_per_ip', key, ago(100 * 24 * HOUR + i * HOUR));
+    for (let i = 0; i < 20; i++) await store.increment(db(), 'signups_per_ip', key, ago(3 * 24 * HOUR + i * MINUTE));
+    await store.increment(db(), 'signups_per_ip', key, ago(10));
+    const eligible = `(granularity = ${MINUTE} AND bucket_start < $1) OR (granularity = ${HOUR} AND bucket_start < $2)`;
+    const nowSec = Math.floor(NOW.getTime() / 1000);
+    const bounds = [nowSec - (48 + 2) * HOUR, nowSec - 92 * 24 * HOUR];
+    const old = await db().query<{ n: number }>(`SELECT count(*)::int8 AS n FROM risk_counters WHERE ${eligible}`, bounds);
+    assert.ok(old.rows[0]!.n >= 100, `a backlog of ${old.rows[0]!.n} rows`);
+    // Four pruners at once (separate connections on PostgreSQL), batches of 7 rows: they share the work and never deadlock.
+    const counts = await Promise.all(Array.from({ length: 4 }, () => pruneCounters(db(), NOW, { batchSize: 7 })));
+    assert.equal(counts.reduce((a, b) => a + b, 0), old.rows[0]!.n, `deleted ${counts.join(' + ')}`);
+    assert.equal((await db().query(`SELECT 1 FROM risk_counters WHERE ${eligible}`, bounds)).rows.length, 0);
+    assert.equal(await pruneCounters(db(), NOW), 0, 'nothing left to prune');
+    // The 3-day-old events keep their hour buckets, the recent one both of its buckets.
+    assert.equal(await store.countSince(db(), 'signups_per_ip', key, 7 * 24 * HOUR, NOW), 21);
+    assert.equal(await store.countSince(db(), 'signups_per_ip', key, HOUR, NOW), 1);
+  });
+
   it('answers many reads in one round trip exactly as one at a time, with or without the cache', async () => {
     const key = unique('batch');
     await store.increment(db(), 'signups_per_ip', key, ago(30), 2);

@@ -185,14 +185,29 @@ export class PostgresCounterStore implements CounterStore {
   }
 }
 
-/** Deletes buckets no window can read any more; run it from a periodic job. Returns the rows deleted. */
-export async function pruneCounters(q: Queryable, now: Date): Promise<number> {
+/**
+ * Deletes buckets no window can read any more; run it from a periodic job. Returns the rows this call deleted.
+ * Safe from several processes at once: each batch locks its rows with SKIP LOCKED, so concurrent pruners take
+ * disjoint rows instead of queueing on (or deadlocking over) each other's, and stops when a batch comes back short
+ * (the rest, if any, is another pruner's). Given a Db rather than a transaction, each batch commits on its own, so
+ * a backlog never holds locks for long. Live buckets are never touched, so increments never wait on it.
+ */
+export async function pruneCounters(q: Queryable, now: Date, options: { batchSize?: number } = {}): Promise<number> {
+  const batchSize = options.batchSize ?? 5000;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, not ${batchSize}`);
   const sec = epochSeconds(now);
-  const res = await q.query(
-    `DELETE FROM risk_counters WHERE (granularity = ${MINUTE} AND bucket_start < $1) OR (granularity = ${HOUR} AND bucket_start < $2)`,
-    [sec - MINUTE_BUCKET_RETENTION, sec - HOUR_BUCKET_RETENTION],
-  );
-  return res.rowCount;
+  let deleted = 0;
+  for (;;) {
+    const res = await q.query(
+      `DELETE FROM risk_counters WHERE ctid = ANY (ARRAY(
+         SELECT ctid FROM risk_counters
+         WHERE (granularity = ${MINUTE} AND bucket_start < $1) OR (granularity = ${HOUR} AND bucket_start < $2)
+         LIMIT $3 FOR UPDATE SKIP LOCKED))`,
+      [sec - MINUTE_BUCKET_RETENTION, sec - HOUR_BUCKET_RETENTION, batchSize],
+    );
+    deleted += res.rowCount;
+    if (res.rowCount < batchSize) return deleted;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
