@@ -32,6 +32,7 @@ import { registerIdentityRoutes } from './routes/identity.js';
 import { registerFactorRoutes } from './routes/factors.js';
 import { registerStepUpRoutes } from './routes/step-up.js';
 import { registerLinkRoutes } from './routes/links.js';
+import { registerRiskRoutes } from './routes/risk.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -54,13 +55,20 @@ export function riskEngineEnabled(config: Config): boolean {
 }
 
 /**
- * The rule engine over shared counters when switched on; a bad rule file stops the start with its error.
- * `rules` gives the current rule set (koza start passes a hot-reloading one); by default the file as loaded now.
+ * The current rule set when the engine is on: `rules` when given (koza start passes a hot-reloading one), else the
+ * configured file as loaded now — a bad rule file stops the start with its error. Undefined when the engine is off.
  */
-function defaultRisk(db: Db, config: Config, rules?: () => RuleSet): RiskDecider {
-  if (!riskEngineEnabled(config)) return allowAll;
-  const loaded = rules ?? (() => { const fixed = loadRuleFile(config.riskRulesFile ?? DEFAULT_RULE_FILE); return () => fixed; })();
-  return riskEngine({ db, store: new CachedCounterStore(new PostgresCounterStore()), rules: loaded });
+function currentRules(config: Config, rules?: () => RuleSet): (() => RuleSet) | undefined {
+  if (!riskEngineEnabled(config)) return undefined;
+  if (rules) return rules;
+  const fixed = loadRuleFile(config.riskRulesFile ?? DEFAULT_RULE_FILE);
+  return () => fixed;
+}
+
+/** The rule engine over shared counters when switched on (rules given), allow-all when it is off. */
+function defaultRisk(db: Db, rules: (() => RuleSet) | undefined): RiskDecider {
+  if (!rules) return allowAll;
+  return riskEngine({ db, store: new CachedCounterStore(new PostgresCounterStore()), rules });
 }
 
 function bankClientFrom(config: Config): BankClient | null {
@@ -116,9 +124,11 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   app.removeContentTypeParser('text/plain');
 
   const metrics = createMetrics();
+  const rules = currentRules(config, options.rules);
   const ctx: Ctx = {
-    db, config, metrics, risk: options.risk ?? defaultRisk(db, config, options.rules),
+    db, config, metrics, risk: options.risk ?? defaultRisk(db, rules),
     banks: options.banks === undefined ? bankClientFrom(config) : options.banks,
+    ...(rules ? { rules } : {}),
   };
 
   app.addHook('onRequest', async (request, reply) => {
@@ -187,5 +197,6 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   registerFactorRoutes(app, ctx);
   registerStepUpRoutes(app, ctx);
   registerLinkRoutes(app, ctx);
+  registerRiskRoutes(app, ctx);
   return app;
 }

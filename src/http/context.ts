@@ -12,6 +12,7 @@ import type { ClientInfo } from '../identity/devices.js';
 import { findMerchantByApiKey, type Merchant } from '../payments/merchants.js';
 import type { Metrics } from './metrics.js';
 import type { RiskDecider } from '../risk/hook.js';
+import type { RuleSet } from '../risk/rules.js';
 import type { BankClient } from '../banks/client.js';
 import { assertRole, findOperatorByKey, type Operator, type OperatorRole } from '../operations/operators.js';
 
@@ -32,6 +33,8 @@ export interface Ctx {
   risk: RiskDecider;
   /** The partner-bank client; null when no bank gateway or sandbox is configured. */
   banks: BankClient | null;
+  /** The rule set in force (hot-reloaded under koza start); absent when the rule engine is off. */
+  rules?: () => RuleSet;
 }
 
 function bearerToken(request: FastifyRequest, prefix: 'kzs' | 'kzm' | 'kzo'): string {

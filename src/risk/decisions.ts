@@ -57,6 +57,10 @@ export interface RiskAlert {
   createdAt: Date;
   acknowledgedAt: Date | null;
   acknowledgedBy: string | null;
+  /** How an analyst closed an alert that held money (released or rejected); null otherwise. */
+  resolution: 'released' | 'rejected' | null;
+  /** The analyst's note, when one was left. */
+  note: string | null;
   decision: StoredDecision;
 }
 
@@ -177,31 +181,45 @@ export async function getDecision(q: Queryable, id: string): Promise<StoredDecis
   return res.rows[0] ? decisionOf(res.rows[0]) : null;
 }
 
+type AlertRow = DecisionRow & {
+  alert_id: string; alert_seq: number | string; kind: 'review' | 'deny'; status: AlertStatus; alert_created_at: Date;
+  acknowledged_at: Date | null; acknowledged_by: string | null; resolution: 'released' | 'rejected' | null; note: string | null;
+};
+
+const ALERT_COLUMNS = `a.id AS alert_id, a.seq AS alert_seq, a.kind, a.status, a.created_at AS alert_created_at, a.acknowledged_at,
+  a.acknowledged_by, a.resolution, a.note, ${DECISION_COLUMNS}`;
+
+function alertOf(r: AlertRow): RiskAlert {
+  return {
+    id: r.alert_id, seq: Number(r.alert_seq), decisionId: r.id, kind: r.kind, status: r.status,
+    createdAt: new Date(r.alert_created_at), acknowledgedAt: r.acknowledged_at && new Date(r.acknowledged_at),
+    acknowledgedBy: r.acknowledged_by, resolution: r.resolution, note: r.note, decision: decisionOf(r),
+  };
+}
+
 /** The alert queue: alerts in one status, oldest first (the order an analyst works them), each with its decision. */
 export async function listAlerts(q: Queryable, status: AlertStatus, page: { limit?: number; after?: number } = {}): Promise<PageOf<RiskAlert>> {
   const limit = pageLimit(page);
-  const res = await q.query<DecisionRow & {
-    alert_id: string; alert_seq: number | string; kind: 'review' | 'deny'; status: AlertStatus; alert_created_at: Date;
-    acknowledged_at: Date | null; acknowledged_by: string | null;
-  }>(
-    `SELECT a.id AS alert_id, a.seq AS alert_seq, a.kind, a.status, a.created_at AS alert_created_at, a.acknowledged_at,
-       a.acknowledged_by, ${DECISION_COLUMNS}
+  const res = await q.query<AlertRow>(
+    `SELECT ${ALERT_COLUMNS}
      FROM risk_alerts a JOIN risk_decisions d ON d.id = a.decision_id
      WHERE a.status = $1 AND ($2::bigint IS NULL OR a.seq > $2) ORDER BY a.seq LIMIT $3`,
     [status, page.after ?? null, limit + 1],
   );
-  const items = res.rows.slice(0, limit).map((r) => ({
-    id: r.alert_id, seq: Number(r.alert_seq), decisionId: r.id, kind: r.kind, status: r.status,
-    createdAt: new Date(r.alert_created_at), acknowledgedAt: r.acknowledged_at && new Date(r.acknowledged_at),
-    acknowledgedBy: r.acknowledged_by, decision: decisionOf(r),
-  }));
+  const items = res.rows.slice(0, limit).map(alertOf);
   return { items, next: res.rows.length > limit ? items[items.length - 1]!.seq : null };
 }
 
+export async function getAlert(q: Queryable, alertId: string): Promise<RiskAlert | null> {
+  const res = await q.query<AlertRow>(
+    `SELECT ${ALERT_COLUMNS} FROM risk_alerts a JOIN risk_decisions d ON d.id = a.decision_id WHERE a.id = $1`, [alertId]);
+  return res.rows[0] ? alertOf(res.rows[0]) : null;
+}
+
 /** Marks an open alert acknowledged by an analyst; false when it was not open (already acknowledged, or unknown). */
-export async function acknowledgeAlert(q: Queryable, alertId: string, analyst: string): Promise<boolean> {
+export async function acknowledgeAlert(q: Queryable, alertId: string, analyst: string, note?: string): Promise<boolean> {
   const res = await q.query(
-    `UPDATE risk_alerts SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2
-     WHERE id = $1 AND status = 'open'`, [alertId, analyst]);
+    `UPDATE risk_alerts SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2, note = coalesce($3, note)
+     WHERE id = $1 AND status = 'open'`, [alertId, analyst, note ?? null]);
   return res.rowCount === 1;
 }

@@ -51,6 +51,8 @@ export interface Rule {
 
 export interface RuleSet {
   version: typeof RULE_FILE_VERSION;
+  /** The file's own `description`, when it has one. */
+  description?: string;
   /** Where the rules came from (a path), for errors and for the decision record. */
   source: string;
   rules: Rule[];
@@ -160,7 +162,10 @@ export function parseRuleSet(text: string, options: ParseOptions = {}): RuleSet 
       action: raw.action as RiskAction, score: score as number, mode: mode as RuleMode, rationale: (raw.rationale as string).trim(),
     };
   });
-  return { version: RULE_FILE_VERSION, source, rules, lists, listFiles };
+  return {
+    version: RULE_FILE_VERSION, ...(typeof top.description === 'string' ? { description: top.description.trim() } : {}),
+    source, rules, lists, listFiles,
+  };
 }
 
 function parseLists(
