@@ -11,6 +11,7 @@ import { readOutbox } from '../identity/outbox.js';
 import { createOperator, OPERATOR_ROLES, type OperatorRole } from '../operations/operators.js';
 import { appendAudit, verifyAuditChain } from '../operations/audit.js';
 import { benchCommand } from './bench.js';
+import { riskCommand } from './risk.js';
 
 class UsageError extends Error {}
 
@@ -175,6 +176,7 @@ const commands: Record<string, Command> = {
     },
   },
   bench: benchCommand,
+  risk: riskCommand,
 };
 
 function mainHelp(): string {
