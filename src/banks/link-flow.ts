@@ -59,6 +59,15 @@ function typedAccountKey(secretKey: Buffer, bankCode: string, account: { branch_
 }
 
 /**
+ * The bank account as the risk engine counts it before the bank has vouched for it (link_start, PIN and OTP
+ * failures): the keyed typed account, so failures on one account from many wallets and one address failing on
+ * many accounts add up. After the bank vouches (link_complete, charges) the bank's own account_ref is used.
+ */
+export function typedAccountRiskRef(secretKey: Buffer, bankCode: string, account: { branch_code: string; account_number: string }): string {
+  return `typed:${typedAccountKey(secretKey, bankCode, account)}`;
+}
+
+/**
  * The bank Idempotency-Key of a completion: the request and what redeems it (OTP, code), keyed so the header
  * never carries a guessable hash of a 6-digit OTP. The same answer redeems under the same key: a retry after a
  * lost answer gets the bank's first answer instead of a second try.
@@ -98,6 +107,7 @@ export interface StartInput {
 export interface PreparedStart {
   request: LinkRequest;
   bankBody: LinkRequestBody;
+  requester: Requester;
 }
 
 /**
@@ -149,7 +159,7 @@ export async function prepareLinkStart(q: Queryable, env: LinkEnv, requester: Re
     });
     Object.assign(bankBody, { account: { ...input.account }, pin: input.pin });
   }
-  return { request, bankBody };
+  return { request, bankBody, requester };
 }
 
 /** The method asked for, or the policy's preferred one the bank offers; allowed by the policy and offered by the bank. */
@@ -206,7 +216,7 @@ export async function executeLinkStart(env: LinkEnv, prepared: PreparedStart): P
     const err = errorForBankRefusal(request, outcome.problem);
     await env.db.transaction(async (tx) => {
       await endRequest(tx, request, 'failed', err);
-      if (isCredentialFailure(err)) await recordCredentialFailure(tx, request, outcome.problem);
+      if (isCredentialFailure(err)) await recordCredentialFailure(tx, env, request, outcome.problem, prepared.requester, 'pin');
     });
     throw err;
   }
@@ -318,7 +328,9 @@ export async function executeCompletion(env: LinkEnv, completion: Completion, re
       // A wrong OTP leaves the request open for another try; the bank counts and locks (SPEC §3).
       if (retryable) await setLinkRequestState(tx, request.id, 'awaiting_customer');
       else await endRequest(tx, request, 'failed', err);
-      if (isCredentialFailure(err)) await recordCredentialFailure(tx, request, outcome.problem);
+      if (isCredentialFailure(err)) {
+        await recordCredentialFailure(tx, env, request, outcome.problem, requester, request.method === 'pin_otp' ? 'otp' : 'pin');
+      }
     });
     throw err;
   }
@@ -492,12 +504,25 @@ function isCredentialFailure(err: KozaError): boolean {
   return err.code === BankCredentialsRejected.code || err.code === BankCredentialsLocked.code;
 }
 
-async function recordCredentialFailure(q: Queryable, request: LinkRequest, problem: BankProblem): Promise<void> {
-  // Counted per typed account across every wallet: one wallet testing many PINs, or many wallets one account.
+/**
+ * A PIN or one-time code the bank refused: a signal, and an event for the risk engine's failure counters (per typed
+ * account across every wallet, per address across every account: PIN spraying). The decision on it is recorded;
+ * the attempt has already failed, so nothing is enforced here — the next attempt is decided on these counts.
+ */
+async function recordCredentialFailure(
+  q: Queryable, env: Pick<LinkEnv, 'risk'>, request: LinkRequest, problem: BankProblem, requester: Requester, failure: 'pin' | 'otp',
+): Promise<void> {
   await recordRiskSignal(q, { walletId: request.walletId, kind: 'link_credentials_rejected', detail: {
     link_request_id: request.id, bank_code: request.bankCode, method: request.method, bank_error: problem.code,
     ...(request.typedAccountKey ? { account_key: request.typedAccountKey } : {}),
   } });
+  if (!request.typedAccountKey) return;
+  await env.risk({
+    kind: failure === 'pin' && request.method !== 'pin_only' ? 'link_start' : 'link_complete', walletId: request.walletId,
+    ...(requester.ip ? { ip: requester.ip } : {}), ...(requester.deviceKey ? { deviceKey: requester.deviceKey } : {}),
+    bankCode: request.bankCode, accountRef: `typed:${request.typedAccountKey}`,
+    attributes: { failure, method: request.method, bank_error: problem.code },
+  }, q);
 }
 
 async function endRequest(q: Queryable, request: LinkRequest, state: 'refused' | 'failed', err: KozaError, tokenSealed?: string): Promise<void> {

@@ -12,6 +12,8 @@ import { KozaError } from '../errors.js';
 
 export async function logIn(
   q: Queryable, policy: SessionPolicy, input: { email: string; password: string }, client: ClientInfo,
+  /** Asked once the password is right and the device recorded, before a session exists (the risk hook; may throw). */
+  beforeSession?: (walletId: string) => Promise<void>,
 ): Promise<IssuedSession & { walletId: string; newDevice: boolean }> {
   const email = normalizeEmail(input.email);
   await assertLoginAllowed(q, email, client.ip);
@@ -24,6 +26,7 @@ export async function logIn(
   }
   await recordLoginAttempt(q, email, client.ip, true);
   const device = await touchDevice(q, wallet.id, client);
+  if (beforeSession) await beforeSession(wallet.id);
   const session = await createSession(q, policy, wallet.id, { ip: client.ip, userAgent: client.userAgent });
   await q.query('UPDATE sessions SET device_id = $2 WHERE id = $1', [session.sessionId, device.deviceId]);
   // The first device is the sign-up itself; every later new one is news the owner must hear at once.

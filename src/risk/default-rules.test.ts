@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { RiskEventKind } from './hook.js';
 import { DEFAULT_RULE_FILE, loadRuleFile } from './rule-file.js';
-import { FEATURES, type FeatureName, type FeatureVector } from './rule-features.js';
+import { FEATURES, featuresFromEvent, type FeatureName, type FeatureVector } from './rule-features.js';
+import { FEATURE_NAMES } from './features.js';
 import { evaluate, featuresRead, RISK_EVENT_KINDS } from './rules.js';
 
 const rules = loadRuleFile(DEFAULT_RULE_FILE);
@@ -117,6 +118,12 @@ describe('default rule set', () => {
       }
     });
   }
+
+  it('every feature a rule may read is computed: by the counter store or carried by the event', () => {
+    const carried = Object.keys(featuresFromEvent({ kind: 'charge', walletId: null }));
+    const computed = new Set<string>([...FEATURE_NAMES, ...carried]);
+    for (const name of Object.keys(FEATURES)) assert.ok(computed.has(name), `${name} is computed somewhere`);
+  });
 
   it('docs/risk-rules.md lists every feature and every default rule', () => {
     const doc = readFileSync(new URL('../../docs/risk-rules.md', import.meta.url), 'utf8');

@@ -1,6 +1,7 @@
 // Tests the risk features on PGlite and PostgreSQL: one seeded story per feature family, every value checked.
 // Must never depend on the wall clock: the seeded rows and the events are placed around an injected `now`.
 import assert from 'node:assert/strict';
+import { newId } from '../ids.js';
 import { before, it } from 'node:test';
 import { forEachBackend } from '../../test-support/backends.js';
 import type { RiskEvent } from './hook.js';
@@ -82,6 +83,8 @@ forEachBackend('risk features', (db) => {
       new_device: true, // first seen 5 h ago, while the wallet has an older device
       hours_since_phone_change: 10,
       hours_since_new_device_login: 5,
+      hours_since_factor_change: null,
+      hours_since_charge_from_other_account: null,
       signups_per_ip_1h: 0,
       wallets_per_device_24h: 1,
       auth_failures_per_bank_account_24h: 0,
@@ -110,6 +113,30 @@ forEachBackend('risk features', (db) => {
     assert.equal(f.hours_since_phone_change, null);
     assert.equal(f.hours_since_new_device_login, null);
     assert.equal(f.email_domain, 'example.jp');
+  });
+
+  it('knows the hours since a factor change (not the first enrolment) and, for a withdrawal, since a charge from another account', async () => {
+    const q = db();
+    const owner = await seedWallet(q, { createdAt: hoursAgo(500) });
+    const factor = (activated: Date, removed: Date | null) => q.query(
+      `INSERT INTO second_factors (id, wallet_id, kind, label, status, enrollment_expires_at, activated_at, removed_at, created_at)
+       VALUES ($1, $2, 'passkey', 'key', $3, $4, $4, $5, $4)`,
+      [newId('fac'), owner, removed ? 'removed' : 'active', activated, removed]);
+    await factor(hoursAgo(400), null);
+    const withdrawal = { kind: 'withdrawal' as const, walletId: owner, bankCode: BANK, accountRef: 'acct-mule', amount: 5_000 };
+    let f = await computeFeatures(q, store, withdrawal, NOW);
+    assert.deepEqual([f.hours_since_factor_change, f.hours_since_charge_from_other_account], [null, null], 'the first enrolment is no change');
+    await factor(hoursAgo(30), hoursAgo(6));
+    const victim = await seedLink(q, { walletId: owner, bankCode: BANK, accountRef: 'acct-stolen', createdAt: hoursAgo(10) });
+    const mule = await seedLink(q, { walletId: owner, bankCode: BANK, accountRef: 'acct-mule', createdAt: hoursAgo(2) });
+    await seedCharge(q, { walletId: owner, linkId: victim, bankCode: BANK, amount: 50_000, createdAt: hoursAgo(3) });
+    await seedCharge(q, { walletId: owner, linkId: mule, bankCode: BANK, amount: 1_000, createdAt: hoursAgo(1) });
+    await seedCharge(q, { walletId: owner, linkId: victim, bankCode: BANK, amount: 9_000, createdAt: hoursAgo(0.5), status: 'voided' });
+    f = await computeFeatures(q, store, withdrawal, NOW);
+    assert.equal(f.hours_since_factor_change, 6, 'the removal 6 h ago is the latest change');
+    assert.equal(f.hours_since_charge_from_other_account, 3, 'the posted charge from the victim account, not the mule\'s own or a voided one');
+    const charge = await computeFeatures(q, store, { ...withdrawal, kind: 'charge' }, NOW);
+    assert.equal(charge.hours_since_charge_from_other_account, null, 'only withdrawals ask');
   });
 
   it('tells a known device from an unknown one, and has no new device before the first', async () => {

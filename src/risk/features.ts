@@ -42,7 +42,7 @@ export const FEATURE_NAMES = [
   'wallets_per_identity', 'account_age_hours', 'link_age_hours', 'hours_signup_to_first_link',
   'hours_signup_to_first_charge', 'hours_link_to_first_charge', 'name_match_score', 'amount', 'amount_vs_p95_history',
   'charges_per_wallet_24h', 'charges_per_account_24h', 'new_device', 'hours_since_phone_change',
-  'hours_since_new_device_login',
+  'hours_since_new_device_login', 'hours_since_factor_change', 'hours_since_charge_from_other_account',
   // Names the rule registry (rule-features.ts) reads that are the same counts over other windows or another name.
   'signups_per_ip_1h', 'wallets_per_device_24h', 'auth_failures_per_bank_account_24h',
   'wallets_failing_per_bank_account_24h', 'bank_accounts_failed_per_ip_24h', 'wallets_per_bank_account_90d',
@@ -82,6 +82,8 @@ export const FEATURE_MEANINGS: Record<FeatureName, string> = {
   new_device: "The device key is unknown to the wallet, or first seen in the last 24 h while the wallet has an older device; false for a wallet with no device yet; null without a device key.",
   hours_since_phone_change: "Hours since the wallet's phone number was last verified (a first verification counts); null if never.",
   hours_since_new_device_login: "Hours since the wallet first signed in from its most recent device other than its first; null if it only ever used one.",
+  hours_since_factor_change: 'Hours since a second factor was added (not the first), removed, or recovery codes replaced, within 30 days; null if none.',
+  hours_since_charge_from_other_account: "withdrawal: hours since the latest posted charge into the wallet from a bank account other than the withdrawal's, within 30 days; null otherwise.",
   signups_per_ip_1h: "Sign-up events from the event's IP in the last hour.",
   wallets_per_device_24h: "Distinct wallets seen with the event's device key in the last 24 h.",
   auth_failures_per_bank_account_24h: 'pin_failures_per_account_24h + otp_failures_per_account_24h.',
@@ -204,6 +206,7 @@ interface WalletFacts {
   first_device_at: Date | null;
   device_first_seen: Date | null;
   last_new_device_at: Date | null;
+  last_factor_change_at: Date | null;
 }
 
 interface LinkFacts {
@@ -231,7 +234,14 @@ async function walletFacts(q: Queryable, walletId: string, deviceKey: string | n
        (SELECT min(first_seen_at) FROM devices WHERE wallet_id = w.id) AS first_device_at,
        (SELECT first_seen_at FROM devices WHERE wallet_id = w.id AND device_key = $2) AS device_first_seen,
        (SELECT max(d.first_seen_at) FROM devices d WHERE d.wallet_id = w.id
-          AND d.first_seen_at > (SELECT min(first_seen_at) FROM devices WHERE wallet_id = w.id)) AS last_new_device_at
+          AND d.first_seen_at > (SELECT min(first_seen_at) FROM devices WHERE wallet_id = w.id)) AS last_new_device_at,
+       (SELECT max(t) FROM (
+          SELECT f.activated_at AS t FROM second_factors f WHERE f.wallet_id = w.id
+            AND f.activated_at > (SELECT min(activated_at) FROM second_factors WHERE wallet_id = w.id)
+          UNION ALL SELECT f.removed_at FROM second_factors f WHERE f.wallet_id = w.id AND f.removed_at IS NOT NULL
+          UNION ALL SELECT b.created_at FROM recovery_code_batches b WHERE b.wallet_id = w.id
+            AND b.created_at > (SELECT min(created_at) FROM recovery_code_batches WHERE wallet_id = w.id)
+        ) changes WHERE t > $3::timestamptz - interval '30 days' AND t <= $3) AS last_factor_change_at
      FROM wallets w WHERE w.id = $1`,
     [walletId, deviceKey, now],
   );
@@ -282,6 +292,19 @@ async function walletsPerIdentity(q: Queryable, walletId: string): Promise<numbe
   );
   const row = res.rows[0]!;
   return Number(row.documents) === 0 ? null : Number(row.wallets);
+}
+
+/** Hours since the latest posted charge into the wallet, in the last 30 days, from another bank account than this one. */
+async function hoursSinceChargeFromOtherAccount(
+  q: Queryable, walletId: string, bankCode: string | undefined, accountRef: string, now: Date,
+): Promise<number | null> {
+  const res = await q.query<{ at: Date | null }>(
+    `SELECT max(m.created_at) AS at FROM bank_movements m JOIN bank_links l ON l.id = m.link_id
+      WHERE m.wallet_id = $1 AND m.kind = 'charge' AND m.status = 'posted'
+        AND m.created_at > $4::timestamptz - interval '30 days' AND m.created_at <= $4
+        AND NOT (l.account_ref = $3 AND ($2::text IS NULL OR l.bank_code = $2))`,
+    [walletId, bankCode ?? null, accountRef, now]);
+  return hoursBetween(res.rows[0]?.at ?? null, now);
 }
 
 async function linkedWalletsOfAccount(q: Queryable, bankCode: string | undefined, accountRef: string): Promise<number> {
@@ -385,6 +408,9 @@ export async function computeFeatures(q: Queryable, store: CounterStore, event: 
   f.new_device = newDevice(wallet, device, now);
   f.hours_since_phone_change = wallet ? hoursBetween(wallet.phone_verified_at, now) : null;
   f.hours_since_new_device_login = wallet ? hoursBetween(wallet.last_new_device_at, now) : null;
+  f.hours_since_factor_change = wallet ? hoursBetween(wallet.last_factor_change_at, now) : null;
+  f.hours_since_charge_from_other_account = wallet && walletId && event.kind === 'withdrawal' && event.accountRef
+    ? await hoursSinceChargeFromOtherAccount(q, walletId, event.bankCode, event.accountRef, now) : null;
 
   f.signups_per_ip_1h = v('signups_per_ip_1h');
   f.wallets_per_device_24h = v('wallets_per_device_24h');

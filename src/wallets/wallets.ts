@@ -62,11 +62,17 @@ async function findByEmail(q: Queryable, email: string, lock = false): Promise<W
  * Opens an unverified wallet and e-mails a code. For an e-mail that already has a wallet it e-mails the
  * owner instead, and answers the same, so sign-up cannot be used to learn who has a wallet.
  */
-export async function signUp(q: Queryable, key: Buffer, input: { email: string; password: string }): Promise<void> {
+export async function signUp(
+  q: Queryable, key: Buffer, input: { email: string; password: string },
+  /** Asked before anything is written, with the id the wallet will have (the risk hook; it may refuse by throwing). */
+  beforeOpen?: (walletId: string) => Promise<void>,
+): Promise<void> {
   const email = normalizeEmail(input.email);
   assertAcceptablePassword(input.password, [email, email.split('@')[0]!]);
   const passwordHash = await hashPassword(input.password);
   const walletId = newId('wal');
+  // Asked whether or not the e-mail already has a wallet, so a refusal tells nothing about who has one.
+  if (beforeOpen) await beforeOpen(walletId);
   const ledgerAccountId = `acc_${walletId}`;
   // The wallet row goes first so that a concurrent sign-up with the same e-mail loses cleanly on the
   // unique index; the ledger account it references is opened next (the foreign key is deferred).

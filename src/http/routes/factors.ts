@@ -3,6 +3,8 @@
 import { Type } from 'typebox';
 import type { RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { App, Ctx } from '../context.js';
+import type { FastifyRequest } from 'fastify';
+import { gateOnRisk } from '../risk-gate.js';
 import { requireSession, sessionPolicy } from '../context.js';
 import { runIdempotent } from '../idempotency.js';
 import { IdempotencyHeaders, problems, Timestamp, RotatedSession } from '../schemas.js';
@@ -150,6 +152,7 @@ export function registerFactorRoutes(app: App, ctx: Ctx): void {
   }, async (request, reply) => {
     const session = await requireSession(ctx, request);
     return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId, sensitive: true }, async (tx) => {
+      await factorChange(request, tx, session.walletId, 'totp_added');
       const started = await startTotpEnrollment(tx, factorEnv(ctx), {
         walletId: session.walletId, label: request.body.label, stepUpProof: request.body.step_up_proof,
       });
@@ -195,6 +198,7 @@ export function registerFactorRoutes(app: App, ctx: Ctx): void {
   }, async (request, reply) => {
     const session = await requireSession(ctx, request);
     return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, async (tx) => {
+      await factorChange(request, tx, session.walletId, 'passkey_added');
       const started = await startPasskeyEnrollment(tx, factorEnv(ctx), {
         walletId: session.walletId, label: request.body.label, stepUpProof: request.body.step_up_proof,
       });
@@ -238,6 +242,7 @@ export function registerFactorRoutes(app: App, ctx: Ctx): void {
   }, async (request, reply) => {
     const session = await requireSession(ctx, request);
     return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId, sensitive: true }, async (tx) => {
+      await factorChange(request, tx, session.walletId, 'factor_removed');
       const removed = await removeFactor(tx, factorEnv(ctx), {
         walletId: session.walletId, factorId: request.params.id, stepUpProof: request.body.step_up_proof,
       });
@@ -255,10 +260,20 @@ export function registerFactorRoutes(app: App, ctx: Ctx): void {
   }, async (request, reply) => {
     const session = await requireSession(ctx, request);
     return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId, sensitive: true }, async (tx) => {
+      await factorChange(request, tx, session.walletId, 'recovery_codes_replaced');
       const codes = await regenerateRecoveryCodes(tx, factorEnv(ctx), { walletId: session.walletId, stepUpProof: request.body.step_up_proof });
       return { status: 201, body: { recovery_codes: codes } };
     });
   });
+
+  /**
+   * Every factor change asks the risk hook first (takeover: new device or new SIM, then new factors). Deny refuses;
+   * a challenge is met by the step-up proof these changes already need once the wallet has a factor; before its first
+   * factor there is nothing to challenge with, so the engine's alert stands for it.
+   */
+  async function factorChange(request: FastifyRequest, tx: Queryable, walletId: string, change: string) {
+    await gateOnRisk(ctx, request, tx, { kind: 'factor_change', walletId, attributes: { change } });
+  }
 
   /** A factor change is a privilege change: the old token dies and the response carries the new one. */
   async function rotated(tx: Queryable, sessionId: string) {

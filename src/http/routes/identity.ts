@@ -2,6 +2,9 @@
 // provider's controls. Must never offer a way to edit a verified identity, nor name another wallet.
 import { Type } from 'typebox';
 import type { App, Ctx } from '../context.js';
+import { gateOnRisk } from '../risk-gate.js';
+import { keyedHash } from '../../identity/secrets.js';
+import { canonicalKana } from '../../identity/verification/person-key.js';
 import { requireSession, sessionPolicy } from '../context.js';
 import { runIdempotent } from '../idempotency.js';
 import { IdempotencyHeaders, nextCursor, PageQuery, pageOf, parsePage, problems, Timestamp, RotatedSession } from '../schemas.js';
@@ -125,6 +128,11 @@ export function registerIdentityRoutes(
     if (!verifier) throw new IdentityProviderUnavailable('No identity-verification provider is configured.');
     return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId, sensitive: true }, async (tx) => {
       const { body } = request;
+      // Many names on one device is a farm of stolen identities; the name is counted keyed, never in clear.
+      await gateOnRisk(ctx, request, tx, {
+        kind: 'kyc_submit', walletId: session.walletId,
+        attributes: { name_key: keyedHash(ctx.config.secretKey, 'risk-name-v1', canonicalKana(body.name_kana)), document_type: body.document_type },
+      });
       const result = await submitIdentityVerification(tx, { secretKey: ctx.config.secretKey, verifier }, {
         walletId: session.walletId, documentType: body.document_type, documentNumber: body.document_number,
         claimed: {

@@ -14,7 +14,9 @@ import { BankNotFound, BanksNotConfigured } from '../../banks/link-errors.js';
 import {
   executeCompletion, executeLinkStart, executeRevoke, prepareCallback, prepareLinkStart, prepareOtpCompletion, prepareRevoke,
   type LinkEnv, type Requester, type StartedLink,
+  typedAccountRiskRef,
 } from '../../banks/link-flow.js';
+import { riskDeviceKey } from '../../risk/device-key.js';
 import { getBankLink, listBankLinks, type BankLink } from '../../banks/link-store.js';
 import { coolingOffLimitFor } from '../../banks/link-cooling-off.js';
 import { linkPolicy, usableMethods } from '../../banks/policy.js';
@@ -93,7 +95,8 @@ export function linkJson(link: BankLink, ctx: Ctx) {
 
 function requester(request: FastifyRequest, walletId: string): Requester {
   const info = clientInfo(request);
-  return { walletId, ip: info.ip, ...(info.deviceId ? { deviceKey: info.deviceId } : {}) };
+  const deviceKey = riskDeviceKey(info);
+  return { walletId, ip: info.ip, ...(deviceKey ? { deviceKey } : {}) };
 }
 
 function escapeHtml(s: string): string {
@@ -172,6 +175,7 @@ export function registerLinkRoutes(app: App, ctx: Ctx): void {
     const risk = await ctx.risk({
       kind: 'link_start', walletId: who.walletId, ...(who.ip ? { ip: who.ip } : {}), ...(who.deviceKey ? { deviceKey: who.deviceKey } : {}),
       bankCode: bank.code, attributes: { method: request.body.method ?? null, policy: ctx.config.policy },
+      ...(request.body.account ? { accountRef: typedAccountRiskRef(ctx.config.secretKey, bank.code, request.body.account) } : {}),
     });
     return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId, sensitive: true }, {
       // A failed bank call left nothing koza must finish: the same key may be retried.

@@ -3,6 +3,7 @@
 import { Type } from 'typebox';
 import type { FastifyRequest } from 'fastify';
 import type { App, Ctx } from '../context.js';
+import { gateOnRisk, PaymentRefused } from '../risk-gate.js';
 import { requireMerchant, requireSession } from '../context.js';
 import { runIdempotent } from '../idempotency.js';
 import { Amount, IdempotencyHeaders, problems, Timestamp } from '../schemas.js';
@@ -56,8 +57,9 @@ export function registerPaymentRoutes(app: App, ctx: Ctx): void {
         description: Type.Optional(Type.String({ maxLength: 200 })),
         step_up_proof: Type.Optional(Type.String({
           maxLength: 128,
-          description: 'Needed from KOZA_STEP_UP_PAYMENT_FROM yen (default ¥100,000): the proof of a step-up challenge '
-            + 'approved for action "payment", this exact amount and this merchant as destination.',
+          description: 'Needed from KOZA_STEP_UP_PAYMENT_FROM yen (default ¥100,000), and at any amount when the risk check '
+            + 'asks for one (403 step-up-required): the proof of a step-up challenge approved for action "payment", this '
+            + 'exact amount and this merchant as destination.',
         })),
       }, { additionalProperties: false }),
       response: { 201: PaymentSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429) },
@@ -66,7 +68,14 @@ export function registerPaymentRoutes(app: App, ctx: Ctx): void {
     const session = await requireSession(ctx, request);
     return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, async (tx) => {
       const wallet = await getWallet(tx, session.walletId, true);
-      if (request.body.amount >= ctx.config.stepUpPaymentFrom) {
+      // A checkout cannot wait for an analyst: review refuses the payment (its alert stays open), deny refuses it.
+      const risk = await gateOnRisk(ctx, request, tx, {
+        kind: 'payment', walletId: wallet.id, amount: request.body.amount, attributes: { merchant_id: request.body.merchant_id },
+      });
+      if (risk.action === 'review') {
+        throw new PaymentRefused('This payment needs a check first; nothing was paid. Contact koza support.');
+      }
+      if (request.body.amount >= ctx.config.stepUpPaymentFrom || risk.action === 'challenge') {
         // Dynamic linking: the proof names this amount and this merchant, so it cannot be replayed for another.
         await consumeStepUpProof(tx, {
           walletId: wallet.id, proof: request.body.step_up_proof, action: 'payment',

@@ -2,6 +2,7 @@
 // Must never send a code for a wallet that is not signed in, nor answer differently for a known number.
 import { Type } from 'typebox';
 import type { App, Ctx } from '../context.js';
+import { gateOnRisk } from '../risk-gate.js';
 import { requireSession, sessionPolicy } from '../context.js';
 import { runIdempotent } from '../idempotency.js';
 import { IdempotencyHeaders, problems, RotatedSession } from '../schemas.js';
@@ -41,12 +42,14 @@ export function registerPhoneRoutes(app: App, ctx: Ctx): void {
       body: Type.Object({ code: Type.String({ pattern: '^[0-9]{6}$' }) }, { additionalProperties: false }),
       response: {
         200: Type.Object({ phone: Type.String(), assurance_level: Type.String(), session: RotatedSession }),
-        ...problems(400, 401, 409, 413, 415, 422, 423, 429),
+        ...problems(400, 401, 403, 409, 413, 415, 422, 423, 429),
       },
     },
   }, async (request, reply) => {
     const session = await requireSession(ctx, request);
     return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId, sensitive: true }, async (tx) => {
+      // The number becomes the wallet's: a profile change the risk engine decides (a takeover moves the phone first).
+      await gateOnRisk(ctx, request, tx, { kind: 'profile_change', walletId: session.walletId, attributes: { change: 'phone' } });
       const { phone } = await confirmPhone(tx, ctx.config.secretKey, { walletId: session.walletId, code: request.body.code });
       const rotated = await rotateSession(tx, sessionPolicy(ctx), session.sessionId);
       const wallet = await getWallet(tx, session.walletId);

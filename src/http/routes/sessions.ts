@@ -9,6 +9,7 @@ import { logIn } from '../../identity/login.js';
 import { listDevices } from '../../identity/devices.js';
 import { revokeAllSessions, revokeSession } from '../../identity/sessions.js';
 import { clientInfo, sessionPolicy } from '../context.js';
+import { gateOnRisk } from '../risk-gate.js';
 
 export function registerSessionRoutes(app: App, ctx: Ctx): void {
   app.post('/v1/sessions', {
@@ -29,7 +30,10 @@ export function registerSessionRoutes(app: App, ctx: Ctx): void {
   }, async (request, reply) => runIdempotent(ctx.db, ctx.config.secretKey, request, reply,
     { scope: 'public:login', sensitive: true },
     async (tx) => {
-      const session = await logIn(tx, sessionPolicy(ctx), request.body, clientInfo(request));
+      const session = await logIn(tx, sessionPolicy(ctx), request.body, clientInfo(request), async (walletId) => {
+        // Review and challenge open an alert and go on: sign-in has no second step yet to challenge with.
+        await gateOnRisk(ctx, request, tx, { kind: 'login', walletId });
+      });
       return {
         status: 201,
         body: { session_id: session.sessionId, token: session.token, wallet_id: session.walletId, expires_at: session.expiresAt.toISOString() },

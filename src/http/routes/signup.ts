@@ -6,6 +6,7 @@ import { runIdempotent } from '../idempotency.js';
 import { IdempotencyHeaders, problems } from '../schemas.js';
 import { resendEmailCode, signUp, verifyEmail } from '../../wallets/wallets.js';
 import { WalletSchema, walletJson } from './wallet.js';
+import { gateOnRisk } from '../risk-gate.js';
 
 const Email = Type.String({ minLength: 3, maxLength: 254, format: 'email', examples: ['hanako@example.jp'] });
 const Accepted = Type.Object({ status: Type.Literal('verification_sent'), email: Type.String() });
@@ -17,11 +18,13 @@ export function registerSignupRoutes(app: App, ctx: Ctx): void {
       description: 'Answers the same whether or not the e-mail already has a wallet; its owner is told by e-mail.',
       headers: IdempotencyHeaders,
       body: Type.Object({ email: Email, password: Type.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false }),
-      response: { 202: Accepted, ...problems(400, 413, 415, 422, 429) },
+      response: { 202: Accepted, ...problems(400, 403, 413, 415, 422, 429) },
     },
   }, async (request, reply) => runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: 'public:signup' },
     async (tx) => {
-      await signUp(tx, ctx.config.secretKey, request.body);
+      await signUp(tx, ctx.config.secretKey, request.body, async (walletId) => {
+        await gateOnRisk(ctx, request, tx, { kind: 'signup', walletId, attributes: { email: request.body.email.trim() } });
+      });
       return { status: 202, body: { status: 'verification_sent', email: request.body.email.trim().toLowerCase() } };
     }));
 
