@@ -8,7 +8,7 @@ import type { Db } from '../store/db.js';
 import type { Config } from '../config.js';
 import { Unauthenticated } from '../errors.js';
 import { findActiveSession, type ActiveSession, type SessionPolicy } from '../identity/sessions.js';
-import type { ClientInfo } from '../identity/devices.js';
+import { clientInfoFrom, type ClientInfo } from '../identity/devices.js';
 import { findMerchantByApiKey, type Merchant } from '../payments/merchants.js';
 import type { Metrics } from './metrics.js';
 import type { RiskDecider } from '../risk/hook.js';
@@ -54,13 +54,9 @@ export function sessionPolicy(ctx: Ctx): SessionPolicy {
   return { idleMinutes: ctx.config.sessionIdleMinutes, absoluteHours: ctx.config.sessionAbsoluteHours };
 }
 
+/** The client's address and device signal: X-Device-Id or the koza_device cookie (docs/device-signal.md). */
 export function clientInfo(request: FastifyRequest): ClientInfo {
-  const deviceId = request.headers['x-device-id'];
-  return {
-    ip: request.ip,
-    userAgent: request.headers['user-agent'],
-    deviceId: typeof deviceId === 'string' ? deviceId : undefined,
-  };
+  return clientInfoFrom(request.ip, request.headers);
 }
 
 export async function requireSession(ctx: Ctx, request: FastifyRequest): Promise<ActiveSession> {
