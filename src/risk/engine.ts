@@ -5,17 +5,37 @@
 import type { Db } from '../store/db.js';
 import type { RiskDecider } from './hook.js';
 import type { CounterStore } from './counters.js';
-import { computeFeatures, recordEvent } from './features.js';
+import { computeFeatures, FEATURE_NAMES, recordEvent } from './features.js';
+import { FEATURES, parseWindowedFeature } from './rule-features.js';
 import { mergeFeatures } from './rule-decider.js';
-import { evaluate, type RuleSet } from './rules.js';
+import { evaluate, featuresRead, type RuleSet } from './rules.js';
 import { storeDecision } from './decisions.js';
+
+/** The windowed counts (`signups_per_ip_6h`) a rule set reads, worked out once per loaded set. */
+const windowedByRuleSet = new WeakMap<RuleSet, string[]>();
+
+export function windowedFeaturesOf(rules: RuleSet): string[] {
+  let names = windowedByRuleSet.get(rules);
+  if (!names) {
+    const read = new Set<string>();
+    for (const rule of rules.rules) featuresRead(rule.when, read);
+    names = [...read].filter((name) => !isRegisteredFeature(name) && parseWindowedFeature(name) !== null);
+    windowedByRuleSet.set(rules, names);
+  }
+  return names;
+}
+
+function isRegisteredFeature(name: string): boolean {
+  return Object.hasOwn(FEATURES, name) || (FEATURE_NAMES as readonly string[]).includes(name);
+}
 
 export function riskEngine(options: { db: Db; store: CounterStore; rules: () => RuleSet }): RiskDecider {
   return async (event, q) => {
     const through = q ?? options.db;
+    const rules = options.rules();
     await recordEvent(through, options.store, event);
-    const features = mergeFeatures(event, await computeFeatures(through, options.store, event));
-    const evaluation = evaluate(options.rules(), event, features);
+    const features = mergeFeatures(event, await computeFeatures(through, options.store, event, new Date(), windowedFeaturesOf(rules)));
+    const evaluation = evaluate(rules, event, features);
     const decisionId = await storeDecision(through, {
       event, features, decision: evaluation, hits: evaluation.hits, shadowHits: evaluation.shadowHits, enforced: true,
     });

@@ -196,6 +196,13 @@ forEachBackend('risk features', (db) => {
     assert.equal(f.auth_failures_per_bank_account_24h, 5, 'three PIN and two OTP failures');
     assert.equal(f.wallets_failing_per_bank_account_24h, 3);
     assert.equal(f.wallets_per_bank_account, 0, 'failures never tie a wallet to the account');
+    // Windows a rule picks for itself: the same counters over 2 h, 4 h, 7 h and 2 days.
+    const windowed = await computeFeatures(db(), store, { kind: 'link_start', walletId: fresh, ip: sprayer, bankCode: BANK, accountRef: 'acct-victim' },
+      NOW, ['pin_failures_per_ip_2h', 'pin_failures_per_ip_4h', 'pin_failures_per_ip_7h', 'pin_failures_per_ip_2d', 'accounts_with_failures_per_ip_5h', 'not_a_feature_3h']);
+    assert.deepEqual([windowed.pin_failures_per_ip_2h, windowed.pin_failures_per_ip_4h, windowed.pin_failures_per_ip_7h, windowed.pin_failures_per_ip_2d],
+      [1, 2, 3, 4]);
+    assert.equal(windowed.accounts_with_failures_per_ip_5h, 1, 'only acct-victim failed from this IP in the last 5 h');
+    assert.equal('not_a_feature_3h' in windowed, false);
     // Another bank's account of the same reference is another account.
     const elsewhere = await computeFeatures(db(), store, { kind: 'link_start', walletId: fresh, bankCode: '0002', accountRef: 'acct-victim' }, NOW);
     assert.equal(elsewhere.pin_failures_per_account_24h, 0);

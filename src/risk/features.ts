@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import type { Queryable } from '../store/db.js';
 import type { RiskEvent } from './hook.js';
 import { readCounters, type CounterRead, type CounterStore } from './counters.js';
+import { parseWindowedFeature, WINDOWED_COUNTS } from './rule-features.js';
 
 export type FeatureValue = number | string | boolean | null;
 export type Features = Record<string, FeatureValue>;
@@ -320,7 +321,11 @@ async function linkedWalletsOfAccount(q: Queryable, bankCode: string | undefined
  * wallet, no history) is null, never 0, so that a rule can tell "none" from "unknown". Reads only through `q`, one
  * query at a time (`q` may be one connection: a transaction, or PGlite); the counter reads go in one round trip.
  */
-export async function computeFeatures(q: Queryable, store: CounterStore, event: RiskEvent, now: Date = new Date()): Promise<Features> {
+export async function computeFeatures(
+  q: Queryable, store: CounterStore, event: RiskEvent, now: Date = new Date(),
+  /** Windowed counts the rules read beyond the fixed vocabulary (`signups_per_ip_6h`: rule-features.ts). */
+  windowed: Iterable<string> = [],
+): Promise<Features> {
   const account = accountKeyOf(event);
   const ip = event.ip ?? null;
   const device = event.deviceKey ?? null;
@@ -365,6 +370,14 @@ export async function computeFeatures(q: Queryable, store: CounterStore, event: 
   count('charges_per_wallet_24h', COUNTERS.chargesPerWallet, walletId, DAY);
   count('charge_amount_per_wallet_24h', COUNTERS.chargeAmountPerWallet, walletId, DAY);
   count('charges_per_account_24h', COUNTERS.chargesPerAccount, account, DAY);
+  const keyOf = { ip, device, email_domain: domain, account, wallet: walletId } as const;
+  for (const name of windowed) {
+    const parsed = parseWindowedFeature(name);
+    if (!parsed || slots.has(name)) continue;
+    const spec = WINDOWED_COUNTS[parsed.base];
+    if (spec.kind === 'count') count(name, parsed.base, keyOf[spec.key], parsed.windowSeconds);
+    else distinct(name, parsed.base, keyOf[spec.key], parsed.windowSeconds);
+  }
   const values = await readCounters(q, store, reads, now);
   const v = (name: string): number | null => {
     const slot = slots.get(name);
@@ -423,6 +436,7 @@ export async function computeFeatures(q: Queryable, store: CounterStore, event: 
   f.bank_accounts_per_wallet_30d = v('bank_accounts_per_wallet_30d');
   f.charges_per_bank_account_24h = f.charges_per_account_24h;
   f.charge_amount_per_wallet_24h = v('charge_amount_per_wallet_24h');
+  for (const name of windowed) if (!(name in f) && parseWindowedFeature(name)) f[name] = v(name);
   return f;
 }
 

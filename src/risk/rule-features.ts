@@ -68,8 +68,51 @@ export const FEATURES = {
 
 export type FeatureName = keyof typeof FEATURES;
 
-export function isFeatureName(name: string): name is FeatureName {
-  return Object.hasOwn(FEATURES, name);
+/**
+ * Counts a rule may read over a window of its own choosing (configurable windows, no code change): the base name,
+ * `_`, a whole number and m (minutes), h (hours) or d (days) — `signups_per_ip_6h`, `pin_failures_per_ip_7d`. Windows
+ * run from 1 minute to 90 days; up to 48 h they have minute resolution, longer ones hour resolution. The counting
+ * conventions above hold; a count with no key in the event (no IP, no device) is null.
+ */
+export const WINDOWED_COUNTS = {
+  signups_per_ip: { kind: 'count', key: 'ip', meaning: 'sign-ups from the event\'s IP address' },
+  signups_per_device: { kind: 'count', key: 'device', meaning: 'sign-ups from the event\'s device key' },
+  signups_per_email_domain: { kind: 'count', key: 'email_domain', meaning: 'sign-ups with the event\'s e-mail domain' },
+  pin_failures_per_account: { kind: 'count', key: 'account', meaning: 'PIN failures on the event\'s bank account, all wallets' },
+  otp_failures_per_account: { kind: 'count', key: 'account', meaning: 'one-time-code failures on the event\'s bank account, all wallets' },
+  pin_failures_per_ip: { kind: 'count', key: 'ip', meaning: 'PIN failures from the event\'s IP address, all accounts' },
+  charges_per_wallet: { kind: 'count', key: 'wallet', meaning: 'charges by the wallet (refused ones too)' },
+  charge_amount_per_wallet: { kind: 'count', key: 'wallet', meaning: 'yen charged by the wallet (refused ones too)' },
+  charges_per_account: { kind: 'count', key: 'account', meaning: 'charges debiting the event\'s bank account, all wallets' },
+  wallets_per_device: { kind: 'distinct', key: 'device', meaning: 'distinct wallets seen with the event\'s device key' },
+  names_per_device: { kind: 'distinct', key: 'device', meaning: 'distinct holder names seen with the event\'s device key' },
+  accounts_with_failures_per_ip: { kind: 'distinct', key: 'ip', meaning: 'distinct bank accounts with a PIN/OTP failure from the event\'s IP' },
+  wallets_failing_per_bank_account: { kind: 'distinct', key: 'account', meaning: 'distinct wallets with a PIN/OTP failure on the event\'s bank account' },
+  bank_accounts_per_wallet: { kind: 'distinct', key: 'wallet', meaning: 'distinct bank accounts the bank vouched for to the wallet' },
+  wallets_per_bank_account: { kind: 'distinct', key: 'account', meaning: 'distinct wallets the bank vouched for the event\'s bank account to' },
+} as const satisfies Record<string, { kind: 'count' | 'distinct'; key: 'ip' | 'device' | 'email_domain' | 'account' | 'wallet'; meaning: string }>;
+
+export type WindowedBase = keyof typeof WINDOWED_COUNTS;
+
+const WINDOW_UNITS = { m: 60, h: 3600, d: 86_400 } as const;
+const WINDOW_MAX_SECONDS = 90 * 86_400;
+
+/** A windowed count's base and window in seconds; null when the name is not one (or its window is out of range). */
+export function parseWindowedFeature(name: string): { base: WindowedBase; windowSeconds: number } | null {
+  const match = /^([a-z_]+)_([1-9][0-9]{0,4})([mhd])$/.exec(name);
+  if (!match || !Object.hasOwn(WINDOWED_COUNTS, match[1]!)) return null;
+  const windowSeconds = Number(match[2]) * WINDOW_UNITS[match[3] as keyof typeof WINDOW_UNITS];
+  return windowSeconds <= WINDOW_MAX_SECONDS ? { base: match[1] as WindowedBase, windowSeconds } : null;
+}
+
+/** A name a rule may read: a registered feature, or a windowed count. */
+export function isFeatureName(name: string): boolean {
+  return Object.hasOwn(FEATURES, name) || parseWindowedFeature(name) !== null;
+}
+
+/** The type of a name isFeatureName accepted (windowed counts are numbers). */
+export function featureType(name: string): FeatureType {
+  return Object.hasOwn(FEATURES, name) ? FEATURES[name as FeatureName].type : 'number';
 }
 
 /** The features an event carries itself; the counter store adds the rest. */

@@ -1,8 +1,9 @@
 // The rule engine's semantics (precedence, score, shadow mode, missing features) and every refusal of a bad rule file.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { featuresFromEvent, type FeatureVector } from './rule-features.js';
+import { featuresFromEvent, parseWindowedFeature, type FeatureVector } from './rule-features.js';
 import { evaluate, parseRuleSet, RuleFileError, type RuleSet } from './rules.js';
+import { windowedFeaturesOf } from './engine.js';
 
 /** A one-rule-per-entry file; `extra` is spliced into the rule's mapping as YAML. */
 function ruleYaml(id: string, extra: string, base = { events: '[charge]', action: 'review', score: '50' }): string {
@@ -122,6 +123,10 @@ describe('parseRuleSet refuses a bad file, naming the rule and the reason', () =
   const cases: Array<{ name: string; text: string; rule: string | null; reason: RegExp; line?: number }> = [
     { name: 'unknown feature', text: oneRule('when: { feature: amonut, op: ">", value: 1 }'), rule: "'bad-rule' (rules[1])", reason: /when: unknown feature 'amonut'/ },
     { name: 'unknown feature deep in a condition', text: oneRule('when: { all: [ { feature: amount, op: ">", value: 1 }, { not: { feature: nope, op: "==", value: 1 } } ] }'), rule: "'bad-rule' (rules[1])", reason: /when\.all\[1\]\.not: unknown feature 'nope'/ },
+    { name: 'windowed count over an unknown base', text: oneRule('when: { feature: signup_per_ip_6h, op: ">", value: 1 }'), rule: "'bad-rule' (rules[1])", reason: /unknown feature 'signup_per_ip_6h'/ },
+    { name: 'windowed count longer than 90 days', text: oneRule('when: { feature: signups_per_ip_91d, op: ">", value: 1 }'), rule: "'bad-rule' (rules[1])", reason: /unknown feature 'signups_per_ip_91d'/ },
+    { name: 'windowed count of zero length', text: oneRule('when: { feature: signups_per_ip_0h, op: ">", value: 1 }'), rule: "'bad-rule' (rules[1])", reason: /unknown feature 'signups_per_ip_0h'/ },
+    { name: 'windowed count compared with a string', text: oneRule('when: { feature: charges_per_wallet_7d, op: "==", value: many }'), rule: "'bad-rule' (rules[1])", reason: /'charges_per_wallet_7d' is a number/ },
     { name: 'unknown op', text: oneRule('when: { feature: amount, op: "=>", value: 1 }'), rule: "'bad-rule' (rules[1])", reason: /unknown op "=>"/ },
     { name: 'op that does not fit the type', text: oneRule('when: { feature: email_domain, op: ">", value: a }'), rule: "'bad-rule' (rules[1])", reason: /op > does not apply to the string feature 'email_domain'/ },
     { name: 'wrong value type', text: oneRule('when: { feature: amount, op: ">=", value: "1000" }'), rule: "'bad-rule' (rules[1])", reason: /wrong value type: 'amount' is a number but value is string "1000"/ },
@@ -154,5 +159,31 @@ describe('parseRuleSet refuses a bad file, naming the rule and the reason', () =
   it('points at the line of the bad rule', () => {
     const err = refusal(oneRule('when: { feature: amonut, op: ">", value: 1 }'));
     assert.equal(err.line, 16); // the `when:` line of the second rule
+  });
+});
+
+describe('windowed counts: a rule picks its own window with no code change', () => {
+  it('parses base, number and unit, from a minute to 90 days', () => {
+    assert.deepEqual(parseWindowedFeature('signups_per_ip_6h'), { base: 'signups_per_ip', windowSeconds: 6 * 3600 });
+    assert.deepEqual(parseWindowedFeature('pin_failures_per_ip_15m'), { base: 'pin_failures_per_ip', windowSeconds: 900 });
+    assert.deepEqual(parseWindowedFeature('wallets_per_device_90d'), { base: 'wallets_per_device', windowSeconds: 90 * 86_400 });
+    for (const bad of ['signups_per_ip', 'signups_per_ip_6', 'signups_per_ip_06h', 'signups_per_ip_6w', 'amount_6h', 'signups_per_ip_2161h']) {
+      assert.equal(parseWindowedFeature(bad), null, bad);
+    }
+  });
+
+  it('loads a rule over a new window and fires on it', () => {
+    const rules = set(ruleYaml('burst-6h', 'when: { feature: signups_per_ip_6h, op: ">=", value: 8 }', { events: '[signup]', action: 'review', score: '50' }));
+    assert.equal(evaluate(rules, { kind: 'signup' }, { signups_per_ip_6h: 8 }).action, 'review');
+    assert.equal(evaluate(rules, { kind: 'signup' }, { signups_per_ip_6h: 7 }).action, 'allow');
+    assert.equal(evaluate(rules, { kind: 'signup' }, {}).action, 'allow', 'not computed: unknown, never fires');
+  });
+
+  it('tells the engine which windowed counts the loaded rules read (the fixed vocabulary is computed anyway)', () => {
+    const rules = set(
+      ruleYaml('burst-6h', 'when: { all: [ { feature: signups_per_ip_6h, op: ">=", value: 8 }, { feature: signups_per_ip_24h, op: ">=", value: 1 } ] }', { events: '[signup]', action: 'review', score: '50' }),
+      ruleYaml('spray-2h', 'when: { not: { feature: pin_failures_per_ip_2h, op: "<", value: 3 } }', { events: '[login]', action: 'deny', score: '90' }),
+    );
+    assert.deepEqual(windowedFeaturesOf(rules).sort(), ['pin_failures_per_ip_2h', 'signups_per_ip_6h']);
   });
 });

@@ -2,7 +2,7 @@
 // Must never read a database, the network or the clock: callers bring the text, the lists and the features.
 import { LineCounter, isMap, isSeq, parseDocument } from 'yaml';
 import type { RiskAction, RiskDecision, RiskEvent, RiskEventKind } from './hook.js';
-import { FEATURES, isFeatureName, type FeatureName, type FeatureType, type FeatureValue, type FeatureVector } from './rule-features.js';
+import { featureType, isFeatureName, type FeatureType, type FeatureValue, type FeatureVector } from './rule-features.js';
 
 export const RULE_FILE_VERSION = 1;
 
@@ -32,9 +32,9 @@ export type Condition =
   | { all: Condition[] }
   | { any: Condition[] }
   | { not: Condition }
-  | { feature: FeatureName; op: ComparisonOp; value: Scalar | Scalar[] }
-  | { feature: FeatureName; in_list: string }
-  | { feature: FeatureName; not_in_list: string };
+  | { feature: string; op: ComparisonOp; value: Scalar | Scalar[] }
+  | { feature: string; in_list: string }
+  | { feature: string; not_in_list: string };
 
 export type RuleMode = 'enforce' | 'shadow';
 
@@ -221,8 +221,10 @@ function parseCondition(
 
   const feature = raw.feature;
   if (typeof feature !== 'string') return fail(`expected all, any, not or a comparison with \`feature\`; got keys ${keys.join(', ') || '(none)'}`);
-  if (!isFeatureName(feature)) return fail(`unknown feature '${feature}' (see FEATURES in src/risk/rule-features.ts)`);
-  const type = FEATURES[feature].type;
+  if (!isFeatureName(feature)) {
+    return fail(`unknown feature '${feature}' (see docs/risk-rules.md: a listed feature, or a windowed count such as signups_per_ip_6h)`);
+  }
+  const type = featureType(feature);
 
   if ('in_list' in raw || 'not_in_list' in raw) {
     const key = 'in_list' in raw ? 'in_list' : 'not_in_list';
@@ -277,7 +279,7 @@ function test(cond: Condition, features: FeatureVector, lists: RuleSet['lists'])
     return t === null ? null : !t;
   }
   const actual: FeatureValue | undefined = features[cond.feature];
-  if (actual === undefined || actual === null || typeof actual !== FEATURES[cond.feature].type) return null;
+  if (actual === undefined || actual === null || typeof actual !== featureType(cond.feature)) return null;
   if (typeof actual === 'number' && !Number.isFinite(actual)) return null;
   if ('in_list' in cond || 'not_in_list' in cond) {
     const listName = 'in_list' in cond ? cond.in_list : cond.not_in_list;
@@ -336,7 +338,7 @@ export function evaluate(ruleSet: RuleSet, event: Pick<RiskEvent, 'kind'>, featu
 }
 
 /** The feature names a condition reads, for documentation and for asking the counter store only for what is needed. */
-export function featuresRead(cond: Condition, into = new Set<FeatureName>()): Set<FeatureName> {
+export function featuresRead(cond: Condition, into = new Set<string>()): Set<string> {
   if ('all' in cond) cond.all.forEach((c) => featuresRead(c, into));
   else if ('any' in cond) cond.any.forEach((c) => featuresRead(c, into));
   else if ('not' in cond) featuresRead(cond.not, into);
