@@ -45,6 +45,10 @@ description: stricter farms
 rules:
 ${rule('farm-two', 'deny', "{ feature: wallets_per_device_24h, op: '>=', value: 2 }")}
 ${rule('watch-one', 'review', "{ feature: wallets_per_device_24h, op: '==', value: 1 }", '    mode: shadow\n')}`);
+const WINDOWED = join(dir, 'windowed.yaml');
+writeFileSync(WINDOWED, `version: 1
+rules:
+${rule('ip-burst-6h', 'review', "{ feature: signups_per_ip_6h, op: '>=', value: 10 }")}`);
 const BAD = join(dir, 'bad.yaml');
 writeFileSync(BAD, `version: 1
 rules:
@@ -169,10 +173,16 @@ for (const backend of backends()) {
       assert.match(human.stdout, /\nallow +2 +1 +-1\n/);
       assert.match(human.stdout, /\ndeny +0 +2 +\+2\n/);
       assert.match(human.stdout, /\nallow -> deny +1\n/);
-      assert.match(human.stdout, /\nfarm-two +enforce +deny +2 +0 +0\n/);
+      assert.match(human.stdout, /\nfarm-two +enforce +deny +2 +0 +0 +0\n/);
+      assert.doesNotMatch(human.stdout, /could not fire/);
       assert.match(human.stdout, new RegExp(`\\n${ids.third} +2030-01-01T00:03:00Z +signup +review +deny +farm-two\\n`));
       const empty = koza(['risk', 'dry-run', '--file', CANDIDATE, '--until', '2029-01-01'], env);
       assert.match(empty.stdout, /: 0 decisions replayed; 0 would change/);
+      // A rule over a window no rule read at the time: the decisions lack it, and the output says so.
+      const blind = koza(['risk', 'dry-run', '--file', WINDOWED, '--since', '2030-01-01', '--until', '2030-01-02'], env);
+      assert.equal(blind.status, 0, blind.stderr);
+      assert.match(blind.stdout, /\nip-burst-6h +enforce +review +0 +0 +0 +3\n/);
+      assert.match(blind.stdout, /so it could not fire on them:\n  ip-burst-6h: 3 decisions without signups_per_ip_6h\n/);
     });
 
     it('lists decisions for one key and the open alert queue', () => {

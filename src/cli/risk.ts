@@ -100,8 +100,13 @@ function printDryRun(file: string, s: DryRunSummary): void {
     out(table(['CHANGE', 'DECISIONS'], moves));
   }
   out();
-  out(table(['RULE', 'MODE', 'ACTION', 'HITS', 'SHADOW HITS', 'RECORDED HITS'],
-    s.rules.map((r) => [r.rule, r.mode, r.action, String(r.enforcedHits), String(r.shadowHits), String(r.recordedHits)])));
+  out(table(['RULE', 'MODE', 'ACTION', 'HITS', 'SHADOW HITS', 'RECORDED HITS', 'NOT RECORDED'],
+    s.rules.map((r) => [r.rule, r.mode, r.action, String(r.enforcedHits), String(r.shadowHits), String(r.recordedHits), String(r.notRecorded)])));
+  const blind = s.rules.filter((r) => r.notRecorded > 0);
+  if (blind.length) {
+    out('NOT RECORDED: decisions made without a feature the rule reads (not computed at the time), so it could not fire on them:');
+    for (const r of blind) out(`  ${r.rule}: ${r.notRecorded} decisions without ${r.missingFeatures.join(', ')}`);
+  }
   if (s.samples.length) {
     out();
     out(`changed decisions (${s.samples.length} of ${s.changed}, newest first):`);

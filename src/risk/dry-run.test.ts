@@ -66,9 +66,9 @@ describe('replayDecisions', () => {
     assert.equal(s.changes.allow.allow, 3);
     assert.equal(s.changed, 4);
     assert.deepEqual(s.rules, [
-      { rule: 'big-charge', mode: 'enforce', action: 'review', enforcedHits: 2, shadowHits: 0, recordedHits: 0 },
-      { rule: 'farm', mode: 'enforce', action: 'deny', enforcedHits: 1, shadowHits: 0, recordedHits: 2 },
-      { rule: 'watch-small', mode: 'shadow', action: 'challenge', enforcedHits: 0, shadowHits: 1, recordedHits: 0 },
+      { rule: 'big-charge', mode: 'enforce', action: 'review', enforcedHits: 2, shadowHits: 0, recordedHits: 0, notRecorded: 0, missingFeatures: [] },
+      { rule: 'farm', mode: 'enforce', action: 'deny', enforcedHits: 1, shadowHits: 0, recordedHits: 2, notRecorded: 0, missingFeatures: [] },
+      { rule: 'watch-small', mode: 'shadow', action: 'challenge', enforcedHits: 0, shadowHits: 1, recordedHits: 0, notRecorded: 0, missingFeatures: [] },
     ]);
     assert.deepEqual(s.samples.map((x) => [x.eventKind, x.before, x.after, x.rulesBefore, x.rulesAfter]), [
       ['charge', 'allow', 'review', [], ['big-charge']],
@@ -98,6 +98,28 @@ describe('replayDecisions', () => {
   it('a missing or null feature never fires a candidate rule (the recorded features are all there is)', () => {
     const s = replayDecisions(candidate, [recorded('charge', 'review', { amount: null }), recorded('charge', 'review', {})]);
     assert.deepEqual(s.after, { allow: 2, challenge: 0, review: 0, deny: 0 });
+  });
+
+  it('counts, per rule, the decisions recorded without a feature it reads (null was recorded; absent was never computed)', () => {
+    const windowed = parseRuleSet(`
+version: 1
+rules:
+  - id: ip-burst-6h
+    description: Many sign-ups from one IP in six hours
+    rationale: testing
+    events: [signup]
+    when: { all: [{ feature: signups_per_ip_6h, op: '>=', value: 10 }, { feature: account_age_hours, op: '<', value: 1 }] }
+    action: review
+    score: 50
+`);
+    const s = replayDecisions(windowed, [
+      recorded('signup', 'allow', { signups_per_ip_6h: 12, account_age_hours: 0 }),
+      recorded('signup', 'allow', { signups_per_ip_6h: null, account_age_hours: 0 }),
+      recorded('signup', 'allow', { signups_per_ip_1h: 12, account_age_hours: 0 }),
+      recorded('signup', 'allow', {}),
+      recorded('charge', 'allow', {}),
+    ]);
+    assert.deepEqual(s.rules.map((r) => [r.enforcedHits, r.notRecorded, r.missingFeatures]), [[1, 2, ['signups_per_ip_6h', 'account_age_hours']]]);
   });
 });
 

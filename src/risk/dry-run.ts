@@ -5,7 +5,7 @@ import type { Queryable } from '../store/db.js';
 import type { RiskAction, RiskEvent, RiskEventKind } from './hook.js';
 import type { Features } from './features.js';
 import type { RuleHit as StoredRuleHit } from './decisions.js';
-import { evaluate, RISK_ACTIONS, type RuleMode, type RuleSet } from './rules.js';
+import { evaluate, featuresRead, RISK_ACTIONS, type RuleMode, type RuleSet } from './rules.js';
 
 export const DRY_RUN_DEFAULT_LIMIT = 10_000;
 export const DRY_RUN_MAX_LIMIT = 100_000;
@@ -49,6 +49,13 @@ export interface DryRunRuleCount {
   shadowHits: number;
   /** Times a rule with this id hit (enforced or shadow) in the recorded decisions. */
   recordedHits: number;
+  /**
+   * Decisions of this rule's events recorded without a feature it reads (a windowed count no rule read at the time
+   * is not computed): the rule could not fire on them, so its hits understate what it would do from now on.
+   */
+  notRecorded: number;
+  /** The features it reads that were missing from at least one of those decisions. */
+  missingFeatures: string[];
 }
 
 export interface DryRunSample {
@@ -88,14 +95,16 @@ const zeroCounts = (): ActionCounts => ({ allow: 0, challenge: 0, review: 0, den
 export class DryRun {
   readonly summary: DryRunSummary;
   private readonly byRule = new Map<string, DryRunRuleCount>();
+  private readonly reads: Array<{ count: DryRunRuleCount; events: ReadonlySet<string>; features: string[] }>;
 
   constructor(private readonly candidate: RuleSet) {
     const changes = {} as Record<RiskAction, ActionCounts>;
     for (const a of RISK_ACTIONS) changes[a] = zeroCounts();
     const rules = candidate.rules.map((r): DryRunRuleCount => ({
-      rule: r.id, mode: r.mode, action: r.action, enforcedHits: 0, shadowHits: 0, recordedHits: 0,
+      rule: r.id, mode: r.mode, action: r.action, enforcedHits: 0, shadowHits: 0, recordedHits: 0, notRecorded: 0, missingFeatures: [],
     }));
     for (const r of rules) this.byRule.set(r.rule, r);
+    this.reads = candidate.rules.map((r, i) => ({ count: rules[i]!, events: new Set(r.events), features: [...featuresRead(r.when)] }));
     this.summary = {
       replayed: 0, truncated: false, first: null, last: null, before: zeroCounts(), after: zeroCounts(), changes, changed: 0, rules, samples: [],
     };
@@ -117,6 +126,13 @@ export class DryRun {
     for (const id of recorded) {
       const counted = this.byRule.get(id);
       if (counted) counted.recordedHits += 1;
+    }
+    for (const { count, events, features } of this.reads) {
+      if (!events.has(decision.eventKind)) continue;
+      const missing = features.filter((f) => !Object.hasOwn(decision.features, f));
+      if (missing.length === 0) continue;
+      count.notRecorded += 1;
+      for (const f of missing) if (!count.missingFeatures.includes(f)) count.missingFeatures.push(f);
     }
     if (result.action === decision.action) return;
     s.changed += 1;

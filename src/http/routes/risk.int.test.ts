@@ -188,7 +188,7 @@ forEachBackend('risk analyst routes', (db) => {
     assert.equal(s.changes.allow.deny, 1);
     assert.equal(s.changed, 2);
     const farm = s.rules.find((r: any) => r.rule === 'device-wallet-farm-24h');
-    assert.deepEqual(farm, { rule: 'device-wallet-farm-24h', mode: 'enforce', action: 'deny', enforced_hits: 2, shadow_hits: 0, recorded_hits: 1 });
+    assert.deepEqual(farm, { rule: 'device-wallet-farm-24h', mode: 'enforce', action: 'deny', enforced_hits: 2, shadow_hits: 0, recorded_hits: 1, not_recorded: 0, missing_features: [] });
     assert.deepEqual(s.samples.map((x: any) => [x.id, x.event_kind, x.before, x.after]), [[second, 'signup', 'allow', 'deny'], [third, 'signup', 'review', 'deny']]);
     assert.ok(s.samples[0].rules_after.includes('device-wallet-farm-24h'));
     assert.equal(s.first, at(1).toISOString());

@@ -88,6 +88,10 @@ const DryRunSchema = Type.Object({
   rules: Type.Array(Type.Object({
     rule: Type.String(), mode: Mode, action: Action, enforced_hits: Type.Integer(), shadow_hits: Type.Integer(),
     recorded_hits: Type.Integer({ description: 'Hits of a rule with this id in the recorded decisions.' }),
+    not_recorded: Type.Integer({
+      description: 'Decisions of its events recorded without a feature it reads (never computed then): it could not fire on them.',
+    }),
+    missing_features: Type.Array(Type.String()),
   }, { additionalProperties: false })),
   samples: Type.Array(Type.Object({
     id: Type.String(), event_kind: EventKind, wallet_id: Type.Union([Type.String(), Type.Null()]), created_at: Timestamp,
@@ -128,6 +132,7 @@ export function dryRunJson(s: DryRunSummary) {
     before: s.before, after: s.after, changes: s.changes, changed: s.changed,
     rules: s.rules.map((r) => ({
       rule: r.rule, mode: r.mode, action: r.action, enforced_hits: r.enforcedHits, shadow_hits: r.shadowHits, recorded_hits: r.recordedHits,
+      not_recorded: r.notRecorded, missing_features: r.missingFeatures,
     })),
     samples: s.samples.map((x) => ({
       id: x.id, event_kind: x.eventKind, wallet_id: x.walletId, created_at: x.createdAt.toISOString(), before: x.before, after: x.after,
