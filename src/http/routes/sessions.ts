@@ -24,7 +24,8 @@ export function registerSessionRoutes(app: App, ctx: Ctx): void {
         ...problems(400, 401, 403, 413, 415, 422, 429),
       },
       description: 'The token is shown once. A retry with the same Idempotency-Key returns the same session. '
-        + 'Send X-Device-Id (a random id the app keeps) to be recognised as a known device; a sign-in from a new '
+        + 'Send X-Device-Id (a random id the app keeps; or the koza_device cookie, docs/device-signal.md) to be '
+        + 'recognised as a known device; a sign-in from a new '
         + 'device is e-mailed to the owner. Repeated failures make the account wait (2 s doubling, at most 15 min).',
     },
   }, async (request, reply) => runIdempotent(ctx.db, ctx.config.secretKey, request, reply,
