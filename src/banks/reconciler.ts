@@ -3,6 +3,7 @@
 // Must never settle from a guess: no answer from the bank leaves the movement pending for the next round.
 import type { Db } from '../store/db.js';
 import type { Config } from '../config.js';
+import { startPeriodic } from '../jobs/periodic.js';
 import { completeIdempotentKey } from '../http/idempotency.js';
 import {
   callBank, getMovement, movementJson, outcomeOf, REVIEW_REJECTED, settleMovement, type Movement, type MovementDeps,
@@ -157,21 +158,8 @@ export async function reconcileStatement(deps: MovementDeps, bankCode: string, d
 export function startReconciler(
   deps: MovementDeps, intervalMs: number, onError: (err: unknown) => void, alsoEachRound: Array<() => Promise<unknown>> = [],
 ): { stop(): Promise<void> } {
-  let stopped = false;
-  let running: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(() => {
-    if (stopped) return;
-    running = running.then(async () => {
-      await reconcileOnce(deps);
-      for (const work of alsoEachRound) await work();
-    }).catch(onError);
-  }, intervalMs);
-  timer.unref();
-  return {
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return startPeriodic(async () => {
+    await reconcileOnce(deps);
+    for (const work of alsoEachRound) await work();
+  }, { everyMs: intervalMs, onError });
 }
