@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { parseLimits, type Limits } from './wallets/limits.js';
 
 export interface Config {
@@ -38,6 +39,8 @@ export interface Config {
   secretKey: Buffer;
   /** The risk engine behind the hook: rules from riskRulesFile over shared counters; off = allow everything. */
   riskEngine: boolean;
+  /** The whole rule set in shadow mode: every decision computed and stored (enforced = false), the customer always allowed. */
+  riskShadow: boolean;
   /** The rule file (YAML, docs/risk-rules.md); the shipped default set unless KOZA_RISK_RULES names another. */
   riskRulesFile: string | undefined;
   /** Port of the bank sandbox `koza start` runs beside the API when no KOZA_BANK_SANDBOX_URL is given (0 = any). */
@@ -58,7 +61,14 @@ export interface Config {
   coolingOffHours: number;
   /** Yen a link in cooling-off may charge per JST day (KOZA_COOLING_OFF_DAILY_CAP). */
   coolingOffDailyCap: number;
+  /**
+   * Which peers' X-Forwarded-For koza believes (KOZA_TRUST_PROXY): false (default, the peer is the client), true (any
+   * peer), or the proxies' addresses/CIDRs. Rules count by client address, so behind a proxy this must be set.
+   */
+  trustProxy: TrustProxy;
 }
+
+export type TrustProxy = boolean | string[];
 
 export type PolicyName = 'secure' | 'legacy-2020';
 const POLICY_NAMES: readonly PolicyName[] = ['secure', 'legacy-2020'];
@@ -179,6 +189,27 @@ function bankKeySeedVar(env: Env, sandbox: boolean, bankSandboxUrl: string | und
   return undefined;
 }
 
+/**
+ * false | true | comma-separated IP addresses or CIDRs of the proxies in front of koza. No hop count: Fastify cannot
+ * check the peer with one, and refuses to trust it (a direct client could send enough hops to pick its address).
+ */
+function trustProxyVar(env: Env): TrustProxy {
+  const raw = env.KOZA_TRUST_PROXY?.trim();
+  if (raw === undefined || raw === '') return false;
+  const expected = 'false, true, or comma-separated proxy addresses/CIDRs (127.0.0.1,10.0.0.0/8)';
+  if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  if (['true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+  const list = raw.split(',').map((s) => s.trim());
+  for (const entry of list) {
+    const [address, bits, ...extra] = entry.split('/');
+    const family = isIP(address ?? '');
+    const maxBits = family === 4 ? 32 : 128;
+    const bitsOk = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= maxBits);
+    if (family === 0 || !bitsOk || extra.length > 0) throw new ConfigError('KOZA_TRUST_PROXY', expected, raw);
+  }
+  return list;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const databaseUrl = env.DATABASE_URL === '' ? undefined : env.DATABASE_URL;
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -222,6 +253,7 @@ export function loadConfig(env: Env = process.env): Config {
     secretKey: secretKeyFrom(env, dataDir, databaseUrl),
     policy: policyVar(env),
     riskEngine: boolVar(env, 'KOZA_RISK_ENGINE', true),
+    riskShadow: boolVar(env, 'KOZA_RISK_SHADOW', false),
     riskRulesFile: env.KOZA_RISK_RULES && env.KOZA_RISK_RULES !== '' ? env.KOZA_RISK_RULES : undefined,
     bankSandboxPort: intVar(env, 'KOZA_BANK_SANDBOX_PORT', 8081, 0, 65535),
     reconcileEverySeconds: intVar(env, 'KOZA_RECONCILE_EVERY_SECONDS', 5, 0, 86_400),
@@ -234,5 +266,6 @@ export function loadConfig(env: Env = process.env): Config {
     // ¥10,000 a day: a day of ordinary small payments, while three days of a stolen link take at most ¥30,000,
     // one twentieth of the largest 2020 case (¥600,000 from one account, all on day one).
     coolingOffDailyCap: intVar(env, 'KOZA_COOLING_OFF_DAILY_CAP', 10_000, 0, 1_000_000_000),
+    trustProxy: trustProxyVar(env),
   };
 }

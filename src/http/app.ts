@@ -66,9 +66,9 @@ function currentRules(config: Config, rules?: () => RuleSet): (() => RuleSet) | 
 }
 
 /** The rule engine over shared counters when switched on (rules given), allow-all when it is off. */
-function defaultRisk(db: Db, rules: (() => RuleSet) | undefined): RiskDecider {
+function defaultRisk(db: Db, config: Config, rules: (() => RuleSet) | undefined): RiskDecider {
   if (!rules) return allowAll;
-  return riskEngine({ db, store: new CachedCounterStore(new PostgresCounterStore()), rules });
+  return riskEngine({ db, store: new CachedCounterStore(new PostgresCounterStore()), rules, shadow: config.riskShadow });
 }
 
 function bankClientFrom(config: Config): BankClient | null {
@@ -110,7 +110,8 @@ export async function buildApp(options: BuildOptions): Promise<App> {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : `req_${randomBytes(12).toString('base64url')}`;
     },
-    trustProxy: false,
+    // Off unless configured: X-Forwarded-For from an untrusted peer would let any client pick the address rules count by.
+    trustProxy: config.trustProxy,
     ajv: {
       customOptions: {
         // Strict input: no stripping of unknown fields, no "100" → 100, no defaults invented.
@@ -126,7 +127,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   const metrics = createMetrics();
   const rules = currentRules(config, options.rules);
   const ctx: Ctx = {
-    db, config, metrics, risk: options.risk ?? defaultRisk(db, rules),
+    db, config, metrics, risk: options.risk ?? defaultRisk(db, config, rules),
     banks: options.banks === undefined ? bankClientFrom(config) : options.banks,
     ...(rules ? { rules } : {}),
   };

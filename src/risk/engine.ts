@@ -29,7 +29,12 @@ function isRegisteredFeature(name: string): boolean {
   return Object.hasOwn(FEATURES, name) || (FEATURE_NAMES as readonly string[]).includes(name);
 }
 
-export function riskEngine(options: { db: Db; store: CounterStore; rules: () => RuleSet }): RiskDecider {
+/**
+ * `shadow`: the whole rule set runs logged-only (rolling the engine out on live traffic): every decision is computed
+ * and stored with enforced = false (review and deny still open alerts, for the analysts watching), and the flow is
+ * told allow.
+ */
+export function riskEngine(options: { db: Db; store: CounterStore; rules: () => RuleSet; shadow?: boolean }): RiskDecider {
   return async (event, q) => {
     const through = q ?? options.db;
     const rules = options.rules();
@@ -37,8 +42,9 @@ export function riskEngine(options: { db: Db; store: CounterStore; rules: () => 
     const features = mergeFeatures(event, await computeFeatures(through, options.store, event, new Date(), windowedFeaturesOf(rules)));
     const evaluation = evaluate(rules, event, features);
     const decisionId = await storeDecision(through, {
-      event, features, decision: evaluation, hits: evaluation.hits, shadowHits: evaluation.shadowHits, enforced: true,
+      event, features, decision: evaluation, hits: evaluation.hits, shadowHits: evaluation.shadowHits, enforced: options.shadow !== true,
     });
+    if (options.shadow) return { action: 'allow', score: evaluation.score, reasons: evaluation.reasons, decisionId };
     return { action: evaluation.action, score: evaluation.score, reasons: evaluation.reasons, decisionId };
   };
 }

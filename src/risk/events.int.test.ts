@@ -60,6 +60,20 @@ forEachBackend('risk decisions on every event', (db) => {
     assert.deepEqual(ip.map((d) => [d.eventKind, d.action, d.ruleHits.map((h) => h.rule)]), [['signup', 'deny', ['disposable-email-signup']]]);
   });
 
+  it('in whole-set shadow mode (KOZA_RISK_SHADOW) decides and stores as usual but enforces nothing', async () => {
+    const shadow = await testApp(db(), { KOZA_RISK_SHADOW: 'true' });
+    try {
+      const email = `shadow-${randomBytes(4).toString('hex')}@mailinator.com`;
+      expectJson(await signUpFrom(shadow, email, { ip: '192.0.2.11' }), 202);
+      const [decision] = (await listDecisions(db(), { ip: '192.0.2.11' })).items;
+      assert.deepEqual([decision!.action, decision!.enforced, decision!.ruleHits.map((h) => h.rule)], ['deny', false, ['disposable-email-signup']]);
+      const open = (await listAlerts(db(), 'open', { limit: 200 })).items.map((a) => a.decisionId);
+      assert.ok(open.includes(decision!.id), 'analysts watching a shadow roll-out still see it');
+    } finally {
+      await shadow.close();
+    }
+  });
+
   it('sends the third wallet from one device to review and refuses the fifth (a wallet farm)', async () => {
     const device = `farm-${randomBytes(12).toString('hex')}`;
     const answers: number[] = [];
