@@ -1,28 +1,41 @@
-// Owns `koza bench`: the measured figures the README quotes, per subject (risk decisions now), on PGlite in memory and
-// on PostgreSQL. Must never touch a schema it did not create, nor leave the PostgreSQL server it started running.
+// Owns `koza bench`: the measured figures README and BENCHMARKS.md quote, per subject (risk decisions, payments and
+// charges end to end, the pgbench baseline), on PGlite and on PostgreSQL. Must never touch a schema or database it did
+// not create, nor leave the PostgreSQL server or a koza process it started running.
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
+import pg from 'pg';
 import { PG_BIN, startThrowawayPostgres, type ThrowawayPostgres } from '../../scripts/throwaway-postgres.mjs';
 import { openDb, type Db } from '../store/db.js';
 import { migrate } from '../store/migrate.js';
 import { benchRiskStep, decisionStep, featuresStep, seedRiskBenchWallets, type RiskBenchResult } from '../risk/bench.js';
 import { DEFAULT_RULE_FILE, loadRuleFile } from '../risk/rule-file.js';
+import { runHttpLoad, stopLoadProcessesNow, type HttpLoadResult, type LoadOperation } from '../bench/http-load.js';
+import { PGBENCH, runPgbench, type PgbenchResult } from '../bench/pgbench.js';
 
 type Backend = 'pglite' | 'postgres';
 
 interface BenchSettings {
   durationMs: number;
   concurrency: number;
+  /** HTTP connections of the payments and charges loads, and pgbench's clients. */
+  connections: number;
+  /** Wallets the loads rotate over; undefined: each operation's default. */
+  wallets: number | undefined;
+  /** pgbench's scale factor. */
+  scale: number;
   backends: Backend[];
   featuresOnly: boolean;
+  cpuProfDir: string | undefined;
 }
 
-/** Where PostgreSQL runs for this invocation: one server for every subject, each measurement in a fresh schema. */
+/** Where PostgreSQL runs for this invocation: one server for every subject, each measurement in a fresh schema or database. */
 interface PostgresTarget {
   open(poolSize: number): Promise<Db>;
+  /** A fresh database on the server (for a koza process with its bank sandbox, or for pgbench), dropped by `drop`. */
+  database(): Promise<{ url: string; drop(): Promise<void> }>;
 }
 
 interface BenchContext {
@@ -98,7 +111,10 @@ const risk: BenchSubject = {
         }
       }
     }
-    return { [settings.featuresOnly ? 'risk_features' : 'risk_decisions']: out };
+    if (settings.featuresOnly) return { risk_features: out };
+    // The headline figure: PostgreSQL at --concurrency callers when measured, PGlite otherwise.
+    const headline = out.postgres ?? out.pglite;
+    return { risk_decisions: out, ...(headline ? { risk_decisions_per_s: headline.decisions_per_s } : {}) };
   },
   describe(report) {
     const featuresOnly = 'risk_features' in report;
@@ -113,8 +129,87 @@ const risk: BenchSubject = {
   },
 };
 
-/** Subjects in the order bare `koza bench` runs them; issue 6 adds end-to-end charges here. */
-const SUBJECTS: Record<string, BenchSubject> = { risk };
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+const DEFAULT_WALLETS: Record<LoadOperation, number> = { payments: 64, charges: 32 };
+
+/** Payments or charges through the HTTP API against `koza start` as its own process, on each backend asked for. */
+function httpLoad(operation: LoadOperation, summary: string): BenchSubject {
+  const noun = operation === 'payments' ? 'payment' : 'charge';
+  return {
+    summary,
+    async run(ctx) {
+      const { settings } = ctx;
+      const out: Partial<Record<Backend, HttpLoadResult>> = {};
+      for (const backend of settings.backends) {
+        const common = {
+          operation, durationS: settings.durationMs / 1000, connections: settings.connections,
+          wallets: settings.wallets ?? DEFAULT_WALLETS[operation], label: `${operation} ${backend}`, progress: ctx.progress,
+          ...(settings.cpuProfDir ? { cpuProfDir: settings.cpuProfDir } : {}),
+        };
+        if (backend === 'pglite') {
+          out.pglite = await runHttpLoad(common);
+        } else {
+          const database = await (await ctx.postgres()).database();
+          try {
+            out.postgres = await runHttpLoad({ ...common, databaseUrl: database.url });
+          } finally {
+            await database.drop();
+          }
+        }
+      }
+      const pick = (key: keyof HttpLoadResult) => Object.fromEntries(Object.entries(out).map(([b, r]) => [b, r[key]]));
+      return {
+        [`${operation}_per_s`]: pick('per_s'), [`${noun}_p50_ms`]: pick('p50_ms'), [`${noun}_p99_ms`]: pick('p99_ms'), [operation]: out,
+      };
+    },
+    describe(report) {
+      const results = report[operation] as Record<string, HttpLoadResult> | undefined;
+      if (!results) return [];
+      return [
+        `${operation} end to end (${summary.split(':')[0]}):`,
+        ...Object.entries(results).map(([backend, r]) => `  ${backend.padEnd(12)} ${String(r.per_s).padStart(8)} ${operation}/s  `
+          + `p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  (${r.answered} answered, ${plural(r.connections, 'connection')}, ${plural(r.wallets, 'wallet')})`),
+      ];
+    },
+  };
+}
+
+const payments = httpLoad('payments',
+  'HTTP → koza: ¥100 from topped-up L2 wallets to one merchant, risk engine on, ledger checked afterwards');
+const charges = httpLoad('charges',
+  'HTTP → koza → risk → ledger → sandbox bank: ¥1 from each wallet\'s linked bank account (signed bank call, pending '
+  + 'then posted), risk engine on, bank and ledger checked to the yen afterwards');
+
+const pgbenchSubject: BenchSubject = {
+  summary: `the PostgreSQL baseline: pgbench's TPC-B-like transactions on the same server, as many clients as --connections`,
+  async run(ctx) {
+    const { settings } = ctx;
+    if (!settings.backends.includes('postgres')) return {};
+    const database = await (await ctx.postgres()).database();
+    try {
+      const result = await runPgbench({
+        url: database.url, clients: settings.connections, durationS: Math.max(1, Math.round(settings.durationMs / 1000)),
+        scale: settings.scale, label: 'pgbench', progress: ctx.progress,
+      });
+      return { pgbench_tps: result.tps, pgbench: result };
+    } finally {
+      await database.drop();
+    }
+  },
+  describe(report) {
+    const r = report.pgbench as PgbenchResult | undefined;
+    if (!r) return [];
+    const lines = [`pgbench TPC-B (scale ${r.scale}, ${r.clients} clients, ${r.threads} threads): ${r.tps} tps, ${r.latency_avg_ms} ms average`];
+    if (typeof report.ratio_postgres_to_pgbench === 'number') {
+      lines.push(`charges/s on PostgreSQL ÷ pgbench tps: ${report.ratio_postgres_to_pgbench}`);
+    }
+    return lines;
+  },
+};
+
+/** Subjects in the order bare `koza bench` runs them. */
+const SUBJECTS: Record<string, BenchSubject> = { risk, payments, charges, pgbench: pgbenchSubject };
 
 function machine(postgresVersion: string | undefined) {
   return {
@@ -151,6 +246,7 @@ class PostgresServers {
     }
     const url = this.url;
     return {
+      database: () => this.freshDatabase(url),
       open: async (poolSize) => {
         const schema = `bench_${randomBytes(6).toString('hex')}`;
         const db = await openDb({ databaseUrl: url, schema, poolSize });
@@ -165,6 +261,25 @@ class PostgresServers {
         return db;
       },
     };
+  }
+
+  /** CREATE DATABASE koza_bench_…, and a drop that forces out whatever is still connected to it. */
+  private async freshDatabase(url: string): Promise<{ url: string; drop(): Promise<void> }> {
+    const name = `koza_bench_${randomBytes(6).toString('hex')}`;
+    const admin = async (sql: string) => {
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query(sql);
+        this.version ??= (await client.query<{ v: string }>(`SELECT split_part(current_setting('server_version'), ' ', 1) AS v`)).rows[0]?.v;
+      } finally {
+        await client.end();
+      }
+    };
+    await admin(`CREATE DATABASE ${name}`);
+    const fresh = new URL(url);
+    fresh.pathname = `/${name}`;
+    return { url: fresh.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
   }
 
   /** Drops the schemas made on a given server (a throwaway one goes whole); stops the throwaway server. */
@@ -193,22 +308,34 @@ function fail(message: string): number {
 }
 
 export const benchCommand = {
-  summary: 'Measure koza on this machine: risk decisions per second on PGlite and PostgreSQL (more subjects to come)',
-  usage: `koza bench [risk] [--duration S] [--concurrency N] [--backend pglite|postgres|both] [--database-url URL] [--features-only] [--json]
+  summary: 'Measure koza on this machine: charges and payments end to end, risk decisions, and a pgbench baseline, on PGlite and PostgreSQL',
+  usage: `koza bench [risk|payments|charges|pgbench] [--duration S] [--connections N] [--concurrency N] [--wallets N] [--scale N]
+             [--backend pglite|postgres|both] [--database-url URL] [--features-only] [--cpu-prof DIR] [--json]
 
   risk           ${risk.summary}.
                  PGlite in memory with one caller; PostgreSQL at --concurrency callers and at 1.
-  (no subject)   every subject: today, risk only.
+  payments       ${payments.summary}.
+  charges        ${charges.summary}.
+                 Both run \`koza start\` as its own process on 127.0.0.1 with its bank sandbox, driven by autocannon;
+                 every risk rule is evaluated and stored in shadow mode (the velocity rules would stop a benchmark).
+  pgbench        ${pgbenchSubject.summary} (PostgreSQL only).
+  (no subject)   all four, then ratio_postgres_to_pgbench = charges/s on PostgreSQL ÷ pgbench tps.
+                 About 3 minutes at the defaults.
   --duration     seconds per measurement (default 10)
-  --concurrency  PostgreSQL callers at once (default 8)
+  --connections  HTTP connections of the payments and charges loads, and pgbench's clients (default 16)
+  --concurrency  risk: PostgreSQL callers at once (default 8)
+  --wallets      wallets the loads rotate over (default 64 for payments, 32 for charges)
+  --scale        pgbench's scale factor (default: --connections, so clients do not queue on its branch rows)
   --backend      pglite, postgres or both (default both)
-  --database-url measure on this PostgreSQL server, in fresh schemas dropped afterwards, instead of starting a
-                 throwaway PostgreSQL 15 (needs ${PG_BIN})
+  --database-url measure on this PostgreSQL server, in fresh schemas and databases dropped afterwards (the role needs
+                 CREATEDB), instead of starting a throwaway PostgreSQL 15 (needs ${PG_BIN})
   --features-only  risk: record the event and compute its features only (no rules, nothing stored)
+  --cpu-prof     run each koza process under node --cpu-prof, writing its .cpuprofile into this directory
   --json         one JSON object on stdout; progress always goes to stderr`,
   options: {
-    duration: { type: 'string' }, concurrency: { type: 'string' }, backend: { type: 'string' }, 'database-url': { type: 'string' },
-    'features-only': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    duration: { type: 'string' }, connections: { type: 'string' }, concurrency: { type: 'string' }, wallets: { type: 'string' },
+    scale: { type: 'string' }, backend: { type: 'string' }, 'database-url': { type: 'string' },
+    'features-only': { type: 'boolean' }, 'cpu-prof': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   } satisfies NonNullable<ParseArgsConfig['options']>,
   positionals: true,
   async run(values: Record<string, string | boolean | undefined>, positionals: string[] = []): Promise<number> {
@@ -224,11 +351,23 @@ export const benchCommand = {
     const databaseUrl = typeof values['database-url'] === 'string' ? values['database-url'] : undefined;
     if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) return fail('--database-url must be a postgres:// URL');
     if (databaseUrl !== undefined && backend === 'pglite') return fail('--database-url needs --backend postgres or both');
+    const connections = values.connections === undefined ? 16 : Number(values.connections);
+    if (!Number.isInteger(connections) || connections < 1 || connections > 256) return fail('--connections must be a whole number from 1 to 256');
+    const wallets = values.wallets === undefined ? undefined : Number(values.wallets);
+    if (wallets !== undefined && (!Number.isInteger(wallets) || wallets < 1 || wallets > 200)) return fail('--wallets must be a whole number from 1 to 200');
+    const scale = values.scale === undefined ? connections : Number(values.scale);
+    if (!Number.isInteger(scale) || scale < 1 || scale > 1000) return fail('--scale must be a whole number from 1 to 1000');
+    if (named === 'pgbench' && backend === 'pglite') return fail('pgbench measures a PostgreSQL server: use --backend postgres or both');
+    const cpuProfDir = typeof values['cpu-prof'] === 'string' ? resolve(values['cpu-prof']) : undefined;
+    if (cpuProfDir !== undefined) mkdirSync(cpuProfDir, { recursive: true });
+    if ((named === 'pgbench' || (named === undefined && backend !== 'pglite')) && !existsSync(PGBENCH)) {
+      return fail(`pgbench is not installed (${PGBENCH}); install postgresql-15 or use --backend pglite`);
+    }
 
     const progress = (line: string) => process.stderr.write(`${line}\n`);
     const settings: BenchSettings = {
-      durationMs: duration * 1000, concurrency, backends: backend === 'both' ? ['pglite', 'postgres'] : [backend],
-      featuresOnly: values['features-only'] === true,
+      durationMs: duration * 1000, concurrency, connections, wallets, scale, backends: backend === 'both' ? ['pglite', 'postgres'] : [backend],
+      featuresOnly: values['features-only'] === true, cpuProfDir,
     };
     const subjects = named === undefined ? Object.keys(SUBJECTS) : [named];
     if (named === undefined) progress(`koza bench: every subject (${subjects.join(', ')}); 'koza bench <subject>' runs one`);
@@ -236,11 +375,15 @@ export const benchCommand = {
     const servers = new PostgresServers(databaseUrl, progress);
     // Ctrl-C must not leave the throwaway server running.
     const onSignal = (signal: NodeJS.Signals) => {
+      stopLoadProcessesNow();
       servers.stopNow();
       process.stderr.write(`koza: ${signal}: stopped\n`);
       process.exit(signal === 'SIGINT' ? 130 : 143);
     };
-    const onExit = () => servers.stopNow();
+    const onExit = () => {
+      stopLoadProcessesNow();
+      servers.stopNow();
+    };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     process.once('exit', onExit);
@@ -248,6 +391,16 @@ export const benchCommand = {
     try {
       const ctx: BenchContext = { settings, progress, postgres: () => servers.target() };
       for (const name of subjects) Object.assign(report, await SUBJECTS[name]!.run(ctx));
+      // The figure the issue asks for: koza's end-to-end charges against what the same server does with pgbench.
+      const chargesOnPostgres = (report.charges_per_s as Record<string, number> | undefined)?.postgres;
+      if (chargesOnPostgres !== undefined && typeof report.pgbench_tps === 'number' && report.pgbench_tps > 0) {
+        report.ratio_postgres_to_pgbench = Math.round((chargesOnPostgres / report.pgbench_tps) * 1000) / 1000;
+      }
+      report.settings = {
+        duration_s: duration, connections, risk_concurrency: concurrency, pgbench_clients: connections, pgbench_scale: scale,
+        wallets: { payments: wallets ?? DEFAULT_WALLETS.payments, charges: wallets ?? DEFAULT_WALLETS.charges },
+        risk_rules: 'default rules; payments and charges with every rule in shadow mode',
+      };
     } finally {
       await servers.close();
       process.off('SIGINT', onSignal);
