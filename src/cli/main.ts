@@ -12,6 +12,7 @@ import { createOperator, OPERATOR_ROLES, type OperatorRole } from '../operations
 import { appendAudit, verifyAuditChain } from '../operations/audit.js';
 import { benchCommand } from './bench.js';
 import { riskCommand } from './risk.js';
+import { attackCommand } from './attack.js';
 
 class UsageError extends Error {}
 
@@ -177,6 +178,7 @@ const commands: Record<string, Command> = {
   },
   bench: benchCommand,
   risk: riskCommand,
+  attack: attackCommand,
 };
 
 function mainHelp(): string {

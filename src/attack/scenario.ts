@@ -1,0 +1,118 @@
+// Owns the docomo-2020 replay (SPEC §1, §9): start the banks and koza under one policy, cast the leaked list, the ring
+// and the customers from the seed, run the attacker and the customers at once over HTTP, let the holders react, tally.
+// Must never report a figure from the attacker's view where koza's ledger or the banks' books can answer it.
+import type { PolicyName } from '../config.js';
+import { mulberry32 } from '../sandbox/population.js';
+import type { SandboxHolderAccount } from '../sandbox/banks/admin.js';
+import { AttackerRing } from './attacker.js';
+import { castFor, type CastSize } from './cast.js';
+import { RequestMeter, SimDevice } from './client.js';
+import { CustomerCrowd } from './customers.js';
+import { holdersReact } from './holders.js';
+import { tallyAttack, tallyLegit, type AttackFigures, type LegitFigures } from './tally.js';
+import type { SandboxPerson } from './wallet-app.js';
+import { startWorld } from './world.js';
+
+export const SCENARIOS = ['docomo-2020'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+/** In the spirit of the incident: 66 victims at 11 banks, a few hundred ordinary customers alongside. */
+export const DEFAULT_SIZE: CastSize = { victims: 66, victimBanks: 11, customers: 200, attackers: 3 };
+
+export interface AttackOptions {
+  policy: PolicyName;
+  seed: number;
+  size: CastSize;
+  databaseUrl: string | undefined;
+  /** koza's other settings (rule file, limits, cooling-off, KOZA_SANDBOX_SEED for the population). */
+  env: Record<string, string | undefined>;
+  /** Customers served at once. */
+  customerConcurrency?: number;
+  progress?: (line: string) => void;
+}
+
+export interface AttackReport {
+  scenario: ScenarioName;
+  policy: PolicyName;
+  seed: number;
+  banks: number;
+  attack: AttackFigures;
+  legit: LegitFigures;
+  backend: 'pglite' | 'postgres';
+  victim_banks: string[];
+  duration_s: number;
+  requests: number;
+  /** Why attacker attempts ended and what the customers were refused, by step and problem code: the story behind the figures. */
+  attacker_refusals: Record<string, number>;
+  legit_refusals: Record<string, number>;
+  legit_failures: Record<string, number>;
+}
+
+async function json<T>(url: string): Promise<T> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: ${res.status}`);
+  return await res.json() as T;
+}
+
+/** The eKYC sandbox's population, page by page, from koza's sandbox route. */
+async function population(kozaUrl: string): Promise<SandboxPerson[]> {
+  const people: SandboxPerson[] = [];
+  for (let offset: number | null = 0; offset !== null;) {
+    const page: { data: SandboxPerson[]; next_offset: number | null } = await json(`${kozaUrl}/v1/sandbox/identities?limit=100&offset=${offset}`);
+    people.push(...page.data);
+    offset = page.next_offset;
+  }
+  return people;
+}
+
+export async function runDocomo2020(options: AttackOptions): Promise<AttackReport> {
+  const progress = options.progress ?? (() => {});
+  const started = Date.now();
+  const world = await startWorld({ policy: options.policy, databaseUrl: options.databaseUrl, env: options.env });
+  try {
+    progress(`koza (${options.policy}, ${world.backend}) at ${world.kozaUrl}; ${world.sandbox.banks.length} banks at ${world.banksUrl}`);
+    const meter = new RequestMeter();
+    const persons = await population(world.kozaUrl);
+    const holders = (await json<{ data: SandboxHolderAccount[] }>(`${world.banksUrl}/sandbox/holders`)).data;
+    const cast = castFor(options.seed, options.size, persons, holders);
+    progress(`leaked list: ${cast.victims.length} accounts at ${cast.victimBanks.length} of the ${cast.pinBanks.length} banks that take a PIN alone; `
+      + `${cast.customers.length} ordinary customers; the ring: ${cast.attacker.deviceIds.length} devices, ${cast.attacker.addresses.length} addresses, `
+      + `${cast.attacker.burnerPhones.length} burner SIMs, ${cast.attacker.stolenIdentities.length} bought identities`);
+
+    // A few shops the customers pay at.
+    const shop = new SimDevice(world.kozaUrl, '192.0.2.10', 'merchant-back-office-0001', 'koza-merchant/1.0', meter);
+    const merchants: string[] = [];
+    for (const name of ['Kissa Koza', 'Konbini Hoshino', 'Ramen Tsukimi', 'Hon-ya Wakaba', 'Yaoya Sakura']) {
+      const created = await shop.post('/v1/merchants', { name, email: `${merchants.length}.shop@merchants.example.jp` });
+      if (created.status !== 201) throw new Error(`could not open merchant ${name}: ${created.status} ${created.text}`);
+      merchants.push(String(created.json.merchant.id));
+    }
+
+    const random = mulberry32(options.seed >>> 0);
+    const ring = new AttackerRing(world.kozaUrl, world.banksUrl, cast.attacker, random, meter);
+    const crowd = new CustomerCrowd(world.kozaUrl, world.banksUrl, merchants, meter);
+    progress('running: the ring and the customers at once');
+    const ticker = setInterval(() => progress(`  ${Math.round((Date.now() - started) / 1000)} s: victims ${ring.log.victimsDone}/${cast.victims.length}, `
+      + `ring wallets ${ring.log.walletIds.length}, customers ${crowd.log.done}/${cast.customers.length}, ${meter.requests} requests`), 2_000);
+    try {
+      await Promise.all([
+        ring.run(cast.victims, options.size.attackers),
+        crowd.run(cast.customers, options.customerConcurrency ?? 6),
+      ]);
+    } finally {
+      clearInterval(ticker);
+    }
+    progress(`traffic done: ${meter.requests} requests in ${Math.round((Date.now() - started) / 1000)} s; the holders read their banks`);
+    const holderLog = await holdersReact(world.banksUrl, cast.victims, mulberry32((options.seed ^ 0x686f6c64) >>> 0), meter);
+    progress('tallying from koza\'s ledger and decision log and the banks\' books');
+    const attack = await tallyAttack(world.db, world.banksUrl, cast.victims, ring.log, holderLog);
+    const legit = await tallyLegit(world.db, crowd.log, cast.customers.length);
+    return {
+      scenario: 'docomo-2020', policy: options.policy, seed: options.seed, banks: world.sandbox.banks.length, attack, legit,
+      backend: world.backend, victim_banks: cast.victimBanks, duration_s: Math.round((Date.now() - started) / 100) / 10,
+      requests: meter.requests, attacker_refusals: ring.log.refusals, legit_refusals: crowd.log.refusals, legit_failures: crowd.log.failures,
+    };
+  } finally {
+    await world.close();
+  }
+}

@@ -1,0 +1,117 @@
+// Owns the replay's figures: money and links counted from koza's ledger and tables, debits from the banks' own books,
+// risk decisions from koza's decision log — never the attacker's or the customers' own view of how it went.
+// Must never write: it reads koza's database and the sandbox's admin routes after the traffic has stopped.
+import type { Db } from '../store/db.js';
+import type { Victim } from './cast.js';
+
+export interface AttackFigures {
+  leaked_accounts: number;
+  wallets_opened: number;
+  links_attempted: number;
+  links_succeeded: number;
+  charges_attempted: number;
+  charges_succeeded: number;
+  stolen_yen: number;
+  victims: number;
+  banks_hit: number;
+  largest_case_yen: number;
+  holders_notified: number;
+  /** The banks' books: KOZA debits on the leaked accounts. Equal to stolen_yen when koza's ledger and the banks agree. */
+  debited_at_banks_yen: number;
+  ledger_matches_banks: boolean;
+  holders_reported: number;
+}
+
+export interface LegitFigures {
+  customers: number;
+  links_attempted: number;
+  links_succeeded: number;
+  charges_attempted: number;
+  charges_succeeded: number;
+  challenged: number;
+  denied: number;
+  payments_attempted: number;
+  payments_succeeded: number;
+}
+
+interface PassbookLine { descriptor: string; withdrawal: number; reference: string | null }
+
+async function sandboxData<T>(banksUrl: string, path: string): Promise<T> {
+  const res = await fetch(`${banksUrl}${path}`);
+  if (!res.ok) throw new Error(`bank sandbox ${path}: ${res.status}`);
+  return ((await res.json()) as { data: T }).data;
+}
+
+/** Links that became the wallets' (active, or revoked later) and posted charges, from koza's tables. */
+async function walletRecords(db: Db, walletIds: string[]) {
+  const links = await db.query<{ n: number }>(
+    'SELECT count(*)::int8 AS n FROM bank_links WHERE wallet_id = ANY($1::text[])', [walletIds]);
+  const charges = await db.query<{ n: number; yen: number }>(
+    `SELECT count(*)::int8 AS n, coalesce(sum(amount), 0)::int8 AS yen FROM bank_movements
+      WHERE wallet_id = ANY($1::text[]) AND kind = 'charge' AND status = 'posted'`, [walletIds]);
+  // The ledger's side of the same money: posted transfers into the wallets' ledger accounts from bank clearing.
+  const ledger = await db.query<{ yen: number }>(
+    `SELECT coalesce(sum(m.amount), 0)::int8 AS yen FROM bank_movements m
+       JOIN ledger_transfers p ON p.pending_id = m.pending_transfer_id AND p.kind = 'post_pending'
+      WHERE m.wallet_id = ANY($1::text[]) AND m.kind = 'charge'`, [walletIds]);
+  return { links: links.rows[0]!.n, charges: charges.rows[0]!.n, chargedYen: charges.rows[0]!.yen, ledgerYen: ledger.rows[0]!.yen };
+}
+
+export async function tallyAttack(db: Db, banksUrl: string, victims: Victim[], attacker: {
+  walletIds: string[]; linksAttempted: number; chargesAttempted: number;
+}, holders: { notified: number; reported: number }): Promise<AttackFigures> {
+  const records = await walletRecords(db, attacker.walletIds);
+  const perAccount: Array<{ bank: string; yen: number }> = [];
+  for (const { holder } of victims) {
+    const lines = await sandboxData<PassbookLine[]>(banksUrl,
+      `/sandbox/banks/${holder.bank_code}/accounts/${holder.branch_code}/${holder.account_number}/passbook`);
+    const yen = lines.filter((l) => l.withdrawal > 0 && l.descriptor.startsWith('KOZA')).reduce((sum, l) => sum + l.withdrawal, 0);
+    if (yen > 0) perAccount.push({ bank: holder.bank_code, yen });
+  }
+  const debited = perAccount.reduce((sum, a) => sum + a.yen, 0);
+  return {
+    leaked_accounts: victims.length,
+    wallets_opened: attacker.walletIds.length,
+    links_attempted: attacker.linksAttempted,
+    links_succeeded: records.links,
+    charges_attempted: attacker.chargesAttempted,
+    charges_succeeded: records.charges,
+    stolen_yen: records.chargedYen,
+    victims: perAccount.length,
+    banks_hit: new Set(perAccount.map((a) => a.bank)).size,
+    largest_case_yen: Math.max(0, ...perAccount.map((a) => a.yen)),
+    holders_notified: holders.notified,
+    debited_at_banks_yen: debited,
+    ledger_matches_banks: debited === records.chargedYen && records.ledgerYen === records.chargedYen,
+    holders_reported: holders.reported,
+  };
+}
+
+/**
+ * Challenged: charges and payments the risk engine answered with `challenge` (its decision log), or that koza answered
+ * 403 step-up-required — whichever saw more. Denied: refusals the customers met (deny, or a review that refused or held
+ * the step), from the decision log and from the answers, whichever saw more.
+ */
+export async function tallyLegit(db: Db, customers: {
+  walletIds: string[]; linksAttempted: number; chargesAttempted: number; paymentsAttempted: number; challenged: number; denied: number;
+}, count: number): Promise<LegitFigures> {
+  const records = await walletRecords(db, customers.walletIds);
+  const payments = await db.query<{ n: number }>('SELECT count(*)::int8 AS n FROM payments WHERE wallet_id = ANY($1::text[])', [customers.walletIds]);
+  const decisions = await db.query<{ challenged: number; denied: number }>(
+    `SELECT count(*) FILTER (WHERE action = 'challenge' AND event_kind IN ('charge', 'payment', 'withdrawal'))::int8 AS challenged,
+            count(*) FILTER (WHERE action = 'deny'
+              OR (action = 'review' AND event_kind IN ('link_start', 'link_complete', 'charge', 'payment', 'withdrawal')))::int8 AS denied
+       FROM risk_decisions WHERE wallet_id = ANY($1::text[]) AND enforced`, [customers.walletIds]);
+  const decided = decisions.rows[0]!;
+  return {
+    customers: count,
+    links_attempted: customers.linksAttempted,
+    links_succeeded: records.links,
+    charges_attempted: customers.chargesAttempted,
+    charges_succeeded: records.charges,
+    challenged: Math.max(decided.challenged, customers.challenged),
+    denied: Math.max(decided.denied, customers.denied),
+    payments_attempted: customers.paymentsAttempted,
+    payments_succeeded: payments.rows[0]!.n,
+  };
+}
