@@ -39,7 +39,7 @@ export async function startWorld(options: WorldOptions): Promise<AttackWorld> {
     KOZA_SECRET_KEY: randomBytes(32).toString('hex'), KOZA_SANDBOX: 'true', KOZA_SANDBOX_SEED: sandboxSeed, KOZA_POLICY: options.policy,
     // Every simulated client reaches koza through this process on 127.0.0.1, as customers reach a real deployment through
     // its proxy: their own addresses arrive in X-Forwarded-For, which koza believes from 127.0.0.1 only.
-    KOZA_TRUST_PROXY: '127.0.0.1', KOZA_BANK_KEY_SEED: SANDBOX_BANK_KEY_SEED, LOG_LEVEL: options.env.KOZA_ATTACK_LOG_LEVEL ?? 'silent',
+    KOZA_TRUST_PROXY: '127.0.0.1', KOZA_BANK_KEY_SEED: SANDBOX_BANK_KEY_SEED, LOG_LEVEL: 'silent',
   });
   const created: string[] = [];
   const dropSchemas = async () => {
