@@ -162,7 +162,7 @@ export class AttackerRing {
       if (code === 'step-up-required' || code === 'step-up-proof-invalid') {
         proof = await stepUpProof(wallet, { action: 'link', destination: leaked.bank_code });
         if (proof) continue;
-        this.refused('no step-up left');
+        this.refused('authenticator out of codes this minute (the ring moves on)');
         return null;
       }
       if (code === 'rate-limited') {
