@@ -65,6 +65,8 @@ for (const backend of backends()) {
       // Counted twice, from koza's ledger and from the banks' books, and the two agree to the yen.
       assert.equal(attack.debited_at_banks_yen, attack.stolen_yen);
       assert.equal(attack.ledger_matches_banks, true);
+      // The 2020 wallet had no risk engine: nothing decided, nothing hit.
+      assert.deepEqual(attack.rules_hit, {});
       assert.equal(verdictOf(legacy).expected, true);
       assertCustomersServed(legacy);
     });

@@ -65,6 +65,7 @@ export function summaryOf(report: AttackReport): string {
     row('denied', num(legit.denied)),
     '',
     `verdict: ${verdictOf(report).text}`,
+    ...counts('\nrisk rules that hit the ring (koza\'s decision log, its wallets and addresses):', report.attack.rules_hit),
     ...counts('\nwhy the ring\'s attempts ended (its own view):', report.attacker_refusals),
     ...counts('\nwhat ordinary customers were refused:', report.legit_refusals),
     ...counts('\nother customer failures:', report.legit_failures),

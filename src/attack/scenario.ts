@@ -105,7 +105,7 @@ export async function runDocomo2020(options: AttackOptions): Promise<AttackRepor
     progress(`traffic done: ${meter.requests} requests in ${Math.round((Date.now() - started) / 1000)} s; the holders read their banks`);
     const holderLog = await holdersReact(world.banksUrl, cast.victims, mulberry32((options.seed ^ 0x686f6c64) >>> 0), meter);
     progress('tallying from koza\'s ledger and decision log and the banks\' books');
-    const attack = await tallyAttack(world.db, world.banksUrl, cast.victims, ring.log, holderLog);
+    const attack = await tallyAttack(world.db, world.banksUrl, cast.victims, { ...ring.log, addresses: cast.attacker.addresses }, holderLog);
     const legit = await tallyLegit(world.db, crowd.log, cast.customers.length);
     return {
       scenario: 'docomo-2020', policy: options.policy, seed: options.seed, banks: world.sandbox.banks.length, attack, legit,

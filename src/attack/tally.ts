@@ -20,6 +20,8 @@ export interface AttackFigures {
   debited_at_banks_yen: number;
   ledger_matches_banks: boolean;
   holders_reported: number;
+  /** Rules that hit koza's decisions on the ring's wallets and addresses (its decision log), by rule id. */
+  rules_hit: Record<string, number>;
 }
 
 export interface LegitFigures {
@@ -57,8 +59,18 @@ async function walletRecords(db: Db, walletIds: string[]) {
   return { links: links.rows[0]!.n, charges: charges.rows[0]!.n, chargedYen: charges.rows[0]!.yen, ledgerYen: ledger.rows[0]!.yen };
 }
 
+/** Rule hits on decisions about the ring: its wallets, or its addresses (a refused sign-up leaves no wallet). */
+async function rulesHit(db: Db, walletIds: string[], addresses: string[]): Promise<Record<string, number>> {
+  const res = await db.query<{ rule: string; n: number }>(
+    `SELECT hit->>'rule' AS rule, count(*)::int8 AS n
+       FROM risk_decisions, jsonb_array_elements(rule_hits) AS hit
+      WHERE (wallet_id = ANY($1::text[]) OR ip = ANY($2::text[])) AND enforced
+      GROUP BY 1 ORDER BY 2 DESC, 1`, [walletIds, addresses]);
+  return Object.fromEntries(res.rows.map((r) => [r.rule, r.n]));
+}
+
 export async function tallyAttack(db: Db, banksUrl: string, victims: Victim[], attacker: {
-  walletIds: string[]; linksAttempted: number; chargesAttempted: number;
+  walletIds: string[]; linksAttempted: number; chargesAttempted: number; addresses: string[];
 }, holders: { notified: number; reported: number }): Promise<AttackFigures> {
   const records = await walletRecords(db, attacker.walletIds);
   const perAccount: Array<{ bank: string; yen: number }> = [];
@@ -84,6 +96,7 @@ export async function tallyAttack(db: Db, banksUrl: string, victims: Victim[], a
     debited_at_banks_yen: debited,
     ledger_matches_banks: debited === records.chargedYen && records.ledgerYen === records.chargedYen,
     holders_reported: holders.reported,
+    rules_hit: await rulesHit(db, attacker.walletIds, attacker.addresses),
   };
 }
 
