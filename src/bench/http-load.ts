@@ -24,6 +24,11 @@ export interface HttpLoadOptions {
   progress(line: string): void;
   /** Run the koza process under `node --cpu-prof`, writing its profile here when it stops. */
   cpuProfDir?: string;
+  /**
+   * Run the bank sandbox as its own process (`koza sandbox`), as a partner bank is in production, instead of beside
+   * the API inside the koza process (`koza start`'s default in sandbox mode).
+   */
+  bankProcess?: boolean;
 }
 
 export interface HttpLoadResult {
@@ -75,6 +80,34 @@ const running = new Set<ChildProcess>();
 export function stopLoadProcessesNow(): void {
   for (const child of running) child.kill('SIGTERM');
   running.clear();
+}
+
+/** Starts `koza sandbox` on a free loopback port and resolves with its URL (the first line it prints). */
+function startBankProcess(env: Record<string, string>, dataDir: string | undefined): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [KOZA_BIN, 'sandbox', '--port', '0', ...(dataDir ? ['--data', dataDir] : [])],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => {
+    running.delete(child);
+    done(code);
+  }));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      const url = /^(http:\/\/\S+)\n/.exec(stdout);
+      if (url) resolve({ url: url[1]!, stop });
+    });
+    void exited.then((code) => reject(new Error(`koza sandbox exited ${code} before serving: ${stderr.trim().split('\n').slice(-2).join(' | ')}`)));
+  });
 }
 
 interface RunningKoza {
@@ -227,6 +260,7 @@ export async function runHttpLoad(options: HttpLoadOptions): Promise<HttpLoadRes
   const { operation, label, progress, connections, durationS } = options;
   const temp = mkdtempSync(join(tmpdir(), 'koza-bench-'));
   let koza: RunningKoza | undefined;
+  let bank: { url: string; stop(): Promise<void> } | undefined;
   try {
     const env: Record<string, string> = {
       ...process.env as Record<string, string>,
@@ -241,7 +275,12 @@ export async function runHttpLoad(options: HttpLoadOptions): Promise<HttpLoadRes
       KOZA_RISK_ENGINE: 'true', KOZA_RISK_RULES: writeShadowRuleFile(temp),
       DATABASE_URL: options.databaseUrl ?? '', KOZA_DB_SCHEMA: 'public',
     };
-    progress(`${label}: starting koza (${options.databaseUrl ? 'PostgreSQL' : 'PGlite'}) on 127.0.0.1`);
+    if (options.bankProcess) {
+      bank = await startBankProcess({ ...env, PORT: '0' }, options.databaseUrl ? undefined : join(temp, 'banks'));
+      env.KOZA_BANK_SANDBOX_URL = bank.url;
+    }
+    progress(`${label}: starting koza (${options.databaseUrl ? 'PostgreSQL' : 'PGlite'}) on 127.0.0.1, `
+      + `the bank sandbox ${bank ? `as its own process at ${bank.url}` : 'inside it'}`);
     koza = await startKoza(env, options.cpuProfDir);
     const api = new Api(koza.base);
     const banks = koza.banks;
@@ -328,6 +367,7 @@ export async function runHttpLoad(options: HttpLoadOptions): Promise<HttpLoadRes
     return figures;
   } finally {
     await koza?.stop();
+    await bank?.stop();
     rmSync(temp, { recursive: true, force: true, maxRetries: 3 });
   }
 }

@@ -53,6 +53,7 @@ describe('koza bench', () => {
       [['bench', 'charges', '--wallets', 'many'], /^koza: --wallets must be/],
       [['bench', 'pgbench', '--scale', '0'], /^koza: --scale must be/],
       [['bench', 'pgbench', '--backend', 'pglite'], /^koza: pgbench measures a PostgreSQL server/],
+      [['bench', 'charges', '--bank', 'remote'], /^koza: --bank must be inside or process/],
       [['bench', 'risk', 'risk'], /^koza: one subject at a time/],
       [['bench', '--bogus'], /^koza: Unknown option '--bogus'/],
     ];

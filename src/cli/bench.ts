@@ -29,7 +29,12 @@ interface BenchSettings {
   backends: Backend[];
   featuresOnly: boolean;
   cpuProfDir: string | undefined;
+  /** Where the bank sandbox of the payments and charges loads runs: inside the koza process, or as its own. */
+  bank: BankPlacement;
 }
+
+type BankPlacement = 'inside' | 'process';
+const DEFAULT_BANK: BankPlacement = 'inside';
 
 /** Where PostgreSQL runs for this invocation: one server for every subject, each measurement in a fresh schema or database. */
 interface PostgresTarget {
@@ -145,7 +150,7 @@ function httpLoad(operation: LoadOperation, summary: string): BenchSubject {
         const common = {
           operation, durationS: settings.durationMs / 1000, connections: settings.connections,
           wallets: settings.wallets ?? DEFAULT_WALLETS[operation], label: `${operation} ${backend}`, progress: ctx.progress,
-          ...(settings.cpuProfDir ? { cpuProfDir: settings.cpuProfDir } : {}),
+          ...(settings.cpuProfDir ? { cpuProfDir: settings.cpuProfDir } : {}), bankProcess: settings.bank === 'process',
         };
         if (backend === 'pglite') {
           out.pglite = await runHttpLoad(common);
@@ -310,7 +315,7 @@ function fail(message: string): number {
 export const benchCommand = {
   summary: 'Measure koza on this machine: charges and payments end to end, risk decisions, and a pgbench baseline, on PGlite and PostgreSQL',
   usage: `koza bench [risk|payments|charges|pgbench] [--duration S] [--connections N] [--concurrency N] [--wallets N] [--scale N]
-             [--backend pglite|postgres|both] [--database-url URL] [--features-only] [--cpu-prof DIR] [--json]
+             [--backend pglite|postgres|both] [--database-url URL] [--bank inside|process] [--features-only] [--cpu-prof DIR] [--json]
 
   risk           ${risk.summary}.
                  PGlite in memory with one caller; PostgreSQL at --concurrency callers and at 1.
@@ -329,13 +334,15 @@ export const benchCommand = {
   --backend      pglite, postgres or both (default both)
   --database-url measure on this PostgreSQL server, in fresh schemas and databases dropped afterwards (the role needs
                  CREATEDB), instead of starting a throwaway PostgreSQL 15 (needs ${PG_BIN})
+  --bank         payments and charges: the bank sandbox inside the koza process, as \`koza start\` runs it (default),
+                 or as its own process (\`koza sandbox\`), as a partner bank is in production
   --features-only  risk: record the event and compute its features only (no rules, nothing stored)
   --cpu-prof     run each koza process under node --cpu-prof, writing its .cpuprofile into this directory
   --json         one JSON object on stdout; progress always goes to stderr`,
   options: {
     duration: { type: 'string' }, connections: { type: 'string' }, concurrency: { type: 'string' }, wallets: { type: 'string' },
     scale: { type: 'string' }, backend: { type: 'string' }, 'database-url': { type: 'string' },
-    'features-only': { type: 'boolean' }, 'cpu-prof': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    'features-only': { type: 'boolean' }, 'cpu-prof': { type: 'string' }, bank: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
   } satisfies NonNullable<ParseArgsConfig['options']>,
   positionals: true,
   async run(values: Record<string, string | boolean | undefined>, positionals: string[] = []): Promise<number> {
@@ -358,6 +365,8 @@ export const benchCommand = {
     const scale = values.scale === undefined ? connections : Number(values.scale);
     if (!Number.isInteger(scale) || scale < 1 || scale > 1000) return fail('--scale must be a whole number from 1 to 1000');
     if (named === 'pgbench' && backend === 'pglite') return fail('pgbench measures a PostgreSQL server: use --backend postgres or both');
+    const bank = values.bank ?? DEFAULT_BANK;
+    if (bank !== 'inside' && bank !== 'process') return fail('--bank must be inside or process');
     const cpuProfDir = typeof values['cpu-prof'] === 'string' ? resolve(values['cpu-prof']) : undefined;
     if (cpuProfDir !== undefined) mkdirSync(cpuProfDir, { recursive: true });
     if ((named === 'pgbench' || (named === undefined && backend !== 'pglite')) && !existsSync(PGBENCH)) {
@@ -367,7 +376,7 @@ export const benchCommand = {
     const progress = (line: string) => process.stderr.write(`${line}\n`);
     const settings: BenchSettings = {
       durationMs: duration * 1000, concurrency, connections, wallets, scale, backends: backend === 'both' ? ['pglite', 'postgres'] : [backend],
-      featuresOnly: values['features-only'] === true, cpuProfDir,
+      featuresOnly: values['features-only'] === true, cpuProfDir, bank,
     };
     const subjects = named === undefined ? Object.keys(SUBJECTS) : [named];
     if (named === undefined) progress(`koza bench: every subject (${subjects.join(', ')}); 'koza bench <subject>' runs one`);
@@ -399,7 +408,7 @@ export const benchCommand = {
       report.settings = {
         duration_s: duration, connections, risk_concurrency: concurrency, pgbench_clients: connections, pgbench_scale: scale,
         wallets: { payments: wallets ?? DEFAULT_WALLETS.payments, charges: wallets ?? DEFAULT_WALLETS.charges },
-        risk_rules: 'default rules; payments and charges with every rule in shadow mode',
+        risk_rules: 'default rules; payments and charges with every rule in shadow mode', bank_sandbox: bank,
       };
     } finally {
       await servers.close();
