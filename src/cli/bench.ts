@@ -325,7 +325,7 @@ export const benchCommand = {
                  every risk rule is evaluated and stored in shadow mode (the velocity rules would stop a benchmark).
   pgbench        ${pgbenchSubject.summary} (PostgreSQL only).
   (no subject)   all four, then ratio_postgres_to_pgbench = charges/s on PostgreSQL ÷ pgbench tps.
-                 About 3 minutes at the defaults.
+                 About 2 minutes at the defaults on an idle 2-core machine.
   --duration     seconds per measurement (default 10)
   --connections  HTTP connections of the payments and charges loads, and pgbench's clients (default 16)
   --concurrency  risk: PostgreSQL callers at once (default 8)
