@@ -8,6 +8,7 @@ import { SIGNATURE_HEADER, IDEMPOTENCY_HEADER } from '../src/banks/protocol.js';
 import { signRequest, type BankKeyPair } from '../src/banks/signing.js';
 import { startBankSandbox, type BankSandboxOptions, type RunningBankSandbox } from '../src/sandbox/banks/server.js';
 import type { TestBackend } from './backends.js';
+import { hiddenFields } from '../src/attack/client.js';
 
 export const TEST_KEY_SEED = 'bank-sandbox-tests';
 
@@ -83,19 +84,8 @@ export function pkcePair(): { verifier: string; challenge: string } {
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
 }
 
-function unescapeHtml(s: string): string {
-  return s.replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code)))
-    .replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"');
-}
-
-/** The hidden inputs of a page's forms, by name. */
-export function hiddenFields(html: string): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const match of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
-    fields[unescapeHtml(match[1]!)] = unescapeHtml(match[2]!);
-  }
-  return fields;
-}
+// The hidden inputs of a page's forms, by name: the attack replay's browser reads them the same way.
+export { hiddenFields };
 
 export interface PageResponse {
   status: number;
