@@ -3,12 +3,16 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { forEachBackend } from '../../test-support/backends.js';
-import { CachedCounterStore, HOUR, MINUTE, PostgresCounterStore, pruneCounters, readCounters, type CounterRead, type CounterStore } from './counters.js';
+import {
+  CachedCounterStore, HOUR, MINUTE, PostgresCounterStore, pruneCounters, readCounters, writeCounters,
+  type CounterRead, type CounterStore, type CounterWrite,
+} from './counters.js';
 
 const store = new PostgresCounterStore();
 // A fixed instant in the middle of a minute and of an hour: 2026-03-01T10:30:30Z.
 const NOW = new Date(Date.UTC(2026, 2, 1, 10, 30, 30));
 const ago = (seconds: number) => new Date(NOW.getTime() - seconds * 1000);
+const DAY_S = 24 * HOUR;
 let n = 0;
 const unique = (label: string) => `${label}-${++n}-${Math.random().toString(36).slice(2, 8)}`;
 
@@ -71,6 +75,46 @@ forEachBackend('risk counters', (db, backend) => {
     })));
     assert.equal(await store.countSince(db(), 'charges_per_wallet', key, HOUR, NOW), 40);
     assert.equal(await store.distinctCount(db(), 'wallets_per_device', key, null, NOW), 1);
+  });
+
+  it('writes many counters and members in one statement exactly as one at a time, twice-named targets merged', async () => {
+    const [one, batch] = [unique('one'), unique('batch')];
+    const writes = (key: string): CounterWrite[] => [
+      { kind: 'increment', counter: 'charges_per_wallet', key, at: ago(30) },
+      { kind: 'increment', counter: 'charge_amount_per_wallet', key, at: ago(30), by: 7000 },
+      { kind: 'increment', counter: 'charges_per_wallet', key, at: ago(40) },
+      { kind: 'increment', counter: 'charges_per_wallet', key, at: ago(2 * HOUR) },
+      { kind: 'distinct', dimension: 'wallets_per_device', key, member: 'wal_a', at: ago(50) },
+      { kind: 'distinct', dimension: 'wallets_per_device', key, member: 'wal_a', at: ago(10) },
+      { kind: 'distinct', dimension: 'wallets_per_device', key, member: 'wal_b', at: ago(3 * DAY_S) },
+      { kind: 'distinct', dimension: 'names_per_device', key, member: 'name_x', at: ago(5) },
+    ];
+    await writeCounters(db(), { increment: store.increment.bind(store), addDistinct: store.addDistinct.bind(store) } as unknown as CounterStore, writes(one));
+    await writeCounters(db(), store, writes(batch));
+    const reads = (key: string): CounterRead[] => [
+      { kind: 'count', counter: 'charges_per_wallet', key, windowSeconds: HOUR },
+      { kind: 'count', counter: 'charges_per_wallet', key, windowSeconds: 24 * HOUR },
+      { kind: 'count', counter: 'charge_amount_per_wallet', key, windowSeconds: HOUR },
+      { kind: 'distinct', dimension: 'wallets_per_device', key, windowSeconds: DAY_S },
+      { kind: 'distinct', dimension: 'wallets_per_device', key, windowSeconds: null },
+      { kind: 'distinct', dimension: 'names_per_device', key, windowSeconds: null },
+    ];
+    assert.deepEqual(await readCounters(db(), store, reads(batch), NOW), [2, 3, 7000, 1, 2, 1]);
+    assert.deepEqual(await readCounters(db(), store, reads(batch), NOW), await readCounters(db(), store, reads(one), NOW));
+    const seen = await db().query<{ first_seen: Date; last_seen: Date }>(
+      `SELECT first_seen, last_seen FROM risk_distinct WHERE dimension = 'wallets_per_device' AND key = $1 AND member = 'wal_a'`, [batch]);
+    assert.deepEqual([new Date(seen.rows[0]!.first_seen), new Date(seen.rows[0]!.last_seen)], [ago(50), ago(10)]);
+  });
+
+  it('writes many at once from concurrent transactions exactly, without deadlocks', async () => {
+    const keys = [unique('w1'), unique('w2'), unique('w3')];
+    await Promise.all(Array.from({ length: 30 }, (_, i) => db().transaction((tx) => writeCounters(tx, store, [
+      // Each writer names the keys in its own order: the sorted statement locks them in one order.
+      ...(i % 2 === 0 ? keys : [...keys].reverse()).map((key): CounterWrite => ({ kind: 'increment', counter: 'charges_per_account', key, at: ago(20) })),
+      { kind: 'distinct', dimension: 'wallets_per_bank_account', key: keys[0]!, member: `wal_${i % 5}`, at: ago(20) },
+    ]))));
+    for (const key of keys) assert.equal(await store.countSince(db(), 'charges_per_account', key, HOUR, NOW), 30);
+    assert.equal(await store.distinctCount(db(), 'wallets_per_bank_account', keys[0]!, null, NOW), 5);
   });
 
   it('counts distinct members, within a window by when each was last seen', async () => {

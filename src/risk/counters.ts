@@ -17,6 +17,23 @@ export interface CounterStore {
   distinctCount(q: Queryable, dimension: string, key: string, windowSeconds: number | null, now: Date): Promise<number>;
   /** Optional: several reads in one round trip, answered in order (readCounters falls back to one read at a time). */
   readMany?(q: Queryable, reads: CounterRead[], now: Date): Promise<number[]>;
+  /** Optional: several writes in one round trip (writeCounters falls back to one write at a time). */
+  writeMany?(q: Queryable, writes: CounterWrite[]): Promise<void>;
+}
+
+/** One increment or addDistinct, for writeMany. */
+export type CounterWrite =
+  | { kind: 'increment'; counter: string; key: string; at: Date; by?: number }
+  | { kind: 'distinct'; dimension: string; key: string; member: string; at: Date };
+
+/** Applies the writes, in one round trip when the store can. */
+export async function writeCounters(q: Queryable, store: CounterStore, writes: CounterWrite[]): Promise<void> {
+  if (writes.length === 0) return;
+  if (store.writeMany) return store.writeMany(q, writes);
+  for (const w of writes) {
+    if (w.kind === 'increment') await store.increment(q, w.counter, w.key, w.at, w.by);
+    else await store.addDistinct(q, w.dimension, w.key, w.member, w.at);
+  }
 }
 
 /** One read of countSince or distinctCount, for readMany. */
@@ -156,6 +173,63 @@ export class PostgresCounterStore implements CounterStore {
     return (await this.readMany(q, [{ kind: 'distinct', dimension, key, windowSeconds }], now))[0]!;
   }
 
+  /**
+   * Every write of an event in one statement (two data-modifying CTEs). Rows go in one sorted order (counter, key,
+   * granularity, bucket) so concurrent writers lock shared rows in the same order; a target named twice is merged
+   * first (ON CONFLICT may not touch a row twice in one statement).
+   */
+  async writeMany(q: Queryable, writes: CounterWrite[]): Promise<void> {
+    const counters = new Map<string, { counter: string; key: string; granularity: number; start: number; by: number }>();
+    const members = new Map<string, { dimension: string; key: string; member: string; first: Date; last: Date }>();
+    for (const w of writes) {
+      if (w.kind === 'increment') {
+        assertName('counter', w.counter);
+        const by = w.by ?? 1;
+        if (!Number.isSafeInteger(by) || by <= 0) throw new RangeError(`a counter grows by a positive integer, not ${by}`);
+        for (const b of bucketsFor(w.at)) {
+          const id = JSON.stringify([w.counter, w.key, b.granularity, b.start]);
+          const row = counters.get(id);
+          if (row) row.by += by;
+          else counters.set(id, { counter: w.counter, key: w.key, granularity: b.granularity, start: b.start, by });
+        }
+      } else {
+        assertName('dimension', w.dimension);
+        const id = JSON.stringify([w.dimension, w.key, w.member]);
+        const row = members.get(id);
+        if (row) {
+          if (w.at < row.first) row.first = w.at;
+          if (w.at > row.last) row.last = w.at;
+        } else members.set(id, { dimension: w.dimension, key: w.key, member: w.member, first: w.at, last: w.at });
+      }
+    }
+    const params: unknown[] = [];
+    const p = (value: unknown) => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    const parts: string[] = [];
+    const counterRows = [...counters.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
+    if (counterRows.length > 0) {
+      const values = counterRows.map((r) => `(${p(r.counter)}::text, ${p(r.key)}::text, ${r.granularity}, ${p(r.start)}::bigint, ${p(r.by)}::bigint)`);
+      parts.push(`c AS (INSERT INTO risk_counters (counter, key, granularity, bucket_start, shard, count)
+        SELECT v.counter, v.key, v.granularity, v.bucket_start, (txid_current() % ${this.shards})::smallint, v.by
+        FROM (VALUES ${values.join(', ')}) AS v (counter, key, granularity, bucket_start, by)
+        ON CONFLICT (counter, key, granularity, bucket_start, shard) DO UPDATE SET count = risk_counters.count + EXCLUDED.count)`);
+    }
+    const memberRows = [...members.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
+    if (memberRows.length > 0) {
+      const values = memberRows.map((r) => `(${p(r.dimension)}::text, ${p(r.key)}::text, ${p(r.member)}::text, ${p(r.first)}::timestamptz, ${p(r.last)}::timestamptz)`);
+      parts.push(`d AS (INSERT INTO risk_distinct (dimension, key, member, first_seen, last_seen)
+        SELECT * FROM (VALUES ${values.join(', ')}) AS v (dimension, key, member, first_seen, last_seen)
+        ON CONFLICT (dimension, key, member) DO UPDATE
+          SET first_seen = least(risk_distinct.first_seen, EXCLUDED.first_seen),
+              last_seen = greatest(risk_distinct.last_seen, EXCLUDED.last_seen)
+          WHERE risk_distinct.last_seen < EXCLUDED.last_seen OR risk_distinct.first_seen > EXCLUDED.first_seen)`);
+    }
+    if (parts.length === 0) return;
+    await q.query(`WITH ${parts.join(', ')} SELECT 1`, params);
+  }
+
   /** Every read as a scalar subquery of one SELECT: one round trip, each subquery an index range scan. */
   async readMany(q: Queryable, reads: CounterRead[], now: Date): Promise<number[]> {
     if (reads.length === 0) return [];
@@ -268,6 +342,11 @@ export class CachedCounterStore implements CounterStore {
   async addDistinct(q: Queryable, dimension: string, key: string, member: string, at: Date): Promise<void> {
     await this.inner.addDistinct(q, dimension, key, member, at);
     this.entries.delete(prefixOf(dimension, key));
+  }
+
+  async writeMany(q: Queryable, writes: CounterWrite[]): Promise<void> {
+    await writeCounters(q, this.inner, writes);
+    for (const w of writes) if (w.kind === 'distinct') this.entries.delete(prefixOf(w.dimension, w.key));
   }
 
   async distinctCount(q: Queryable, dimension: string, key: string, windowSeconds: number | null, now: Date): Promise<number> {

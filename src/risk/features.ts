@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { Queryable } from '../store/db.js';
 import type { RiskEvent } from './hook.js';
-import { readCounters, type CounterRead, type CounterStore } from './counters.js';
+import { readCounters, writeCounters, type CounterRead, type CounterStore, type CounterWrite } from './counters.js';
 import { parseWindowedFeature, WINDOWED_COUNTS } from './rule-features.js';
 
 export type FeatureValue = number | string | boolean | null;
@@ -157,42 +157,51 @@ export function nameMember(name: string): string {
  * transaction: velocity and distinct features then include the event being decided ("the 6th sign-up from this IP").
  */
 export async function recordEvent(q: Queryable, store: CounterStore, event: RiskEvent, at: Date = new Date()): Promise<void> {
+  const writes: CounterWrite[] = [];
+  const increment = (counter: string, key: string, by?: number) => {
+    writes.push({ kind: 'increment', counter, key, at, ...(by === undefined ? {} : { by }) });
+  };
+  const addDistinct = (dimension: string, key: string, member: string) => {
+    writes.push({ kind: 'distinct', dimension, key, member, at });
+  };
   const account = accountKeyOf(event);
   const failure = attr(event, 'failure');
-  if (event.deviceKey && event.walletId) await store.addDistinct(q, DIMENSIONS.walletsPerDevice, event.deviceKey, event.walletId, at);
+  if (event.deviceKey && event.walletId) addDistinct(DIMENSIONS.walletsPerDevice, event.deviceKey, event.walletId);
   const nameKey = stringAttr(event, 'name_key');
   const name = stringAttr(event, 'name_kana');
   const member = nameKey ?? (name === null ? null : nameMember(name));
-  if (event.deviceKey && member) await store.addDistinct(q, DIMENSIONS.namesPerDevice, event.deviceKey, member, at);
+  if (event.deviceKey && member) addDistinct(DIMENSIONS.namesPerDevice, event.deviceKey, member);
 
   if (event.kind === 'signup') {
-    if (event.ip) await store.increment(q, COUNTERS.signupsPerIp, event.ip, at);
-    if (event.deviceKey) await store.increment(q, COUNTERS.signupsPerDevice, event.deviceKey, at);
+    if (event.ip) increment(COUNTERS.signupsPerIp, event.ip);
+    if (event.deviceKey) increment(COUNTERS.signupsPerDevice, event.deviceKey);
     const domain = eventEmailDomain(event);
-    if (domain) await store.increment(q, COUNTERS.signupsPerEmailDomain, domain, at);
+    if (domain) increment(COUNTERS.signupsPerEmailDomain, domain);
   }
 
   if (failure === 'pin' || failure === 'otp') {
     // Credential testing: failures on one account from many wallets, and one IP failing on many accounts.
     if (account) {
-      await store.increment(q, failure === 'pin' ? COUNTERS.pinFailuresPerAccount : COUNTERS.otpFailuresPerAccount, account, at);
+      increment(failure === 'pin' ? COUNTERS.pinFailuresPerAccount : COUNTERS.otpFailuresPerAccount, account);
     }
-    if (event.ip && failure === 'pin') await store.increment(q, COUNTERS.pinFailuresPerIp, event.ip, at);
-    if (event.ip && account) await store.addDistinct(q, DIMENSIONS.accountsWithFailuresPerIp, event.ip, account, at);
-    if (account && event.walletId) await store.addDistinct(q, DIMENSIONS.walletsFailingPerBankAccount, account, event.walletId, at);
+    if (event.ip && failure === 'pin') increment(COUNTERS.pinFailuresPerIp, event.ip);
+    if (event.ip && account) addDistinct(DIMENSIONS.accountsWithFailuresPerIp, event.ip, account);
+    if (account && event.walletId) addDistinct(DIMENSIONS.walletsFailingPerBankAccount, account, event.walletId);
   } else if (event.kind === 'link_complete' && account && event.walletId) {
     // The bank vouched for the account: the wallet and the account are now tied, linked in the end or refused.
-    await store.addDistinct(q, DIMENSIONS.walletsPerBankAccount, account, event.walletId, at);
-    await store.addDistinct(q, DIMENSIONS.bankAccountsPerWallet, event.walletId, account, at);
+    addDistinct(DIMENSIONS.walletsPerBankAccount, account, event.walletId);
+    addDistinct(DIMENSIONS.bankAccountsPerWallet, event.walletId, account);
   }
 
   if (event.kind === 'charge') {
-    if (event.walletId) await store.increment(q, COUNTERS.chargesPerWallet, event.walletId, at);
+    if (event.walletId) increment(COUNTERS.chargesPerWallet, event.walletId);
     if (event.walletId && typeof event.amount === 'number' && Number.isSafeInteger(event.amount) && event.amount > 0) {
-      await store.increment(q, COUNTERS.chargeAmountPerWallet, event.walletId, at, event.amount);
+      increment(COUNTERS.chargeAmountPerWallet, event.walletId, event.amount);
     }
-    if (account) await store.increment(q, COUNTERS.chargesPerAccount, account, at);
+    if (account) increment(COUNTERS.chargesPerAccount, account);
   }
+  // One round trip for all of them (a charge moves three counters, a link failure four).
+  await writeCounters(q, store, writes);
 }
 
 interface WalletFacts {
@@ -208,6 +217,11 @@ interface WalletFacts {
   device_first_seen: Date | null;
   last_new_device_at: Date | null;
   last_factor_change_at: Date | null;
+  /** Identity documents this wallet ever submitted, and the wallets tied to the same person or document. */
+  identity_documents: number | string;
+  identity_wallets: number | string;
+  /** Wallets holding a bank_links row for the event's account; null without an account in the event. */
+  account_linked_wallets: number | string | null;
 }
 
 interface LinkFacts {
@@ -223,7 +237,15 @@ function hoursBetween(from: Date | string | null | undefined, to: Date | string 
   return Math.round((ms / 3_600_000) * 100) / 100;
 }
 
-async function walletFacts(q: Queryable, walletId: string, deviceKey: string | null, now: Date): Promise<WalletFacts | null> {
+/**
+ * Everything the features need to know about the wallet (and the event's bank account) from koza's own tables, in one
+ * round trip: one SELECT of scalar subqueries, each an index lookup. identity_wallets: wallets tied to the same person
+ * as this wallet — the same verified person (keyed name + birth date) or the same identity document, in a verified
+ * identity or in any submission (a stolen document tried on several wallets).
+ */
+async function walletFacts(
+  q: Queryable, walletId: string, deviceKey: string | null, now: Date, bankCode: string | undefined, accountRef: string | undefined,
+): Promise<WalletFacts | null> {
   const res = await q.query<WalletFacts>(
     `SELECT w.created_at, w.email, w.phone_verified_at,
        (SELECT min(created_at) FROM bank_links WHERE wallet_id = w.id) AS first_link_at,
@@ -242,9 +264,22 @@ async function walletFacts(q: Queryable, walletId: string, deviceKey: string | n
           UNION ALL SELECT f.removed_at FROM second_factors f WHERE f.wallet_id = w.id AND f.removed_at IS NOT NULL
           UNION ALL SELECT b.created_at FROM recovery_code_batches b WHERE b.wallet_id = w.id
             AND b.created_at > (SELECT min(created_at) FROM recovery_code_batches WHERE wallet_id = w.id)
-        ) changes WHERE t > $3::timestamptz - interval '30 days' AND t <= $3) AS last_factor_change_at
+        ) changes WHERE t > $3::timestamptz - interval '30 days' AND t <= $3) AS last_factor_change_at,
+       (SELECT count(*) FROM (SELECT document_key FROM identity_verifications WHERE wallet_id = w.id
+                              UNION SELECT document_key FROM verified_identities WHERE wallet_id = w.id) docs) AS identity_documents,
+       (SELECT count(DISTINCT wallet_id) FROM (
+          SELECT vi.wallet_id FROM verified_identities vi
+            WHERE vi.person_key IN (SELECT person_key FROM verified_identities WHERE wallet_id = w.id)
+               OR vi.document_key IN (SELECT document_key FROM identity_verifications WHERE wallet_id = w.id
+                                      UNION SELECT document_key FROM verified_identities WHERE wallet_id = w.id)
+          UNION SELECT iv.wallet_id FROM identity_verifications iv
+            WHERE iv.document_key IN (SELECT document_key FROM identity_verifications WHERE wallet_id = w.id
+                                      UNION SELECT document_key FROM verified_identities WHERE wallet_id = w.id)
+        ) tied) AS identity_wallets,
+       CASE WHEN $5::text IS NULL THEN NULL ELSE (SELECT count(DISTINCT wallet_id) FROM bank_links
+          WHERE account_ref = $5 AND ($4::text IS NULL OR bank_code = $4)) END AS account_linked_wallets
      FROM wallets w WHERE w.id = $1`,
-    [walletId, deviceKey, now],
+    [walletId, deviceKey, now, bankCode ?? null, accountRef ?? null],
   );
   return res.rows[0] ?? null;
 }
@@ -271,28 +306,6 @@ async function firstLinkFacts(q: Queryable, walletId: string, now: Date): Promis
     [walletId, now],
   );
   return res.rows[0] ?? null;
-}
-
-/**
- * Wallets tied to the same person as this wallet: the same verified person (keyed name + birth date) or the same
- * identity document, in a verified identity or in any submission (a stolen document tried on several wallets).
- * Null when the wallet never submitted an identity.
- */
-async function walletsPerIdentity(q: Queryable, walletId: string): Promise<number | null> {
-  const res = await q.query<{ documents: number | string; wallets: number | string }>(
-    `WITH persons AS (SELECT person_key FROM verified_identities WHERE wallet_id = $1),
-          documents AS (SELECT document_key FROM identity_verifications WHERE wallet_id = $1
-                        UNION SELECT document_key FROM verified_identities WHERE wallet_id = $1)
-     SELECT (SELECT count(*) FROM documents) AS documents,
-            (SELECT count(DISTINCT wallet_id) FROM (
-               SELECT wallet_id FROM verified_identities
-                 WHERE person_key IN (SELECT person_key FROM persons) OR document_key IN (SELECT document_key FROM documents)
-               UNION SELECT wallet_id FROM identity_verifications WHERE document_key IN (SELECT document_key FROM documents)
-             ) tied) AS wallets`,
-    [walletId],
-  );
-  const row = res.rows[0]!;
-  return Number(row.documents) === 0 ? null : Number(row.wallets);
 }
 
 /** Hours since the latest posted charge into the wallet, in the last 30 days, from another bank account than this one. */
@@ -330,7 +343,7 @@ export async function computeFeatures(
   const ip = event.ip ?? null;
   const device = event.deviceKey ?? null;
   const walletId = event.walletId;
-  const wallet = walletId ? await walletFacts(q, walletId, device, now) : null;
+  const wallet = walletId ? await walletFacts(q, walletId, device, now, event.bankCode, event.accountRef) : null;
   const link = wallet && walletId
     ? (event.accountRef ? await linkFacts(q, walletId, event.bankCode, event.accountRef, now) : await firstLinkFacts(q, walletId, now))
     : null;
@@ -397,9 +410,10 @@ export async function computeFeatures(
   f.accounts_with_failures_per_ip_24h = v('accounts_with_failures_per_ip_24h');
   // Links made before the engine saw events are in bank_links only: the larger of the two is the better lower bound.
   f.wallets_per_bank_account = account === null ? null
-    : Math.max(v('wallets_per_bank_account_seen')!, await linkedWalletsOfAccount(q, event.bankCode, event.accountRef!));
+    : Math.max(v('wallets_per_bank_account_seen')!, wallet?.account_linked_wallets != null
+      ? Number(wallet.account_linked_wallets) : await linkedWalletsOfAccount(q, event.bankCode, event.accountRef!));
   f.bank_accounts_per_wallet = wallet ? Math.max(v('bank_accounts_per_wallet_seen')!, Number(wallet.linked_accounts)) : null;
-  f.wallets_per_identity = wallet && walletId ? await walletsPerIdentity(q, walletId) : null;
+  f.wallets_per_identity = wallet && Number(wallet.identity_documents) > 0 ? Number(wallet.identity_wallets) : null;
 
   f.account_age_hours = wallet ? hoursBetween(wallet.created_at, now) : null;
   f.link_age_hours = link ? hoursBetween(link.created_at, now) : null;
