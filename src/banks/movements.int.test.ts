@@ -14,11 +14,13 @@ import { createOperator } from '../operations/operators.js';
 import { ledgerTotals } from '../ledger/ledger.js';
 import type { RiskAction, RiskDecider } from '../risk/hook.js';
 
-/** What the risk hook answers for charges in this file; tests switch it. */
+/** What the risk hook answers for charges (and, separately, withdrawals) in this file; tests switch them. */
 let chargeAction: RiskAction = 'allow';
-const testRisk: RiskDecider = async (event) => (event.kind === 'charge'
-  ? { action: chargeAction, score: chargeAction === 'allow' ? 0 : 80, reasons: [{ rule: 'test', text: 'set by the test' }] }
-  : { action: 'allow', score: 0, reasons: [] });
+let withdrawalAction: RiskAction = 'allow';
+const testRisk: RiskDecider = async (event) => {
+  const action = event.kind === 'charge' ? chargeAction : event.kind === 'withdrawal' ? withdrawalAction : 'allow';
+  return { action, score: action === 'allow' ? 0 : 80, reasons: action === 'allow' ? [] : [{ rule: 'test', text: 'set by the test' }] };
+};
 
 forEachBackend('charges and withdrawals', (db, backend) => {
   let world: LinkWorld;
@@ -78,6 +80,43 @@ forEachBackend('charges and withdrawals', (db, backend) => {
     assert.equal((await balanceOf(l)).balance, 18_000);
     assert.equal(await bankBalance(l.holder), before + 12_000);
     expectProblemOver(await koza().post('/v1/withdrawals', { link_id: l.linkId, amount: 18_001 }, l.wallet.token), 422, 'insufficient-funds');
+  });
+
+  it('holds a reviewed charge and withdrawal where reconciliation cannot reach them, until an analyst decides', async () => {
+    const l = await linkedHolderOf((h) => h.balance >= 50_000);
+    await ageLink(l);
+    expectOk(await charge(l, 20_000), 201);
+    const bankBefore = await bankBalance(l.holder);
+    chargeAction = 'review';
+    withdrawalAction = 'review';
+    let heldCharge: Record<string, any>;
+    let heldWithdrawal: Record<string, any>;
+    try {
+      heldCharge = expectOk(await charge(l, 5_000), 202);
+      heldWithdrawal = expectOk(await koza().post('/v1/withdrawals', { link_id: l.linkId, amount: 8_000 }, l.wallet.token), 202);
+    } finally {
+      chargeAction = 'allow';
+      withdrawalAction = 'allow';
+    }
+    assert.deepEqual([heldCharge.status, heldWithdrawal.status], ['held', 'held']);
+    // The held withdrawal's yen are set aside; the held charge's are not spendable.
+    assert.deepEqual(await balanceOf(l), { ...(await balanceOf(l)), balance: 20_000, available: 12_000 });
+    expectProblemOver(await koza().post('/v1/withdrawals', { link_id: l.linkId, amount: 12_001 }, l.wallet.token), 422, 'insufficient-funds');
+
+    // The reconciler, even with no grace, asks no bank about a held movement: the bank was never asked.
+    expectOk(await koza().post('/v1/admin/reconciliation/pending', { grace_seconds: 0 }, operatorKey), 200);
+    for (const m of [heldCharge, heldWithdrawal]) assert.equal(expectOk(await koza().get(`/v1/movements/${m.id}`, l.wallet.token), 200).status, 'held');
+    assert.equal(await bankBalance(l.holder), bankBefore);
+
+    const paid = expectOk(await koza().post(`/v1/admin/movements/${heldWithdrawal.id}/release`, { reason: 'owner confirmed' }, operatorKey), 201);
+    assert.equal(paid.status, 'posted');
+    assert.equal(await bankBalance(l.holder), bankBefore + 8_000, 'the bank paid the released withdrawal once');
+    expectOk(await koza().post(`/v1/admin/movements/${heldCharge.id}/reject`, { reason: 'not the owner' }, operatorKey), 200);
+    assert.equal(await bankBalance(l.holder), bankBefore + 8_000, 'the rejected charge never reached the bank');
+    assert.deepEqual(await balanceOf(l), { ...(await balanceOf(l)), balance: 12_000, available: 12_000, pending: 0 });
+    const totals = await ledgerTotals(db());
+    assert.equal(totals.debitsPosted, totals.creditsPosted);
+    assert.equal(totals.debitsPending, totals.creditsPending);
   });
 
   it('voids a charge the bank declines, and moves nothing', async () => {
