@@ -1,7 +1,7 @@
 // Owns who plays in an attack replay, drawn from --seed over the sandbox population: the leaked list (victims' accounts,
 // PINs, names at a few of the banks that took a PIN alone), the attacker's pools, and the ordinary customers.
 // Must never depend on anything but the seed and the population: the same seed casts the same people.
-import { mulberry32, type Random } from '../sandbox/population.js';
+import { intBetween, mulberry32, randomString, shuffled, type Random } from '../sandbox/population.js';
 import type { SandboxHolderAccount } from '../sandbox/banks/admin.js';
 import type { SandboxPerson } from './wallet-app.js';
 
@@ -58,23 +58,8 @@ export interface Cast {
   victimBanks: string[];
 }
 
-function shuffled<T>(random: Random, items: readonly T[]): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
-
-function intBetween(random: Random, min: number, max: number): number {
-  return min + Math.floor(random() * (max - min + 1));
-}
-
 function hex(random: Random, length: number): string {
-  let out = '';
-  for (let i = 0; i < length; i++) out += '0123456789abcdef'[Math.floor(random() * 16)];
-  return out;
+  return randomString(random, '0123456789abcdef', length);
 }
 
 /** A device id as an app keeps one: 128 random bits, base64url-ish (docs/device-signal.md). */

@@ -47,12 +47,30 @@ export function mulberry32(seed: number): Random {
   };
 }
 
-function intBetween(random: Random, min: number, max: number): number {
+/** A whole number from min to max, both included. */
+export function intBetween(random: Random, min: number, max: number): number {
   return min + Math.floor(random() * (max - min + 1));
 }
 
-function pick<T>(random: Random, items: readonly T[]): T {
+export function pick<T>(random: Random, items: readonly T[]): T {
   return items[Math.floor(random() * items.length)]!;
+}
+
+/** A copy of items in a random order (Fisher–Yates). */
+export function shuffled<T>(random: Random, items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/** `length` characters drawn from `alphabet`. */
+export function randomString(random: Random, alphabet: string, length: number): string {
+  let out = '';
+  for (let i = 0; i < length; i++) out += alphabet[Math.floor(random() * alphabet.length)];
+  return out;
 }
 
 function digits(random: Random, count: number): string {

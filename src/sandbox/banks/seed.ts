@@ -3,7 +3,9 @@
 import { createHash } from 'node:crypto';
 import type { LinkMethod } from '../../banks/protocol.js';
 import { toBankKana } from '../../identity/kana.js';
-import { DEFAULT_POPULATION_SEED, DEFAULT_POPULATION_SIZE, generatePopulation, mulberry32, type Random } from '../population.js';
+import {
+  DEFAULT_POPULATION_SEED, DEFAULT_POPULATION_SIZE, generatePopulation, intBetween, mulberry32, randomString, shuffled, type Random,
+} from '../population.js';
 
 export const DEFAULT_BANK_COUNT = 35;
 export const MIN_OPENING_BALANCE = 50_000;
@@ -94,24 +96,6 @@ const METHOD_PLAN: ReadonlyArray<{ upTo: number; methods: LinkMethod[] }> = [
   { upTo: 35, methods: ['redirect'] },
 ];
 
-function intBetween(random: Random, min: number, max: number): number {
-  return min + Math.floor(random() * (max - min + 1));
-}
-
-function shuffled<T>(random: Random, items: readonly T[]): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
-
-function randomString(random: Random, alphabet: string, length: number): string {
-  let out = '';
-  for (let i = 0; i < length; i++) out += alphabet[Math.floor(random() * alphabet.length)];
-  return out;
-}
 
 function methodsFor(position: number, bankCount: number): LinkMethod[] {
   const share = (position * DEFAULT_BANK_COUNT) / bankCount;
