@@ -8,7 +8,7 @@ import { SIGNATURE_HEADER, IDEMPOTENCY_HEADER } from '../src/banks/protocol.js';
 import { signRequest, type BankKeyPair } from '../src/banks/signing.js';
 import { startBankSandbox, type BankSandboxOptions, type RunningBankSandbox } from '../src/sandbox/banks/server.js';
 import type { TestBackend } from './backends.js';
-import { hiddenFields } from '../src/attack/client.js';
+import { BankBrowser, hiddenFields, type Page } from '../src/attack/client.js';
 
 export const TEST_KEY_SEED = 'bank-sandbox-tests';
 
@@ -87,62 +87,16 @@ export function pkcePair(): { verifier: string; challenge: string } {
 // The hidden inputs of a page's forms, by name: the attack replay's browser reads them the same way.
 export { hiddenFields };
 
-export interface PageResponse {
-  status: number;
-  location: string | null;
-  html: string;
-  setCookie: string | null;
-  headers: Headers;
-}
+export type PageResponse = Page;
 
-/** A browser with a cookie jar (name → value, per path) that never follows redirects by itself. */
-export class TestBrowser {
-  private readonly cookies = new Map<string, { name: string; value: string; path: string }>();
-
-  constructor(private readonly origin: string) {}
-
-  private cookieHeader(path: string): string {
-    return [...this.cookies.values()].filter((c) => path.startsWith(c.path)).map((c) => `${c.name}=${c.value}`).join('; ');
-  }
-
-  private remember(setCookie: string | null): void {
-    if (!setCookie) return;
-    const [pair, ...attributes] = setCookie.split(';').map((s) => s.trim());
-    const [name, ...value] = pair!.split('=');
-    const path = attributes.find((a) => a.toLowerCase().startsWith('path='))?.slice(5) ?? '/';
-    this.cookies.set(`${name}@${path}`, { name: name!, value: value.join('='), path });
-  }
-
-  async request(method: 'GET' | 'POST', pathOrUrl: string, form?: Record<string, string>): Promise<PageResponse> {
-    const url = new URL(pathOrUrl, this.origin);
-    const headers: Record<string, string> = {};
-    const cookie = this.cookieHeader(url.pathname);
-    if (cookie) headers.cookie = cookie;
-    if (form) headers['content-type'] = 'application/x-www-form-urlencoded';
-    const res = await fetch(url, {
-      method, headers, redirect: 'manual', ...(form ? { body: new URLSearchParams(form).toString() } : {}),
-    });
-    const setCookie = res.headers.get('set-cookie');
-    this.remember(setCookie);
-    return { status: res.status, location: res.headers.get('location'), html: await res.text(), setCookie, headers: res.headers };
-  }
-
+/** A browser with a cookie jar (name → value, per path) that never follows redirects by itself: the replay's own. */
+export class TestBrowser extends BankBrowser {
   get(path: string): Promise<PageResponse> {
     return this.request('GET', path);
   }
 
   post(path: string, form: Record<string, string>): Promise<PageResponse> {
     return this.request('POST', path, form);
-  }
-
-  /** Follows 30x answers with GET until a page. */
-  async follow(first: PageResponse): Promise<PageResponse> {
-    let response = first;
-    for (let hops = 0; response.location && response.status >= 300 && response.status < 400 && hops < 10; hops++) {
-      if (!response.location.startsWith('/') && !response.location.startsWith(this.origin)) return response;
-      response = await this.get(response.location);
-    }
-    return response;
   }
 }
 

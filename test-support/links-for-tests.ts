@@ -15,6 +15,7 @@ import type { RunningBankSandbox } from '../src/sandbox/banks/server.js';
 import { expectJson, get, post, signUpVerified, testConfig, verifyPhone, type SandboxPerson, type SignedUp } from './api-client.js';
 import type { TestBackend } from './backends.js';
 import { startTestBankSandbox, TEST_KEY_SEED } from './bank-client-for-tests.js';
+import { jsonOrEmpty } from '../src/attack/client.js';
 
 export interface HttpAnswer {
   status: number;
@@ -41,13 +42,7 @@ export class KozaHttp {
       method, headers, redirect: 'manual', ...(method === 'POST' ? { body: JSON.stringify(options.body ?? {}) } : {}),
     });
     const text = await res.text();
-    let json: Record<string, any> = {};
-    try {
-      json = text ? JSON.parse(text) as Record<string, any> : {};
-    } catch {
-      json = {};
-    }
-    return { status: res.status, headers: res.headers, text, json };
+    return { status: res.status, headers: res.headers, text, json: jsonOrEmpty(text) };
   }
 
   post(path: string, body: unknown, token?: string, key?: string | null): Promise<HttpAnswer> {

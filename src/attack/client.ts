@@ -10,6 +10,15 @@ export interface Answer {
   text: string;
 }
 
+/** A response body as a JSON object; {} when it is empty or not JSON (an HTML page, a proxy's text). */
+export function jsonOrEmpty(text: string): Record<string, any> {
+  try {
+    return text ? JSON.parse(text) as Record<string, any> : {};
+  } catch {
+    return {};
+  }
+}
+
 /** The problem code of an answer (urn:koza:problem:<code>), or '' for a success or a non-problem. */
 export function problemCode(answer: Answer): string {
   const type = typeof answer.json.type === 'string' ? answer.json.type : '';
@@ -49,13 +58,7 @@ export class SimDevice {
       method, headers, redirect: 'manual', ...(method === 'POST' ? { body: JSON.stringify(options.body ?? {}) } : {}),
     });
     const text = await res.text();
-    let json: Record<string, any> = {};
-    try {
-      json = text ? JSON.parse(text) as Record<string, any> : {};
-    } catch {
-      json = {};
-    }
-    return { status: res.status, json, text };
+    return { status: res.status, json: jsonOrEmpty(text), text };
   }
 
   post(path: string, body: unknown, token?: string): Promise<Answer> {
@@ -96,6 +99,8 @@ export interface Page {
   status: number;
   location: string | null;
   html: string;
+  setCookie: string | null;
+  headers: Headers;
 }
 
 function unescapeHtml(s: string): string {
@@ -116,7 +121,8 @@ export function hiddenFields(html: string): Record<string, string> {
 export class BankBrowser {
   private readonly cookies = new Map<string, { name: string; value: string; path: string }>();
 
-  constructor(private readonly origin: string, private readonly meter: RequestMeter) {}
+  /** `meter` counts the requests (the replay's progress line); tests drive one without. */
+  constructor(private readonly origin: string, private readonly meter?: RequestMeter) {}
 
   private remember(setCookie: string | null): void {
     if (!setCookie) return;
@@ -132,10 +138,11 @@ export class BankBrowser {
     const cookie = [...this.cookies.values()].filter((c) => url.pathname.startsWith(c.path)).map((c) => `${c.name}=${c.value}`).join('; ');
     if (cookie) headers.cookie = cookie;
     if (form) headers['content-type'] = 'application/x-www-form-urlencoded';
-    this.meter.requests++;
+    if (this.meter) this.meter.requests++;
     const res = await fetch(url, { method, headers, redirect: 'manual', ...(form ? { body: new URLSearchParams(form).toString() } : {}) });
-    this.remember(res.headers.get('set-cookie'));
-    return { status: res.status, location: res.headers.get('location'), html: await res.text() };
+    const setCookie = res.headers.get('set-cookie');
+    this.remember(setCookie);
+    return { status: res.status, location: res.headers.get('location'), html: await res.text(), setCookie, headers: res.headers };
   }
 
   /** Follows 30x answers within the bank's site until a page (a redirect elsewhere — back to koza — is returned as is). */
