@@ -82,10 +82,12 @@ export function stopLoadProcessesNow(): void {
   running.clear();
 }
 
-/** Starts `koza sandbox` on a free loopback port and resolves with its URL (the first line it prints). */
-function startBankProcess(env: Record<string, string>, dataDir: string | undefined): Promise<{ url: string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [KOZA_BIN, 'sandbox', '--port', '0', ...(dataDir ? ['--data', dataDir] : [])],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * A node child process this module stops on exit (stopLoadProcessesNow): its exit, and a stop that asks with SIGTERM
+ * and insists with SIGKILL after 30 s.
+ */
+function spawnTracked(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => {
     running.delete(child);
@@ -97,6 +99,12 @@ function startBankProcess(env: Record<string, string>, dataDir: string | undefin
     await exited;
     clearTimeout(timer);
   };
+  return { child, exited, stop };
+}
+
+/** Starts `koza sandbox` on a free loopback port and resolves with its URL (the first line it prints). */
+function startBankProcess(env: Record<string, string>, dataDir: string | undefined): Promise<{ url: string; stop(): Promise<void> }> {
+  const { child, exited, stop } = spawnTracked([KOZA_BIN, 'sandbox', '--port', '0', ...(dataDir ? ['--data', dataDir] : [])], env);
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
   return new Promise((resolve, reject) => {
@@ -119,19 +127,8 @@ interface RunningKoza {
 /** Starts `koza start` on free loopback ports and resolves once it serves; its log lines go to our stderr. */
 function startKoza(env: Record<string, string>, cpuProfDir: string | undefined): Promise<RunningKoza> {
   const nodeArgs = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [];
-  const child = spawn(process.execPath, [...nodeArgs, KOZA_BIN, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
+  const { child, exited, stop } = spawnTracked([...nodeArgs, KOZA_BIN, 'start'], env);
   child.stdout.on('data', (chunk: Buffer) => process.stderr.write(chunk));
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => {
-    running.delete(child);
-    done(code);
-  }));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    await exited;
-    clearTimeout(timer);
-  };
   return new Promise((resolve, reject) => {
     let stderr = '';
     let ready = false;
