@@ -241,8 +241,9 @@ export class PostgresCounterStore implements CounterStore {
     const columns = reads.map((r, i) => {
       if (r.kind === 'count') {
         assertName('counter', r.counter);
+        // Bounds as parameters: the statement's text stays the same from minute to minute (prepared once per connection).
         const ranges = windowRanges(epochSeconds(now), r.windowSeconds)
-          .map((b) => `(granularity = ${b.granularity} AND bucket_start >= ${b.from} AND bucket_start < ${b.to})`);
+          .map((b) => `(granularity = ${b.granularity} AND bucket_start >= ${p(b.from)}::bigint AND bucket_start < ${p(b.to)}::bigint)`);
         return `(SELECT coalesce(sum(count), 0) FROM risk_counters WHERE counter = ${p(r.counter)} AND key = ${p(r.key)}
                  AND (${ranges.join(' OR ')}))::bigint AS r${i}`;
       }

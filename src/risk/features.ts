@@ -9,9 +9,7 @@ import { parseWindowedFeature, WINDOWED_COUNTS } from './rule-features.js';
 export type FeatureValue = number | string | boolean | null;
 export type Features = Record<string, FeatureValue>;
 
-const HOUR_S = 3600;
-const DAY = 24 * HOUR_S;
-const DAYS_30 = 30 * DAY;
+const DAY = 24 * 3600;
 
 /** Counter and distinct-dimension names, as stored in risk_counters and risk_distinct. */
 export const COUNTERS = {
@@ -363,34 +361,18 @@ export async function computeFeatures(
     slots.set(name, reads.length);
     reads.push({ kind: 'distinct', dimension, key, windowSeconds });
   };
-  count('signups_per_ip_24h', COUNTERS.signupsPerIp, ip, DAY);
-  count('signups_per_ip_1h', COUNTERS.signupsPerIp, ip, HOUR_S);
-  count('signups_per_device_24h', COUNTERS.signupsPerDevice, device, DAY);
-  count('signups_per_email_domain_24h', COUNTERS.signupsPerEmailDomain, domain, DAY);
-  distinct('wallets_per_device_30d', DIMENSIONS.walletsPerDevice, device, DAYS_30);
-  distinct('wallets_per_device_24h', DIMENSIONS.walletsPerDevice, device, DAY);
-  distinct('names_per_device_30d', DIMENSIONS.namesPerDevice, device, DAYS_30);
-  count('pin_failures_per_account_24h', COUNTERS.pinFailuresPerAccount, account, DAY);
-  count('otp_failures_per_account_24h', COUNTERS.otpFailuresPerAccount, account, DAY);
-  count('pin_failures_per_ip_24h', COUNTERS.pinFailuresPerIp, ip, DAY);
-  distinct('accounts_with_failures_per_ip_24h', DIMENSIONS.accountsWithFailuresPerIp, ip, DAY);
-  distinct('wallets_failing_per_bank_account_24h', DIMENSIONS.walletsFailingPerBankAccount, account, DAY);
-  distinct('wallets_per_bank_account_seen', DIMENSIONS.walletsPerBankAccount, account, null);
-  // From the event stream only (bank_links has no "last seen"): links the engine saw within the window.
-  distinct('wallets_per_bank_account_90d', DIMENSIONS.walletsPerBankAccount, account, 90 * DAY);
-  distinct('bank_accounts_per_wallet_seen', DIMENSIONS.bankAccountsPerWallet, wallet ? walletId : null, null);
-  distinct('bank_accounts_per_wallet_30d', DIMENSIONS.bankAccountsPerWallet, walletId, DAYS_30);
-  count('charges_per_wallet_24h', COUNTERS.chargesPerWallet, walletId, DAY);
-  count('charge_amount_per_wallet_24h', COUNTERS.chargeAmountPerWallet, walletId, DAY);
-  count('charges_per_account_24h', COUNTERS.chargesPerAccount, account, DAY);
+  // Every count named <base>_<window> (the fixed vocabulary's and those the rules pick) is read the same way, keyed as
+  // WINDOWED_COUNTS says; the all-time distinct counts have no window in their names.
   const keyOf = { ip, device, email_domain: domain, account, wallet: walletId } as const;
-  for (const name of windowed) {
+  for (const name of new Set([...FEATURE_NAMES, ...windowed])) {
     const parsed = parseWindowedFeature(name);
-    if (!parsed || slots.has(name)) continue;
+    if (!parsed) continue;
     const spec = WINDOWED_COUNTS[parsed.base];
     if (spec.kind === 'count') count(name, parsed.base, keyOf[spec.key], parsed.windowSeconds);
     else distinct(name, parsed.base, keyOf[spec.key], parsed.windowSeconds);
   }
+  distinct('wallets_per_bank_account_seen', DIMENSIONS.walletsPerBankAccount, account, null);
+  distinct('bank_accounts_per_wallet_seen', DIMENSIONS.bankAccountsPerWallet, wallet ? walletId : null, null);
   const values = await readCounters(q, store, reads, now);
   const v = (name: string): number | null => {
     const slot = slots.get(name);
