@@ -27,6 +27,14 @@ export interface Config {
   sandboxSeed: number;
   /** Payments of this many yen or more need a step-up proof bound to the amount and merchant (PSD2 SCA). */
   stepUpPaymentFrom: number;
+  /** A first payment to a merchant (a destination the wallet never paid) of this many yen or more needs a step-up. */
+  stepUpNewDestinationFrom: number;
+  /** Payments to a merchant younger than this many days are held before payout (KOZA_MERCHANT_HOLD_NEW_DAYS). */
+  merchantHoldNewDays: number;
+  /** How long such a payment is held, in days (KOZA_MERCHANT_HOLD_DAYS). */
+  merchantHoldDays: number;
+  /** Seconds between rounds of the job that releases due merchant holds in `koza start` (0 = off). */
+  holdReleaseEverySeconds: number;
   /** Money limits per assurance level (KOZA_LIMITS, JSON overrides of the defaults). */
   limits: Limits;
   /** WebAuthn relying-party id: the domain passkeys are bound to (KOZA_WEBAUTHN_RP_ID). */
@@ -246,6 +254,13 @@ export function loadConfig(env: Env = process.env): Config {
     phoneCodesPerIpPerHour: intVar(env, 'KOZA_PHONE_CODES_PER_IP_PER_HOUR', 20, 1, 1_000_000),
     sandboxSeed: intVar(env, 'KOZA_SANDBOX_SEED', 2020, 0, 2 ** 31 - 1),
     stepUpPaymentFrom: intVar(env, 'KOZA_STEP_UP_PAYMENT_FROM', 100_000, 1, 1_000_000_000_000),
+    // ¥10,000: a stolen session's first payment to a merchant it opened (or a mule's) costs a step-up, a
+    // customer's usual shop never does again.
+    stepUpNewDestinationFrom: intVar(env, 'KOZA_STEP_UP_NEW_DESTINATION_FROM', 10_000, 1, 1_000_000_000_000),
+    // A new merchant's takings wait a week for 30 days: long enough for a payer's bank or a holder to report fraud.
+    merchantHoldNewDays: intVar(env, 'KOZA_MERCHANT_HOLD_NEW_DAYS', 30, 0, 3650),
+    merchantHoldDays: intVar(env, 'KOZA_MERCHANT_HOLD_DAYS', 7, 0, 365),
+    holdReleaseEverySeconds: intVar(env, 'KOZA_HOLD_RELEASE_EVERY_SECONDS', 60, 0, 86_400),
     limits,
     webauthnRpId,
     webauthnRpName: env.KOZA_WEBAUTHN_RP_NAME && env.KOZA_WEBAUTHN_RP_NAME !== '' ? env.KOZA_WEBAUTHN_RP_NAME.slice(0, 64) : 'koza',

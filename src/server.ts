@@ -6,6 +6,7 @@ import { migrate } from './store/migrate.js';
 import type { App } from './http/context.js';
 import { BANK_SANDBOX_SCHEMA, startBankSandbox, type RunningBankSandbox } from './sandbox/banks/server.js';
 import { startReconciler } from './banks/reconciler.js';
+import { startHoldRelease } from './payments/hold-release.js';
 import { settleLinks } from './banks/link-flow.js';
 import { buildApp, riskEngineEnabled } from './http/app.js';
 import { DEFAULT_RULE_FILE, watchRuleFile } from './risk/rule-file.js';
@@ -69,12 +70,19 @@ export async function startKoza(config: Config): Promise<RunningKoza> {
       onPruned: (rows) => { if (rows > 0) app.log.info({ rows }, 'risk counters pruned'); },
       onError: (err) => app.log.error({ err: { message: (err as Error).message } }, 'risk counter pruning failed'),
     });
+    // A new merchant's held takings become available when due (SKIP LOCKED: safe from every process).
+    const holdRelease = effective.holdReleaseEverySeconds > 0 ? startHoldRelease(db, {
+      everyMs: effective.holdReleaseEverySeconds * 1000,
+      onReleased: (releases) => { if (releases.length > 0) app.log.info({ holds: releases.length }, 'merchant holds released'); },
+      onError: (err) => app.log.error({ err: { message: (err as Error).message } }, 'merchant hold release failed'),
+    }) : null;
     return {
       app, db, url, bankSandboxUrl: sandbox?.url ?? effective.bankSandboxUrl,
       async close() {
         watcher?.close();
         await reconciler?.stop();
         await pruning.stop();
+        await holdRelease?.stop();
         await app.close();
         await sandbox?.close();
         await sandboxDb?.close();

@@ -29,6 +29,7 @@ import { registerPhoneRoutes } from './routes/phone.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerMovementRoutes } from './routes/movements.js';
 import { registerIdentityRoutes } from './routes/identity.js';
+import { SandboxIdentityProvider } from '../sandbox/identity-provider.js';
 import { registerFactorRoutes } from './routes/factors.js';
 import { registerStepUpRoutes } from './routes/step-up.js';
 import { registerLinkRoutes } from './routes/links.js';
@@ -188,13 +189,15 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   registerSignupRoutes(app, ctx);
   registerSessionRoutes(app, ctx);
   registerWalletRoutes(app, ctx);
-  registerMerchantRoutes(app, ctx);
+  // One provider for people and businesses: the sandbox's behaviours set through one route must reach both checks.
+  const verifier = config.sandbox ? new SandboxIdentityProvider({ seed: config.sandboxSeed }) : null;
+  registerMerchantRoutes(app, ctx, verifier);
   registerPaymentRoutes(app, ctx);
   registerSandboxRoutes(app, ctx);
   registerPhoneRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   registerMovementRoutes(app, ctx);
-  registerIdentityRoutes(app, ctx);
+  registerIdentityRoutes(app, ctx, verifier);
   registerFactorRoutes(app, ctx);
   registerStepUpRoutes(app, ctx);
   registerLinkRoutes(app, ctx);

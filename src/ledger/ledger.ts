@@ -7,7 +7,8 @@ import { yenFromDb, type Yen } from '../money.js';
 
 export type AccountKind = 'wallet' | 'bank_clearing' | 'merchant' | 'fees' | 'compensation' | 'suspense';
 export type TransferKind = 'single' | 'pending' | 'post_pending' | 'void_pending';
-export type TransferCode = 'payment' | 'refund' | 'topup' | 'charge' | 'withdrawal' | 'compensation' | 'adjustment';
+export type TransferCode = 'payment' | 'refund' | 'topup' | 'charge' | 'withdrawal' | 'compensation' | 'adjustment'
+  | 'hold_release' | 'payout';
 
 export const SYSTEM_ACCOUNTS = {
   suspense: 'acc_suspense',

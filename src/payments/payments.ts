@@ -1,5 +1,6 @@
-// Owns payments (wallet → merchant) and refunds (merchant → wallet), each one ledger transfer (SPEC §5.5).
-// Must never refund more than was paid: the payments row's CHECK refuses it even if this code were wrong.
+// Owns payments (wallet → merchant) and refunds (merchant → wallet), each one ledger transfer (SPEC §5.5); a new
+// merchant's payments land in its held account. Must never refund more than was paid (the payments row's CHECK refuses
+// it even if this code were wrong), nor refund from the available balance more than it holds.
 import type { Queryable } from '../store/db.js';
 import { isDbError } from '../store/db.js';
 import { newId } from '../ids.js';
@@ -10,11 +11,17 @@ import { assertCanMoveMoney, type Wallet } from '../wallets/wallets.js';
 import { getMerchant, type Merchant } from './merchants.js';
 import { assertLevel } from '../identity/assurance.js';
 import { assertMovementWithinLimits, type Limits } from '../wallets/limits.js';
+import { availableBalance, holdUntil, lockOpenHold, nextRelease, recordHold, takeRefundFromHold, type HoldPolicy } from './merchant-holds.js';
+import { formatJst, formatYen } from './display.js';
 
 export const RefundExceedsPayment = createError('refund-exceeds-payment', 422, 'The refund is larger than what remains of the payment');
+export const MerchantFundsTooLow = createError<{ available_yen: number; next_release_at: string | null }>(
+  'merchant-funds-too-low', 422, 'The merchant\'s available balance is too low');
 
 export interface Payment {
   seq: number;
+  /** When a new merchant's hold on this payment ends; null when it was never held. */
+  heldUntil?: Date | null;
   id: string;
   walletId: string;
   merchantId: string;
@@ -41,6 +48,7 @@ function toPayment(r: PaymentRow): Payment {
 /** The caller holds the wallet row lock (getWallet(…, true)), so limits are checked against settled totals. */
 export async function pay(
   q: Queryable, wallet: Wallet, limits: Limits, input: { merchantId: string; amount: Yen; description?: string | undefined },
+  holds: HoldPolicy, now: Date = new Date(),
 ): Promise<Payment> {
   assertCanMoveMoney(wallet);
   assertLevel(wallet.assuranceLevel, 'L2');
@@ -48,8 +56,11 @@ export async function pay(
   const merchant = await getMerchant(q, input.merchantId);
   const id = newId('pay');
   const transferId = newId('xfr');
+  // A new merchant could be a mule opened to cash out stolen money: its takings wait before they can leave.
+  const releaseAt = holdUntil(merchant, holds, now);
   await createTransfer(q, {
-    id: transferId, kind: 'single', debitAccountId: wallet.ledgerAccountId, creditAccountId: merchant.ledgerAccountId,
+    id: transferId, kind: 'single', debitAccountId: wallet.ledgerAccountId,
+    creditAccountId: releaseAt ? merchant.heldLedgerAccountId : merchant.ledgerAccountId,
     amount: input.amount, code: 'payment', reference: id,
   });
   const res = await q.query<PaymentRow>(
@@ -57,7 +68,14 @@ export async function pay(
      VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
     [id, wallet.id, merchant.id, input.amount, transferId, input.description ?? null],
   );
-  return toPayment(res.rows[0]!);
+  if (releaseAt) await recordHold(q, { paymentId: id, merchantId: merchant.id, amount: input.amount, releaseAt });
+  return { ...toPayment(res.rows[0]!), heldUntil: releaseAt };
+}
+
+/** Whether the wallet ever paid this merchant: the first payment to a destination is stepped up above a small amount. */
+export async function hasPaidMerchant(q: Queryable, walletId: string, merchantId: string): Promise<boolean> {
+  const res = await q.query('SELECT 1 FROM payments WHERE wallet_id = $1 AND merchant_id = $2 LIMIT 1', [walletId, merchantId]);
+  return res.rows.length > 0;
 }
 
 export async function getPayment(q: Queryable, paymentId: string): Promise<Payment> {
@@ -98,6 +116,19 @@ export async function refund(
   if (input.amount > refundable) {
     throw new RefundExceedsPayment(`At most ¥${refundable} of this payment can still be refunded.`, { refundable });
   }
+  // Before its release the hold still holds the whole refundable rest (refunds are bounded by the payment), so a
+  // refund comes from the held account entirely, or after release from the available one entirely.
+  const hold = await lockOpenHold(q, payment.id);
+  if (!hold) {
+    await getMerchant(q, merchant.id, true);
+    const available = await availableBalance(q, merchant);
+    if (input.amount > available) {
+      const next = await nextRelease(q, merchant.id);
+      throw new MerchantFundsTooLow(`The merchant's available balance is ${formatYen(available)}, less than this refund. `
+        + (next ? `Held payments become available from ${formatJst(next)}; refund then, or ` : '')
+        + 'receive payments first.', { available_yen: available, next_release_at: next?.toISOString() ?? null });
+    }
+  }
   const walletAccount = await q.query<{ ledger_account_id: string }>(
     'SELECT ledger_account_id FROM wallets WHERE id = $1', [payment.walletId]);
   let updated: PaymentRow;
@@ -116,14 +147,16 @@ export async function refund(
   }
   const id = newId('rfd');
   const transferId = newId('xfr');
-  // A merchant account is not limited (refunds are bounded by payments instead), so this cannot overdraw.
+  // Merchant accounts are sharded, not limited: the hold's CHECK and the locked balance check above bound the debit.
+  if (hold) await takeRefundFromHold(q, payment.id, input.amount);
   await createTransfer(q, {
-    id: transferId, kind: 'single', debitAccountId: merchant.ledgerAccountId,
+    id: transferId, kind: 'single', debitAccountId: hold ? merchant.heldLedgerAccountId : merchant.ledgerAccountId,
     creditAccountId: walletAccount.rows[0]!.ledger_account_id, amount: input.amount, code: 'refund', reference: id,
   });
   const res = await q.query<{ created_at: Date }>(
-    'INSERT INTO refunds (id, payment_id, amount, reason, transfer_id) VALUES ($1, $2, $3, $4, $5) RETURNING created_at',
-    [id, payment.id, input.amount, input.reason ?? null, transferId],
+    `INSERT INTO refunds (id, payment_id, amount, reason, transfer_id, from_held) VALUES ($1, $2, $3, $4, $5, $6)
+     RETURNING created_at`,
+    [id, payment.id, input.amount, input.reason ?? null, transferId, hold !== null],
   );
   return {
     refund: { id, paymentId: payment.id, amount: input.amount, reason: input.reason ?? null, transferId,

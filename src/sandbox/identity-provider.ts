@@ -4,9 +4,19 @@
 import { randomBytes } from 'node:crypto';
 import { canonicalKana } from '../identity/verification/person-key.js';
 import type {
-  ClaimedIdentity, IdentityVerifier, ProviderAnswer, VerificationOutcome, VerificationSubmission,
+  BusinessAnswer, BusinessOutcome, BusinessSubmission, ClaimedIdentity, IdentityVerifier, ProviderAnswer,
+  VerificationOutcome, VerificationSubmission,
 } from '../identity/verification/verifier.js';
 import { DEFAULT_POPULATION_SEED, DEFAULT_POPULATION_SIZE, generatePopulation, type Person } from './population.js';
+import { generateBusinessRegistry, type RegisteredCorporation } from './business-registry.js';
+
+/** What the sandbox answers to a business check: `pass` still checks the name and the representative. */
+export type SandboxBusinessBehaviour = 'pass' | 'fail' | 'pending_review';
+
+export interface SandboxBusiness {
+  corporation: RegisteredCorporation;
+  behaviour: SandboxBusinessBehaviour;
+}
 
 /** What the sandbox does with a submission for an identity: `pass` still checks the claimed details. */
 export type SandboxBehaviour = 'pass' | 'fail' | 'forged_document' | 'selfie_mismatch';
@@ -43,6 +53,10 @@ function claimsMatch(person: Person, claimed: ClaimedIdentity): boolean {
     && loose(claimed.address.city) === loose(person.address.city);
 }
 
+function personOf(nameKana: string, dateOfBirth: string): string {
+  return `${canonicalKana(nameKana)}|${dateOfBirth}`;
+}
+
 export class SandboxIdentityProvider implements IdentityVerifier {
   readonly name = SANDBOX_PROVIDER_NAME;
   private readonly people: Person[];
@@ -50,11 +64,91 @@ export class SandboxIdentityProvider implements IdentityVerifier {
   // Held by this process: behaviours are test set-up, not records; a restart resets every identity to pass.
   private readonly behaviours = new Map<string, SandboxBehaviour>();
 
+  private readonly corporations: RegisteredCorporation[];
+  private readonly byCorporateNumber = new Map<string, RegisteredCorporation>();
+  private readonly byPersonKey = new Map<string, Person>();
+  // Keyed by corporate number (a corporation) or the owner's document number (a sole proprietorship).
+  private readonly businessBehaviours = new Map<string, SandboxBusinessBehaviour>();
+
   constructor(options: { seed?: number; size?: number } = {}) {
-    this.people = generatePopulation({
-      seed: options.seed ?? DEFAULT_POPULATION_SEED, size: options.size ?? DEFAULT_POPULATION_SIZE,
-    });
-    for (const person of this.people) this.byDocument.set(person.document.number, person);
+    const seed = options.seed ?? DEFAULT_POPULATION_SEED;
+    this.people = generatePopulation({ seed, size: options.size ?? DEFAULT_POPULATION_SIZE });
+    for (const person of this.people) {
+      this.byDocument.set(person.document.number, person);
+      this.byPersonKey.set(personOf(person.nameKana, person.dateOfBirth), person);
+    }
+    this.corporations = generateBusinessRegistry(this.people, seed);
+    for (const c of this.corporations) this.byCorporateNumber.set(c.corporateNumber, c);
+  }
+
+  get businessCount(): number {
+    return this.corporations.length;
+  }
+
+  listBusinesses(offset: number, limit: number): SandboxBusiness[] {
+    return this.corporations.slice(offset, offset + limit).map((corporation) => ({
+      corporation, behaviour: this.businessBehaviours.get(corporation.corporateNumber) ?? 'pass',
+    }));
+  }
+
+  findBusiness(corporateNumber: string): SandboxBusiness | null {
+    const corporation = this.byCorporateNumber.get(corporateNumber);
+    return corporation ? { corporation, behaviour: this.businessBehaviours.get(corporateNumber) ?? 'pass' } : null;
+  }
+
+  /**
+   * A corporate number (13 digits) or a person's document number (12 digits: that person's sole proprietorship).
+   * Returns false for a number the sandbox does not hold.
+   */
+  setBusinessBehaviour(number: string, behaviour: SandboxBusinessBehaviour): boolean {
+    if (!this.byCorporateNumber.has(number) && !this.byDocument.has(number)) return false;
+    if (behaviour === 'pass') this.businessBehaviours.delete(number);
+    else this.businessBehaviours.set(number, behaviour);
+    return true;
+  }
+
+  businessBehaviourOf(number: string): SandboxBusinessBehaviour {
+    return this.businessBehaviours.get(number) ?? 'pass';
+  }
+
+  async verifyBusiness(submission: BusinessSubmission): Promise<BusinessAnswer> {
+    return { providerReference: `sbxkyb_${randomBytes(12).toString('base64url')}`, outcome: this.decideBusiness(submission) };
+  }
+
+  private decideBusiness(submission: BusinessSubmission): BusinessOutcome {
+    const rep = submission.representative;
+    const representative = this.byPersonKey.get(personOf(rep.nameKana, rep.dateOfBirth));
+    if (submission.kind === 'sole_proprietor') {
+      // A sole proprietor is a person trading under a name: the person must be one the sandbox knows.
+      if (!representative) return { status: 'failed', reason: 'business_unknown' };
+      const behaviour = this.businessBehaviourOf(representative.document.number);
+      if (behaviour === 'fail') return { status: 'failed', reason: 'declined' };
+      if (behaviour === 'pending_review') return { status: 'pending_review' };
+      return {
+        status: 'verified',
+        business: {
+          kind: 'sole_proprietor', corporateNumber: null, registeredName: submission.name.trim(),
+          representative: { nameKanji: representative.nameKanji, nameKana: representative.nameKana, dateOfBirth: representative.dateOfBirth },
+        },
+      };
+    }
+    const corporation = submission.corporateNumber === null ? undefined : this.byCorporateNumber.get(submission.corporateNumber);
+    if (!corporation) return { status: 'failed', reason: 'business_unknown' };
+    const behaviour = this.businessBehaviourOf(corporation.corporateNumber);
+    if (behaviour === 'fail') return { status: 'failed', reason: 'declined' };
+    if (behaviour === 'pending_review') return { status: 'pending_review' };
+    if (loose(submission.name) !== loose(corporation.registeredName)) return { status: 'failed', reason: 'name_mismatch' };
+    const registered = corporation.representative;
+    if (personOf(registered.nameKana, registered.dateOfBirth) !== personOf(rep.nameKana, rep.dateOfBirth)) {
+      return { status: 'failed', reason: 'not_representative' };
+    }
+    return {
+      status: 'verified',
+      business: {
+        kind: 'corporation', corporateNumber: corporation.corporateNumber, registeredName: corporation.registeredName,
+        representative: { ...registered },
+      },
+    };
   }
 
   get size(): number {
