@@ -143,12 +143,16 @@ export async function signUpVerified(app: App, email = uniqueEmail(), password =
 export interface NewMerchant {
   merchantId: string;
   apiKey: string;
+  /** The verified owner who opened it (a sole proprietor trading under the merchant's name). */
+  owner: SignedUp;
 }
 
+/** A merchant opened the way koza requires: a new verified (L2) owner, as a sole proprietor trading under `name`. */
 export async function newMerchant(app: App, name = 'Kissa Koza'): Promise<NewMerchant> {
-  const res = await post(app, '/v1/merchants', { name, email: uniqueEmail('merchant') });
+  const owner = await signUpPaying(app, uniqueEmail('merchant'));
+  const res = await post(app, '/v1/merchants', { name, business: { kind: 'sole_proprietor', trade_name: name } }, { token: owner.token });
   const body = expectJson<{ merchant: { id: string }; api_key: string }>(res, 201);
-  return { merchantId: body.merchant.id, apiKey: body.api_key };
+  return { merchantId: body.merchant.id, apiKey: body.api_key, owner };
 }
 
 /** Sandbox top-up of the signed-in wallet; returns the top-up id. */
@@ -204,12 +208,12 @@ async function loadPopulation(app: App): Promise<SandboxPerson[]> {
  * A seeded person nobody on this app has used, that the sandbox provider passes. Taken from the end of the
  * population, since tests that pick persons themselves count from the start.
  */
-async function unusedPerson(app: App): Promise<SandboxPerson> {
+export async function unusedPerson(app: App, wanted: (person: SandboxPerson) => boolean = () => true): Promise<SandboxPerson> {
   if (!population.has(app)) population.set(app, loadPopulation(app));
   const people = await population.get(app)!;
   for (let i = people.length - 1; i >= 0; i--) {
     const person = people[i]!;
-    if (!handedOut.has(person.index) && person.behaviour === 'pass') {
+    if (!handedOut.has(person.index) && person.behaviour === 'pass' && wanted(person)) {
       handedOut.add(person.index);
       return person;
     }
@@ -232,22 +236,25 @@ export async function verifyPhone(app: App, token: string, phone: string): Promi
   return expectJson<{ session: { token: string } }>(res, 200).session.token;
 }
 
-/** Takes a signed-in L0 wallet to L2 (phone, then eKYC as an unused seeded person); returns the rotated token. */
-export async function raiseToL2(app: App, token: string): Promise<string> {
+/**
+ * Takes a signed-in L0 wallet to L2 (phone, then eKYC as an unused seeded person, or as `as` when given); returns the
+ * rotated token.
+ */
+export async function raiseToL2(app: App, token: string, as?: SandboxPerson): Promise<string> {
   let current: string | null = null;
   for (let tries = 0; current === null; tries++) {
     assert.ok(tries < 20, 'could not verify a phone after 20 persons');
     current = await verifyPhone(app, token, (await unusedPerson(app)).phone);
   }
   for (let tries = 0; tries < 20; tries++) {
-    const person = await unusedPerson(app);
+    const person = as ?? await unusedPerson(app);
     const res = await post(app, '/v1/identity/verifications', {
       document_type: person.document_type, document_number: person.document_number, name_kanji: person.name_kanji,
       name_kana: person.name_kana, date_of_birth: person.date_of_birth, address: { ...person.address },
       selfie_token: 'live-selfie-ok',
     }, { token: current });
     // Another test verified this person on another wallet: one person, one wallet. Take the next one.
-    if (res.statusCode === 409) continue;
+    if (res.statusCode === 409 && !as) continue;
     const body = expectJson<{ verification: { status: string }; assurance_level: string; session: { token: string } }>(res, 201);
     assert.equal(body.verification.status, 'verified', JSON.stringify(body));
     assert.equal(body.assurance_level, 'L2');
@@ -257,8 +264,10 @@ export async function raiseToL2(app: App, token: string): Promise<string> {
 }
 
 /** signUpVerified, then L1 and L2: a wallet that may hold money and pay. The token is the latest rotated one. */
-export async function signUpPaying(app: App, email = uniqueEmail(), password = DEFAULT_PASSWORD): Promise<SignedUp> {
+export async function signUpPaying(
+  app: App, email = uniqueEmail(), password = DEFAULT_PASSWORD, as?: SandboxPerson,
+): Promise<SignedUp> {
   const user = await signUpVerified(app, email, password);
-  return { ...user, token: await raiseToL2(app, user.token) };
+  return { ...user, token: await raiseToL2(app, user.token, as) };
 }
 

@@ -53,10 +53,15 @@ export interface AttackerPools {
 export interface Cast {
   victims: Victim[];
   customers: Customer[];
+  /** The shops' owners: verified persons trading as sole proprietors (merchants are businesses). */
+  shopOwners: SandboxPerson[];
   attacker: AttackerPools;
   pinBanks: string[];
   victimBanks: string[];
 }
+
+/** The shops the customers pay at. */
+export const SHOPS = 5;
 
 function hex(random: Random, length: number): string {
   return randomString(random, '0123456789abcdef', length);
@@ -131,12 +136,15 @@ export function castFor(seed: number, size: CastSize, persons: SandboxPerson[], 
     const phone = `+8170${String(intBetween(random, 0, 99_999_999)).padStart(8, '0')}`;
     if (!phones.has(phone) && !burnerPhones.includes(phone)) burnerPhones.push(phone);
   }
+  // Drawn last and without the random stream, so the rest of a seed's cast is what it was before shops had owners.
+  const ring = new Set(stolenIdentities.map((p) => p.index));
+  const shopOwners = persons.filter((p) => p.behaviour === 'pass' && !used.has(p.index) && !ring.has(p.index)).slice(-SHOPS);
   const addresses = shuffled(random, [
     ...Array.from({ length: 8 }, (_, i) => `198.51.100.${10 + i * 7}`),
     ...Array.from({ length: 8 }, (_, i) => `203.0.113.${20 + i * 11}`),
   ]);
   return {
-    victims, customers, pinBanks, victimBanks,
+    victims, customers, shopOwners, pinBanks, victimBanks,
     attacker: {
       addresses, deviceIds: Array.from({ length: 6 }, () => deviceId(random, 'ring')), burnerPhones, stolenIdentities,
       emailDomains: ['mail.example.com', 'post.example.net', 'inbox.example.org'],

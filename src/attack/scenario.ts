@@ -5,6 +5,7 @@ import type { PolicyName } from '../config.js';
 import { mulberry32 } from '../sandbox/population.js';
 import type { SandboxHolderAccount } from '../sandbox/banks/admin.js';
 import { AttackerRing } from './attacker.js';
+import { openShops } from './shops.js';
 import { castFor, type CastSize } from './cast.js';
 import { RequestMeter, SimDevice } from './client.js';
 import { CustomerCrowd } from './customers.js';
@@ -79,14 +80,8 @@ export async function runDocomo2020(options: AttackOptions): Promise<AttackRepor
       + `${cast.customers.length} ordinary customers; the ring: ${cast.attacker.deviceIds.length} devices, ${cast.attacker.addresses.length} addresses, `
       + `${cast.attacker.burnerPhones.length} burner SIMs, ${cast.attacker.stolenIdentities.length} bought identities`);
 
-    // A few shops the customers pay at.
-    const shop = new SimDevice(world.kozaUrl, '192.0.2.10', 'merchant-back-office-0001', 'koza-merchant/1.0', meter);
-    const merchants: string[] = [];
-    for (const name of ['Kissa Koza', 'Konbini Hoshino', 'Ramen Tsukimi', 'Hon-ya Wakaba', 'Yaoya Sakura']) {
-      const created = await shop.post('/v1/merchants', { name, email: `${merchants.length}.shop@merchants.example.jp` });
-      if (created.status !== 201) throw new Error(`could not open merchant ${name}: ${created.status} ${created.text}`);
-      merchants.push(String(created.json.merchant.id));
-    }
+    // A few shops the customers pay at, each opened by a verified owner.
+    const merchants = await openShops(world.kozaUrl, cast.shopOwners, meter);
 
     const random = mulberry32(options.seed >>> 0);
     const ring = new AttackerRing(world.kozaUrl, world.banksUrl, cast.attacker, random, meter);

@@ -210,21 +210,36 @@ interface SeededWallet {
  * sandbox top-up for payments, or for charges a TOTP factor, a step-up proof and a PIN + bank-OTP link to their
  * own account (the holder's identity is the wallet's, so the name match is exact).
  */
-async function seedWallet(api: Api, banks: string, operation: LoadOperation, tag: string, i: number, holder: Holder): Promise<SeededWallet> {
-  const email = `bench-${tag}-${i}@example.jp`;
+/** Sign-up, e-mail code, phone and eKYC as the sandbox person at `personIndex`: an L2 wallet's session token. */
+async function seedVerifiedWallet(api: Api, email: string, personIndex: number): Promise<string> {
   await api.post('/v1/signup', { email, password: PASSWORD });
   const outbox = await api.get<{ data: Array<{ body: string }> }>(`/v1/sandbox/outbox?recipient=${encodeURIComponent(email)}`);
   await api.post('/v1/signup/verify', { email, code: /code is (\d{6})/.exec(outbox.data[0]!.body)![1] });
   const { token: l0 } = await api.post<{ token: string }>('/v1/sessions', { email, password: PASSWORD });
-  const { data: [person] } = await api.get<{ data: Person[] }>(`/v1/sandbox/identities?limit=1&offset=${holder.person_index}`);
+  const { data: [person] } = await api.get<{ data: Person[] }>(`/v1/sandbox/identities?limit=1&offset=${personIndex}`);
   const sent = await api.post<{ phone: string }>('/v1/phone', { phone: person!.phone }, l0);
   const sms = await api.get<{ data: Array<{ body: string }> }>(`/v1/sandbox/outbox?recipient=${encodeURIComponent(sent.phone)}`);
   const { session: { token: l1 } } = await api.post<{ session: { token: string } }>('/v1/phone/verify',
     { code: /koza code: (\d{6})/.exec(sms.data[0]!.body)![1] }, l0);
-  let { session: { token } } = await api.post<{ session: { token: string } }>('/v1/identity/verifications', {
+  const { session: { token } } = await api.post<{ session: { token: string } }>('/v1/identity/verifications', {
     document_type: person!.document_type, document_number: person!.document_number, name_kanji: person!.name_kanji,
     name_kana: person!.name_kana, date_of_birth: person!.date_of_birth, address: person!.address, selfie_token: 'bench-selfie',
   }, l1);
+  return token;
+}
+
+/** The bench's merchant, opened as koza requires: a verified owner (a person no bench wallet is) as a sole proprietor. */
+async function seedMerchant(api: Api, tag: string, holders: Holder[]): Promise<{ merchant: { id: string }; api_key: string }> {
+  const taken = new Set(holders.map((h) => h.person_index));
+  const { data: people } = await api.get<{ data: Array<Person & { index: number; behaviour: string }> }>('/v1/sandbox/identities?limit=100');
+  const owner = people.find((p) => !taken.has(p.index) && p.behaviour === 'pass');
+  if (!owner) throw new Error('no sandbox person is left to own the bench merchant');
+  const token = await seedVerifiedWallet(api, `cafe-${tag}@example.jp`, owner.index);
+  return api.post('/v1/merchants', { name: 'Bench Cafe', business: { kind: 'sole_proprietor', trade_name: 'Bench Cafe' } }, token);
+}
+
+async function seedWallet(api: Api, banks: string, operation: LoadOperation, tag: string, i: number, holder: Holder): Promise<SeededWallet> {
+  let token = await seedVerifiedWallet(api, `bench-${tag}-${i}@example.jp`, holder.person_index);
   if (operation === 'payments') {
     await api.post('/v1/sandbox/topups', { amount: TOPUP }, token);
     return { token };
@@ -282,9 +297,9 @@ export async function runHttpLoad(options: HttpLoadOptions): Promise<HttpLoadRes
     const api = new Api(koza.base);
     const banks = koza.banks;
     const tag = randomUUID().slice(0, 8);
-    const merchant = await api.post<{ merchant: { id: string }; api_key: string }>('/v1/merchants', { name: 'Bench Cafe', email: `cafe-${tag}@example.jp` });
     const holders = (await pinOtpHolders(banks)).slice(0, options.wallets);
     if (holders.length < options.wallets) throw new Error(`the sandbox has ${holders.length} PIN + OTP holders; --wallets must be at most that`);
+    const merchant = await seedMerchant(api, tag, holders);
 
     progress(`${label}: seeding ${options.wallets} wallet${options.wallets === 1 ? '' : 's'} through the API`);
     const wallets: SeededWallet[] = new Array(options.wallets);

@@ -473,25 +473,28 @@ forEachBackend('HTTP API', (getDb, backend) => {
 
   describe('merchants and payments', () => {
     it('POST /v1/merchants returns the API key once and stores it nowhere in clear', async () => {
+      const owner = await signUpPaying(app);
       const email = uniqueEmail('shop');
       const key = randomUUID();
-      const res = await post(app, '/v1/merchants', { name: '  Kissa Koza  ', email }, { key });
+      const body0 = { name: '  Kissa Koza  ', email, business: { kind: 'sole_proprietor', trade_name: 'Kissa Koza' } };
+      const res = await post(app, '/v1/merchants', body0, { key, token: owner.token });
       const body = expectJson(res, 201);
       assert.match(body.merchant.id, /^mer_/);
       assert.equal(body.merchant.name, 'Kissa Koza');
+      assert.equal(body.merchant.owner_wallet_id, owner.walletId);
       assert.match(body.api_key, /^kzm_/);
       const me = expectJson(await get(app, '/v1/merchant', body.api_key), 200);
-      assert.deepEqual(me, { merchant: body.merchant, balance: 0 });
+      assert.deepEqual(me, { merchant: body.merchant, balance: 0, available: 0, held: 0 });
       assert.ok(!JSON.stringify(me).includes(body.api_key));
 
       const merchantRow = await getDb().query('SELECT * FROM merchants WHERE id = $1', [body.merchant.id]);
       assert.ok(!JSON.stringify(merchantRow.rows).includes(body.api_key.slice(4)), 'the API key is stored in clear');
       const keyRow = await getDb().query<{ response_encrypted: boolean; response_body: string }>(
-        "SELECT response_encrypted, response_body FROM idempotency_keys WHERE scope = 'public:merchants' AND key = $1", [key],
+        'SELECT response_encrypted, response_body FROM idempotency_keys WHERE scope = $1 AND key = $2', [owner.walletId, key],
       );
       assert.equal(keyRow.rows[0]!.response_encrypted, true);
       assert.ok(!keyRow.rows[0]!.response_body.includes(body.api_key.slice(4)), 'the API key is stored in clear');
-      const replay = await post(app, '/v1/merchants', { name: '  Kissa Koza  ', email }, { key });
+      const replay = await post(app, '/v1/merchants', body0, { key, token: owner.token });
       assert.equal(replay.body, res.body);
       assert.equal(await countWhere(getDb(), 'merchants WHERE email = $1', [email]), 1);
     });
@@ -845,7 +848,7 @@ forEachBackend('HTTP API', (getDb, backend) => {
       wallet = await signUpPaying(app);
       merchant = await newMerchant(app);
       await topUp(app, wallet.token, 1_000_000);
-      payment = await payMerchant(app, wallet.token, merchant.merchantId, 50_000);
+      payment = await payMerchant(app, wallet.token, merchant.merchantId, 5_000);
     });
 
     const endpoints: Record<string, Endpoint> = {
@@ -866,8 +869,9 @@ forEachBackend('HTTP API', (getDb, backend) => {
         strings: ['email', 'password'], amounts: [], required: ['email', 'password'],
       },
       'POST /v1/merchants': {
-        url: () => '/v1/merchants', token: () => undefined, valid: () => ({ name: 'Shop', email: uniqueEmail('shop') }),
-        strings: ['name', 'email'], amounts: [], required: ['name', 'email'],
+        url: () => '/v1/merchants', token: () => wallet.token,
+        valid: () => ({ name: 'Shop', email: uniqueEmail('shop'), business: { kind: 'sole_proprietor', trade_name: 'Shop' } }),
+        strings: ['name', 'email'], amounts: [], required: ['name', 'business'],
       },
       'POST /v1/payments': {
         url: () => '/v1/payments', token: () => wallet.token,
