@@ -47,7 +47,8 @@ function toPayment(r: PaymentRow): Payment {
 
 /** The caller holds the wallet row lock (getWallet(…, true)), so limits are checked against settled totals. */
 export async function pay(
-  q: Queryable, wallet: Wallet, limits: Limits, input: { merchantId: string; amount: Yen; description?: string | undefined },
+  q: Queryable, wallet: Wallet, limits: Limits,
+  input: { merchantId: string; amount: Yen; description?: string | undefined; steppedUp?: boolean },
   holds: HoldPolicy, now: Date = new Date(),
 ): Promise<Payment> {
   assertCanMoveMoney(wallet);
@@ -64,17 +65,21 @@ export async function pay(
     amount: input.amount, code: 'payment', reference: id,
   });
   const res = await q.query<PaymentRow>(
-    `INSERT INTO payments (id, wallet_id, merchant_id, amount, transfer_id, description)
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
-    [id, wallet.id, merchant.id, input.amount, transferId, input.description ?? null],
+    `INSERT INTO payments (id, wallet_id, merchant_id, amount, transfer_id, description, stepped_up)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+    [id, wallet.id, merchant.id, input.amount, transferId, input.description ?? null, input.steppedUp ?? false],
   );
   if (releaseAt) await recordHold(q, { paymentId: id, merchantId: merchant.id, amount: input.amount, releaseAt });
   return { ...toPayment(res.rows[0]!), heldUntil: releaseAt };
 }
 
-/** Whether the wallet ever paid this merchant: the first payment to a destination is stepped up above a small amount. */
-export async function hasPaidMerchant(q: Queryable, walletId: string, merchantId: string): Promise<boolean> {
-  const res = await q.query('SELECT 1 FROM payments WHERE wallet_id = $1 AND merchant_id = $2 LIMIT 1', [walletId, merchantId]);
+/**
+ * Whether the merchant is a destination the wallet has used: a payment there was approved with a step-up. Merely
+ * having paid it is not enough — a thief would pay ¥1 first and then large amounts without a second factor.
+ */
+export async function isTrustedDestination(q: Queryable, walletId: string, merchantId: string): Promise<boolean> {
+  const res = await q.query('SELECT 1 FROM payments WHERE wallet_id = $1 AND merchant_id = $2 AND stepped_up LIMIT 1',
+    [walletId, merchantId]);
   return res.rows.length > 0;
 }
 

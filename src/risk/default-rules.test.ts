@@ -21,6 +21,9 @@ const ORDINARY: Record<string, FeatureVector> = {
     wallets_per_bank_account: 1, bank_accounts_per_wallet_30d: 2,
     charges_per_wallet_24h: 1, charge_amount_per_wallet_24h: 5000, charges_per_account_24h: 1,
     amount_vs_p95_history: 1.2, hours_since_charge_from_other_account: 200,
+    merchant_age_hours: 8000, first_payment_to_merchant: false, merchant_owner_is_payer: false,
+    payments_per_wallet_1h: 1, payments_per_wallet_24h: 2, payment_amount_per_wallet_1h: 1200, payment_amount_per_wallet_24h: 3500,
+    wallets_paying_merchant_24h: 12, payments_to_merchant_1h: 3,
   },
   'new customer on day one: sign-up, link, a first 10,000 yen charge': {
     amount: 10000, name_match_score: 92, dob_matches: true, link_method: 'pin_otp', link_age_hours: 0.5,
@@ -31,6 +34,10 @@ const ORDINARY: Record<string, FeatureVector> = {
     wallets_per_bank_account: 1, bank_accounts_per_wallet_30d: 1,
     charges_per_wallet_24h: 1, charge_amount_per_wallet_24h: 10000, charges_per_account_24h: 1,
     amount_vs_p95_history: 1, hours_since_charge_from_other_account: 500,
+    // Day one: the first payment at a shop the customer never paid, a new shop at that.
+    merchant_age_hours: 200, first_payment_to_merchant: true, merchant_owner_is_payer: false,
+    payments_per_wallet_1h: 1, payments_per_wallet_24h: 1, payment_amount_per_wallet_1h: 2500, payment_amount_per_wallet_24h: 2500,
+    wallets_paying_merchant_24h: 15, payments_to_merchant_1h: 4,
   },
   'a couple sharing a tablet, each with a wallet and a salary account': {
     amount: 30000, name_match_score: 100, dob_matches: true, link_method: 'redirect', link_age_hours: 100,
@@ -41,6 +48,36 @@ const ORDINARY: Record<string, FeatureVector> = {
     wallets_per_bank_account: 1, bank_accounts_per_wallet_30d: 2,
     charges_per_wallet_24h: 2, charge_amount_per_wallet_24h: 40000, charges_per_account_24h: 2,
     amount_vs_p95_history: 3, hours_since_charge_from_other_account: 100,
+    merchant_age_hours: 3000, first_payment_to_merchant: false, merchant_owner_is_payer: false,
+    payments_per_wallet_1h: 2, payments_per_wallet_24h: 3, payment_amount_per_wallet_1h: 30000, payment_amount_per_wallet_24h: 42000,
+    wallets_paying_merchant_24h: 40, payments_to_merchant_1h: 10,
+  },
+  'an ordinary shopper: a few payments a week at a few shops, one of them opened this month': {
+    amount: 1800, name_match_score: 100, dob_matches: true, link_method: 'redirect', link_age_hours: 900,
+    email_domain: 'icloud.com', new_device: false, account_age_hours: 2500, hours_since_new_device_login: 700,
+    hours_since_phone_change: 2500, hours_since_factor_change: 700,
+    wallets_per_device_24h: 1, wallets_per_device_30d: 1, signups_per_ip_1h: 1, signups_per_ip_24h: 5, names_per_device_30d: 1,
+    pin_failures_per_account_24h: 0, otp_failures_per_account_24h: 0, wallets_per_identity: 1, wallets_failing_per_bank_account_24h: 0, accounts_with_failures_per_ip_24h: 0,
+    wallets_per_bank_account: 1, bank_accounts_per_wallet_30d: 1,
+    charges_per_wallet_24h: 1, charge_amount_per_wallet_24h: 10000, charges_per_account_24h: 1,
+    amount_vs_p95_history: 1, hours_since_charge_from_other_account: 300,
+    // Lunch and a bakery on the same day; the bakery opened two weeks ago and is busy at lunch time.
+    merchant_age_hours: 340, first_payment_to_merchant: false, merchant_owner_is_payer: false,
+    payments_per_wallet_1h: 2, payments_per_wallet_24h: 3, payment_amount_per_wallet_1h: 2900, payment_amount_per_wallet_24h: 4100,
+    wallets_paying_merchant_24h: 25, payments_to_merchant_1h: 12,
+  },
+  'a busy lunch at a popular new shop: the customer pays there for the first time': {
+    amount: 1200, name_match_score: 100, dob_matches: true, link_method: 'pin_otp', link_age_hours: 400,
+    email_domain: 'gmail.com', new_device: false, account_age_hours: 600, hours_since_new_device_login: 300,
+    hours_since_phone_change: 600, hours_since_factor_change: 300,
+    wallets_per_device_24h: 1, wallets_per_device_30d: 1, signups_per_ip_1h: 1, signups_per_ip_24h: 4, names_per_device_30d: 1,
+    pin_failures_per_account_24h: 0, otp_failures_per_account_24h: 0, wallets_per_identity: 1, wallets_failing_per_bank_account_24h: 0, accounts_with_failures_per_ip_24h: 0,
+    wallets_per_bank_account: 1, bank_accounts_per_wallet_30d: 1,
+    charges_per_wallet_24h: 1, charge_amount_per_wallet_24h: 5000, charges_per_account_24h: 1,
+    amount_vs_p95_history: 0.5, hours_since_charge_from_other_account: 300,
+    merchant_age_hours: 48, first_payment_to_merchant: true, merchant_owner_is_payer: false,
+    payments_per_wallet_1h: 1, payments_per_wallet_24h: 2, payment_amount_per_wallet_1h: 1200, payment_amount_per_wallet_24h: 2000,
+    wallets_paying_merchant_24h: 29, payments_to_merchant_1h: 19,
   },
 };
 
@@ -70,6 +107,15 @@ const PATTERNS: Record<string, { event: RiskEventKind; features: Partial<Record<
   'sim-swap-then-factor-change': { event: 'factor_change', features: { hours_since_phone_change: 3 } },
   'sim-swap-then-link-or-withdrawal': { event: 'link_complete', features: { hours_since_phone_change: 10 } },
   'factor-change-then-withdrawal': { event: 'withdrawal', features: { hours_since_factor_change: 2 } },
+  // ── Merchants and payments (issue 10)
+  'payment-self-dealing': { event: 'payment', features: { merchant_owner_is_payer: true } },
+  'new-merchant-many-payers': { event: 'payment', features: { merchant_age_hours: 100, wallets_paying_merchant_24h: 30 } },
+  'new-merchant-payment-velocity': { event: 'payment', features: { merchant_age_hours: 100, payments_to_merchant_1h: 20 } },
+  'wallet-payment-velocity-1h': { event: 'payment', features: { payments_per_wallet_1h: 10 } },
+  'wallet-payment-amount-24h': { event: 'payment', features: { amount: 99999, payment_amount_per_wallet_24h: 199998 + 99999 } },
+  'young-merchant-large-first-payment': {
+    event: 'payment', features: { first_payment_to_merchant: true, merchant_age_hours: 20, amount: 99999 },
+  },
 };
 
 const established = Object.values(ORDINARY)[0]!;
@@ -139,6 +185,16 @@ describe('default rule set', () => {
           { action: 'allow', hits: [], shadowHits: [] }, `${kind} for the ${who}`);
       }
     }
+  });
+
+  it('steps up the account-takeover cash-out: ¥99,999 at a time to a merchant the attacker opened yesterday', () => {
+    const taken = ORDINARY['established customer: one wallet, one device, a few charges a week']!;
+    const third = evaluate(rules, { kind: 'payment' }, {
+      ...taken, amount: 99999, merchant_age_hours: 20, first_payment_to_merchant: false, wallets_paying_merchant_24h: 6,
+      payments_to_merchant_1h: 14, payments_per_wallet_1h: 3, payment_amount_per_wallet_1h: 299997, payment_amount_per_wallet_24h: 299997,
+    });
+    assert.equal(third.action, 'challenge');
+    assert.deepEqual(third.hits.map((h) => h.rule), ['wallet-payment-amount-24h']);
   });
 
   it('decides the 2020 attack shape — new wallet, PIN-only link to a victim, large charge at once — as review', () => {

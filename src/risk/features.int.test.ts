@@ -94,6 +94,10 @@ forEachBackend('risk features', (db) => {
       bank_accounts_per_wallet_30d: 2,
       charges_per_bank_account_24h: 3,
       charge_amount_per_wallet_24h: 2000 + 1000 + 5800, // 23 h and 2 h ago, and this one
+      // Payment features are null on a charge.
+      merchant_age_hours: null, first_payment_to_merchant: null, merchant_owner_is_payer: null, payments_per_wallet_1h: null,
+      payments_per_wallet_24h: null, payment_amount_per_wallet_1h: null, payment_amount_per_wallet_24h: null,
+      wallets_paying_merchant_24h: null, payments_to_merchant_1h: null,
     });
   });
 

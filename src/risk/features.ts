@@ -5,6 +5,7 @@ import type { Queryable } from '../store/db.js';
 import type { RiskEvent } from './hook.js';
 import { readCounters, writeCounters, type CounterRead, type CounterStore, type CounterWrite } from './counters.js';
 import { parseWindowedFeature, WINDOWED_COUNTS } from './rule-features.js';
+import { PAYMENT_FEATURE_MEANINGS, PAYMENT_FEATURE_NAMES, paymentFeatures } from './payment-features.js';
 
 export type FeatureValue = number | string | boolean | null;
 export type Features = Record<string, FeatureValue>;
@@ -46,6 +47,8 @@ export const FEATURE_NAMES = [
   'signups_per_ip_1h', 'wallets_per_device_24h', 'auth_failures_per_bank_account_24h',
   'wallets_failing_per_bank_account_24h', 'bank_accounts_failed_per_ip_24h', 'wallets_per_bank_account_90d',
   'bank_accounts_per_wallet_30d', 'charges_per_bank_account_24h', 'charge_amount_per_wallet_24h',
+  // Payments (payment-features.ts): merchant age and owner, first payment to it, wallet and merchant velocity.
+  ...PAYMENT_FEATURE_NAMES,
 ] as const;
 export type FeatureName = typeof FEATURE_NAMES[number];
 
@@ -92,6 +95,7 @@ export const FEATURE_MEANINGS: Record<FeatureName, string> = {
   bank_accounts_per_wallet_30d: 'Distinct bank accounts vouched for to the wallet (link_complete) in the last 30 days.',
   charges_per_bank_account_24h: 'The same as charges_per_account_24h.',
   charge_amount_per_wallet_24h: 'Sum in yen of the charge events of the wallet in the last 24 h (refused ones too).',
+  ...PAYMENT_FEATURE_MEANINGS,
 };
 
 /**
@@ -432,6 +436,7 @@ export async function computeFeatures(
   f.bank_accounts_per_wallet_30d = v('bank_accounts_per_wallet_30d');
   f.charges_per_bank_account_24h = f.charges_per_account_24h;
   f.charge_amount_per_wallet_24h = v('charge_amount_per_wallet_24h');
+  Object.assign(f, await paymentFeatures(q, event, now));
   for (const name of windowed) if (!(name in f) && parseWindowedFeature(name)) f[name] = v(name);
   return f;
 }

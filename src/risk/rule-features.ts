@@ -64,6 +64,16 @@ export const FEATURES = {
   charges_per_account_24h: { type: 'number', meaning: "Charges debiting the event's bank account in the last 24 h, across all wallets, including this one." },
   amount_vs_p95_history: { type: 'number', meaning: "amount ÷ the 95th percentile of this wallet's earlier charges that were not voided; null with no earlier charge." },
   hours_since_charge_from_other_account: { type: 'number', meaning: "withdrawal: hours since the latest posted charge into this wallet from a bank account other than the withdrawal's; null if none in 30 days." },
+  // ── Merchants and payments (issue 10): computed by payment-features.ts from koza's payments; null on other events.
+  merchant_age_hours: { type: 'number', meaning: 'payment: hours since the merchant paid was opened; null for an unknown merchant.' },
+  first_payment_to_merchant: { type: 'boolean', meaning: 'payment: the wallet never paid this merchant before.' },
+  merchant_owner_is_payer: { type: 'boolean', meaning: "payment: the merchant's verified owner is the paying wallet (self-dealing)." },
+  payments_per_wallet_1h: { type: 'number', meaning: 'payment: payments (made, not refused) by this wallet in the last hour, including this one.' },
+  payments_per_wallet_24h: { type: 'number', meaning: 'payment: payments (made, not refused) by this wallet in the last 24 h, including this one.' },
+  payment_amount_per_wallet_1h: { type: 'number', meaning: 'payment: yen paid by this wallet in the last hour, including this payment.' },
+  payment_amount_per_wallet_24h: { type: 'number', meaning: 'payment: yen paid by this wallet in the last 24 h, including this payment.' },
+  wallets_paying_merchant_24h: { type: 'number', meaning: 'payment: distinct wallets that paid this merchant in the last 24 h, including this one.' },
+  payments_to_merchant_1h: { type: 'number', meaning: 'payment: payments to this merchant in the last hour from any wallet, including this one.' },
 } as const satisfies Record<string, FeatureDefinition>;
 
 export type FeatureName = keyof typeof FEATURES;

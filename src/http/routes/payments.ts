@@ -7,7 +7,7 @@ import { gateOnRisk, PaymentRefused } from '../risk-gate.js';
 import { requireMerchant, requireSession } from '../context.js';
 import { runIdempotent } from '../idempotency.js';
 import { Amount, IdempotencyHeaders, problems, Timestamp } from '../schemas.js';
-import { getPayment, hasPaidMerchant, pay, refund, type Payment, type Refund } from '../../payments/payments.js';
+import { getPayment, isTrustedDestination, pay, refund, type Payment, type Refund } from '../../payments/payments.js';
 import { getWallet } from '../../wallets/wallets.js';
 import { NotFound } from '../../errors.js';
 import { consumeStepUpProof } from '../../identity/step-up.js';
@@ -57,8 +57,9 @@ export function registerPaymentRoutes(app: App, ctx: Ctx): void {
         description: Type.Optional(Type.String({ maxLength: 200 })),
         step_up_proof: Type.Optional(Type.String({
           maxLength: 128,
-          description: 'Needed from KOZA_STEP_UP_PAYMENT_FROM yen (default ¥100,000); for the first payment from this wallet '
-            + 'to this merchant from KOZA_STEP_UP_NEW_DESTINATION_FROM yen (default ¥10,000); and at any amount when the risk '
+          description: 'Needed from KOZA_STEP_UP_PAYMENT_FROM yen (default ¥100,000); to a merchant this wallet never paid '
+            + 'with a step-up (a new destination) from KOZA_STEP_UP_NEW_DESTINATION_FROM yen (default ¥10,000), once: after '
+            + 'one stepped-up payment the merchant is a used destination; and at any amount when the risk '
             + 'check asks for one (403 step-up-required): the proof of a step-up challenge approved for action "payment", this '
             + 'exact amount and this merchant as destination.',
         })),
@@ -70,18 +71,18 @@ export function registerPaymentRoutes(app: App, ctx: Ctx): void {
     return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, async (tx) => {
       const wallet = await getWallet(tx, session.walletId, true);
       // A checkout cannot wait for an analyst: review refuses the payment (its alert stays open), deny refuses it.
-      // Before the risk event: the payment decided is not in the table yet, whatever the rules do.
-      const firstToMerchant = !(await hasPaidMerchant(tx, wallet.id, request.body.merchant_id));
+      const trusted = await isTrustedDestination(tx, wallet.id, request.body.merchant_id);
       const risk = await gateOnRisk(ctx, request, tx, {
         kind: 'payment', walletId: wallet.id, amount: request.body.amount, attributes: { merchant_id: request.body.merchant_id },
       });
       if (risk.action === 'review') {
         throw new PaymentRefused('This payment needs a check first; nothing was paid. Contact koza support.');
       }
-      // A destination the wallet never paid is where a stolen session sends money (PSD2 RTS Art. 13 exempts only trusted
-      // beneficiaries): the first payment there above a small amount needs the owner's second factor.
-      const newDestination = firstToMerchant && request.body.amount >= ctx.config.stepUpNewDestinationFrom;
-      if (request.body.amount >= ctx.config.stepUpPaymentFrom || newDestination || risk.action === 'challenge') {
+      // A destination the wallet never used is where a stolen session sends money (PSD2 RTS Art. 13 exempts only trusted
+      // beneficiaries): a payment there above a small amount needs the owner's second factor, once.
+      const newDestination = !trusted && request.body.amount >= ctx.config.stepUpNewDestinationFrom;
+      const stepUp = request.body.amount >= ctx.config.stepUpPaymentFrom || newDestination || risk.action === 'challenge';
+      if (stepUp) {
         // Dynamic linking: the proof names this amount and this merchant, so it cannot be replayed for another.
         await consumeStepUpProof(tx, {
           walletId: wallet.id, proof: request.body.step_up_proof, action: 'payment',
@@ -90,6 +91,7 @@ export function registerPaymentRoutes(app: App, ctx: Ctx): void {
       }
       const payment = await pay(tx, wallet, ctx.config.limits, {
         merchantId: request.body.merchant_id, amount: request.body.amount as Yen, description: request.body.description,
+        steppedUp: stepUp,
       }, { newMerchantDays: ctx.config.merchantHoldNewDays, holdDays: ctx.config.merchantHoldDays });
       ctx.metrics.moneyMovements.inc({ code: 'payment' });
       return { status: 201, body: paymentJson(payment) };

@@ -73,6 +73,10 @@ CREATE TABLE merchant_payouts (
 );
 CREATE INDEX merchant_payouts_by_merchant ON merchant_payouts (merchant_id, seq);
 
+-- A payment approved with a step-up bound to its amount and merchant makes the merchant a destination the wallet has
+-- used (PSD2's trusted beneficiary): later payments there need no new-destination step-up.
+ALTER TABLE payments ADD COLUMN stepped_up boolean NOT NULL DEFAULT false;
+
 -- The risk features of a payment read a wallet's payments to one merchant, and a merchant's recent payers.
 CREATE INDEX payments_by_wallet_merchant ON payments (wallet_id, merchant_id);
 CREATE INDEX payments_by_merchant_time ON payments (merchant_id, created_at);
