@@ -275,16 +275,22 @@ forEachBackend('merchants are businesses', (db) => {
     it('the tenth payment from one wallet within an hour asks for a step-up; an ordinary few payments do not', async () => {
       const shops = [await newMerchant(app, 'Konbini'), await newMerchant(app, 'Soba')];
       const payer = await signUpPaying(app);
+      const totp = await enrolTotp(app, payer);
       await topUp(app, payer.token, 20_000);
       for (let i = 0; i < 9; i++) await payMerchant(app, payer.token, shops[i % 2]!.merchantId, 500);
-      expectProblem(await post(app, '/v1/payments', { merchant_id: shops[0]!.merchantId, amount: 500 }, { token: payer.token }), 403, 'step-up-required');
+      const tenth = { merchant_id: shops[0]!.merchantId, amount: 500 };
+      expectProblem(await post(app, '/v1/payments', tenth, { token: payer.token }), 403, 'step-up-required');
+      // The owner passes it with their own factor (a challenge refused without a proof moves and stores nothing).
+      const proof = await stepUpProof(app, payer, totp, { action: 'payment', amount: 500, destination: shops[0]!.merchantId });
+      expectJson(await post(app, '/v1/payments', { ...tenth, step_up_proof: proof }, { token: payer.token }), 201);
       const decisions = (await listDecisions(db(), { walletId: payer.walletId }, { limit: 50 })).items.filter((d) => d.eventKind === 'payment');
       assert.equal(decisions.length, 10);
       assert.deepEqual(decisions.filter((d) => d.ruleHits.length > 0).map((d) => d.ruleHits.map((h) => h.rule)), [['wallet-payment-velocity-1h']]);
       const last = decisions.find((d) => d.ruleHits.length > 0)!;
+      assert.equal(last.action, 'challenge');
       assert.equal(last.features.payments_per_wallet_1h, 10);
       assert.equal(last.features.payment_amount_per_wallet_1h, 5_000);
-      assert.equal(await walletBalance(app, payer.token), 20_000 - 9 * 500);
+      assert.equal(await walletBalance(app, payer.token), 20_000 - 10 * 500);
     });
   });
 });
