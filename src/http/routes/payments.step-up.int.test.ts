@@ -11,7 +11,8 @@ import type { App } from '../context.js';
 
 forEachBackend('payments with step-up', (db) => {
   let app: App;
-  before(async () => { app = await testApp(db()); });
+  // The payment threshold alone: the first-payment (new destination) step-up is tested in src/payments/merchants.int.test.ts.
+  before(async () => { app = await testApp(db(), { KOZA_STEP_UP_NEW_DESTINATION_FROM: '1000000000' }); });
   after(async () => { await app.close(); });
 
   const stepsUsed = new Map<string, number>();
