@@ -3,7 +3,6 @@
 // Must never trust a name the owner typed for the representative, open a merchant on a check that did not pass, nor
 // give one business (or one sole proprietor) two merchants.
 import type { Queryable } from '../store/db.js';
-import { newId } from '../ids.js';
 import { createError, InvalidRequest } from '../errors.js';
 import { assertLevel } from '../identity/assurance.js';
 import { sendMessage } from '../identity/outbox.js';
@@ -14,34 +13,14 @@ import {
 } from '../identity/verification/verifier.js';
 import { getWallet, normalizeEmail, WalletFrozen } from '../wallets/wallets.js';
 import { BusinessAlreadyOnboarded, createMerchant, merchantWithBusinessKey, type Merchant } from './merchants.js';
+import {
+  completeBusinessVerification, insertBusinessVerification, type BusinessVerification, type BusinessVerificationStatus,
+} from './business-verification-store.js';
+
+export type { BusinessVerification } from './business-verification-store.js';
 
 export const BusinessCheckFailed = createError<{ reason: BusinessFailure | 'not_representative' }>(
   'business-check-failed', 422, 'The business could not be verified', { keepWrites: true });
-
-export interface BusinessVerification {
-  id: string;
-  kind: BusinessKind;
-  corporateNumber: string | null;
-  status: 'pending' | 'verified' | 'failed' | 'pending_review' | 'refused';
-  reason: string | null;
-  registeredName: string | null;
-  createdAt: Date;
-  completedAt: Date | null;
-}
-
-interface VerificationRow {
-  id: string; kind: BusinessKind; corporate_number: string | null; status: BusinessVerification['status']; reason: string | null;
-  registered_name: string | null; created_at: Date; completed_at: Date | null;
-}
-
-function toVerification(r: VerificationRow): BusinessVerification {
-  return {
-    id: r.id, kind: r.kind, corporateNumber: r.corporate_number, status: r.status, reason: r.reason,
-    registeredName: r.registered_name, createdAt: new Date(r.created_at), completedAt: r.completed_at && new Date(r.completed_at),
-  };
-}
-
-const RETURNING = 'RETURNING id, kind, corporate_number, status, reason, registered_name, created_at, completed_at';
 
 export interface OnboardInput {
   walletId: string;
@@ -97,24 +76,19 @@ export async function onboardMerchant(
       : 'You already trade as a sole proprietor on koza: one sole proprietorship, one merchant. Use its API key, or contact koza support.');
   }
   const corporateNumber = business.kind === 'corporation' ? business.corporateNumber : null;
-  const inserted = await q.query<VerificationRow>(
-    `INSERT INTO business_verifications (id, wallet_id, provider, kind, corporate_number, claimed_name, status)
-     VALUES ($1, $2, $3, $4, $5, $6, 'pending') ${RETURNING}`,
-    [newId('bzv'), wallet.id, deps.verifier.name, business.kind, corporateNumber, claimedName]);
-  const pending = toVerification(inserted.rows[0]!);
+  const pending = await insertBusinessVerification(q, {
+    walletId: wallet.id, provider: deps.verifier.name, kind: business.kind, corporateNumber, claimedName,
+  });
   const answer = await deps.verifier.verifyBusiness({
     submissionId: pending.id, kind: business.kind, corporateNumber, name: claimedName,
     // The representative is who koza verified, never a name typed here: a stolen session cannot name someone else.
     representative: { nameKanji: owner.nameKanji, nameKana: owner.nameKana, dateOfBirth: owner.dateOfBirth },
   });
-  const complete = async (status: BusinessVerification['status'], reason: string | null, verified?: VerifiedBusiness) => {
-    const res = await q.query<VerificationRow>(
-      `UPDATE business_verifications SET status = $2, reason = $3, provider_reference = $4, registered_name = $5,
-         business_key = $6, completed_at = CASE WHEN $2 = 'pending_review' THEN NULL ELSE now() END
-       WHERE id = $1 ${RETURNING}`,
-      [pending.id, status, reason, answer.providerReference, verified?.registeredName ?? null, verified ? businessKey : null]);
-    return toVerification(res.rows[0]!);
-  };
+  const complete = (status: Exclude<BusinessVerificationStatus, 'pending'>, reason: string | null, verified?: VerifiedBusiness) =>
+    completeBusinessVerification(q, pending.id, {
+      status, reason, providerReference: answer.providerReference,
+      registeredName: verified?.registeredName ?? null, businessKey: verified ? businessKey : null,
+    });
 
   const { outcome } = answer;
   if (outcome.status === 'pending_review') {
