@@ -14,7 +14,7 @@ import type { App } from '../http/context.js';
 import type { Db } from '../store/db.js';
 import { getBalance } from '../ledger/ledger.js';
 import { listDecisions } from '../risk/decisions.js';
-import { releaseHoldsRound } from './hold-release.js';
+import { releaseHoldsRound, startHoldRelease } from './hold-release.js';
 
 interface RegisteredBusiness {
   corporate_number: string; registered_name: string; representative_index: number | null;
@@ -214,6 +214,23 @@ forEachBackend('merchants are businesses', (db) => {
       assert.deepEqual(empty.map((r) => [r.amount, r.transferId]), [[0, null]], 'a fully refunded hold releases nothing');
       const me = expectJson(await get(app, '/v1/merchant', shop.apiKey), 200);
       assert.deepEqual([me.balance, me.available, me.held], [0, 0, 0]);
+    });
+
+    it('the periodic job koza start runs releases a due hold as a ledger transfer', async () => {
+      const shop = await newMerchant(app, 'Tofu-ya');
+      const payer = await signUpPaying(app);
+      await topUp(app, payer.token, 2_000);
+      const payment = await payMerchant(app, payer.token, shop.merchantId, 1_500);
+      await db().query(`UPDATE merchant_holds SET release_at = now() - interval '1 minute' WHERE payment_id = $1`, [payment.id]);
+      const released: string[] = [];
+      const job = startHoldRelease(db(), {
+        everyMs: 3_600_000, onReleased: (r) => released.push(...r.map((x) => x.paymentId)), onError: (err) => { throw err; },
+      });
+      await job.lastRound;
+      await job.stop();
+      assert.ok(released.includes(payment.id));
+      assert.deepEqual(await balances(db(), shop.merchantId), { available: 1_500, held: 0 });
+      assert.equal((await transfers(db(), 'hold_release', payment.id)).length, 1);
     });
 
     it('a merchant older than the hold window is paid into its available balance at once', async () => {
