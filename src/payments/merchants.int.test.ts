@@ -241,8 +241,12 @@ forEachBackend('merchants are businesses', (db) => {
       const payment = await payMerchant(app, payer.token, shop.merchantId, 4_000);
       assert.deepEqual(await balances(db(), shop.merchantId), { available: 4_000, held: 0 });
       assert.equal((await db().query('SELECT 1 FROM merchant_holds WHERE payment_id = $1', [payment.id])).rows.length, 0);
-      expectJson(await post(app, '/v1/merchants/me/payouts', { amount: 4_000 }, { token: shop.apiKey }), 201);
+      // Three payouts of ¥2,000 at once from ¥4,000: the merchant row lock lets exactly two through.
+      const ownerBefore = await walletBalance(app, shop.owner.token);
+      const answers = await Promise.all([1, 2, 3].map(() => post(app, '/v1/merchants/me/payouts', { amount: 2_000 }, { token: shop.apiKey })));
+      assert.deepEqual(answers.map((a) => a.statusCode).sort(), [201, 201, 422]);
       assert.deepEqual(await balances(db(), shop.merchantId), { available: 0, held: 0 });
+      assert.equal(await walletBalance(app, shop.owner.token), ownerBefore + 4_000);
     });
   });
 
