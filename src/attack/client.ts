@@ -173,3 +173,13 @@ export class BankBrowser {
     return this.follow(afterCode);
   }
 }
+
+const OTP_IN_BANK_SMS = /】(\d{6}) /;
+
+/** The newest one-time code a bank texted to a phone (the sandbox's SMS page stands in for the handset that holds the number). */
+export async function readBankText(banksUrl: string, phone: string, bankCode: string, meter?: RequestMeter): Promise<string | null> {
+  if (meter) meter.requests++;
+  const res = await fetch(`${banksUrl}/sandbox/sms?phone=${encodeURIComponent(phone)}&bank_code=${bankCode}`);
+  const newest = ((await res.json()) as { data: Array<{ body: string }> }).data[0];
+  return newest ? OTP_IN_BANK_SMS.exec(newest.body)?.[1] ?? null : null;
+}

@@ -9,11 +9,11 @@ import { castFor, type CastSize } from './cast.js';
 import { RequestMeter, SimDevice } from './client.js';
 import { CustomerCrowd } from './customers.js';
 import { holdersReact } from './holders.js';
-import { tallyAttack, tallyLegit, type AttackFigures, type LegitFigures } from './tally.js';
+import { tallyAttack, tallyLegit, tallySignals, type AttackFigures, type LegitFigures } from './tally.js';
 import type { SandboxPerson } from './wallet-app.js';
-import { startWorld } from './world.js';
+import { startWorld, type AttackWorld } from './world.js';
 
-export const SCENARIOS = ['docomo-2020'] as const;
+export const SCENARIOS = ['docomo-2020', 'sim-swap', 'account-takeover', 'pin-spraying'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** In the spirit of the incident: 66 victims at 11 banks, a few hundred ordinary customers alongside. */
@@ -46,6 +46,8 @@ export interface AttackReport {
   attacker_refusals: Record<string, number>;
   legit_refusals: Record<string, number>;
   legit_failures: Record<string, number>;
+  /** How far the test clock moved the world (sim-swap: five days); 0 for scenarios that run in real time. */
+  simulated_hours?: number;
 }
 
 async function json<T>(url: string): Promise<T> {
@@ -65,7 +67,19 @@ async function population(kozaUrl: string): Promise<SandboxPerson[]> {
   return people;
 }
 
-export async function runDocomo2020(options: AttackOptions): Promise<AttackReport> {
+/** What every scenario starts from: the world, the population as koza's eKYC sandbox and the banks know it, a few shops. */
+export interface Stage {
+  world: AttackWorld;
+  meter: RequestMeter;
+  persons: SandboxPerson[];
+  holders: SandboxHolderAccount[];
+  /** Shops ordinary customers pay at (opened by their owners before the run). */
+  merchants: string[];
+  started: number;
+}
+
+/** Starts the world under the policy and opens the shops; the caller closes the world. */
+export async function stage(options: AttackOptions): Promise<Stage> {
   const progress = options.progress ?? (() => {});
   const started = Date.now();
   const world = await startWorld({ policy: options.policy, databaseUrl: options.databaseUrl, env: options.env });
@@ -74,12 +88,6 @@ export async function runDocomo2020(options: AttackOptions): Promise<AttackRepor
     const meter = new RequestMeter();
     const persons = await population(world.kozaUrl);
     const holders = (await json<{ data: SandboxHolderAccount[] }>(`${world.banksUrl}/sandbox/holders`)).data;
-    const cast = castFor(options.seed, options.size, persons, holders);
-    progress(`leaked list: ${cast.victims.length} accounts at ${cast.victimBanks.length} of the ${cast.pinBanks.length} banks that take a PIN alone; `
-      + `${cast.customers.length} ordinary customers; the ring: ${cast.attacker.deviceIds.length} devices, ${cast.attacker.addresses.length} addresses, `
-      + `${cast.attacker.burnerPhones.length} burner SIMs, ${cast.attacker.stolenIdentities.length} bought identities`);
-
-    // A few shops the customers pay at.
     const shop = new SimDevice(world.kozaUrl, '192.0.2.10', 'merchant-back-office-0001', 'koza-merchant/1.0', meter);
     const merchants: string[] = [];
     for (const name of ['Kissa Koza', 'Konbini Hoshino', 'Ramen Tsukimi', 'Hon-ya Wakaba', 'Yaoya Sakura']) {
@@ -87,11 +95,37 @@ export async function runDocomo2020(options: AttackOptions): Promise<AttackRepor
       if (created.status !== 201) throw new Error(`could not open merchant ${name}: ${created.status} ${created.text}`);
       merchants.push(String(created.json.merchant.id));
     }
+    return { world, meter, persons, holders, merchants, started };
+  } catch (err) {
+    await world.close();
+    throw err;
+  }
+}
+
+/** Runs one scenario by name. */
+export async function runAttack(scenario: ScenarioName, options: AttackOptions): Promise<AttackReport> {
+  switch (scenario) {
+    case 'docomo-2020': return runDocomo2020(options);
+    case 'sim-swap': return (await import('./sim-swap.js')).runSimSwap(options);
+    case 'account-takeover': return (await import('./account-takeover.js')).runAccountTakeover(options);
+    case 'pin-spraying': return (await import('./pin-spraying.js')).runPinSpraying(options);
+  }
+}
+
+export async function runDocomo2020(options: AttackOptions): Promise<AttackReport> {
+  const progress = options.progress ?? (() => {});
+  const { world, meter, persons, holders, merchants, started } = await stage(options);
+  try {
+    const cast = castFor(options.seed, options.size, persons, holders);
+    progress(`leaked list: ${cast.victims.length} accounts at ${cast.victimBanks.length} of the ${cast.pinBanks.length} banks that take a PIN alone; `
+      + `${cast.customers.length} ordinary customers; the ring: ${cast.attacker.deviceIds.length} devices, ${cast.attacker.addresses.length} addresses, `
+      + `${cast.attacker.burnerPhones.length} burner SIMs, ${cast.attacker.stolenIdentities.length} bought identities`);
 
     const random = mulberry32(options.seed >>> 0);
     const ring = new AttackerRing(world.kozaUrl, world.banksUrl, cast.attacker, random, meter);
     const crowd = new CustomerCrowd(world.kozaUrl, world.banksUrl, merchants, meter);
     progress('running: the ring and the customers at once');
+    const attackStart = world.clock.now();
     const ticker = setInterval(() => progress(`  ${Math.round((Date.now() - started) / 1000)} s: victims ${ring.log.victimsDone}/${cast.victims.length}, `
       + `ring wallets ${ring.log.walletIds.length}, customers ${crowd.log.done}/${cast.customers.length}, ${meter.requests} requests`), 2_000);
     try {
@@ -105,7 +139,11 @@ export async function runDocomo2020(options: AttackOptions): Promise<AttackRepor
     progress(`traffic done: ${meter.requests} requests in ${Math.round((Date.now() - started) / 1000)} s; the holders read their banks`);
     const holderLog = await holdersReact(world.banksUrl, cast.victims, mulberry32((options.seed ^ 0x686f6c64) >>> 0), meter);
     progress('tallying from koza\'s ledger and decision log and the banks\' books');
-    const attack = await tallyAttack(world.db, world.banksUrl, cast.victims, { ...ring.log, addresses: cast.attacker.addresses }, holderLog);
+    const signals = await tallySignals(world.db, world.banksUrl, world.secretKey, world.clock, {
+      walletIds: ring.log.walletIds, deviceIds: cast.attacker.deviceIds, addresses: cast.attacker.addresses,
+      targets: cast.victims.map((v) => v.holder), believedPins: [],
+    }, attackStart);
+    const attack = await tallyAttack(world.db, world.banksUrl, cast.victims, { ...ring.log, addresses: cast.attacker.addresses }, holderLog, signals);
     const legit = await tallyLegit(world.db, crowd.log, cast.customers.length);
     return {
       scenario: 'docomo-2020', policy: options.policy, seed: options.seed, banks: world.sandbox.banks.length, attack, legit,
