@@ -87,6 +87,16 @@ export class Authenticator {
     return totpCodeAt(this.secret, step * 30_000 + 1_000);
   }
 
+  /** Recovery codes not used yet. */
+  get recoveryLeft(): number {
+    return this.recoveryCodes.length;
+  }
+
+  /** A new batch of recovery codes (koza replaced the old ones). */
+  replaceRecoveryCodes(codes: string[]): void {
+    this.recoveryCodes.splice(0, this.recoveryCodes.length, ...codes);
+  }
+
   approval(): { method: 'totp' | 'recovery_code'; code: string } | null {
     const code = this.totp();
     if (code !== null) return { method: 'totp', code };
