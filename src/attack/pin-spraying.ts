@@ -130,7 +130,7 @@ export class PinSprayer {
       if (approved.status !== 201) this.refused(`step-up approve:${problemCode(approved) || approved.status}`);
       return approved.status === 201 ? String(approved.json.proof) : null;
     };
-    if (app.recoveryLeft <= 1) {
+    if (app.recoveryLeft <= 2) {
       const renewal = await approve({ action: 'recovery_codes' });
       if (renewal) {
         const fresh = await wallet.device.post('/v1/factors/recovery-codes', { step_up_proof: renewal }, wallet.token);

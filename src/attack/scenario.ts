@@ -19,6 +19,18 @@ export type ScenarioName = (typeof SCENARIOS)[number];
 /** In the spirit of the incident: 66 victims at 11 banks, a few hundred ordinary customers alongside. */
 export const DEFAULT_SIZE: CastSize = { victims: 66, victimBanks: 11, customers: 200, attackers: 3 };
 
+/**
+ * Each scenario's default cast, sized to run in about a minute on a 2-core machine. `victims` is what the ring holds:
+ * docomo-2020 leaked accounts; sim-swap holders whose documents and phone number it has (the issue's four); account-
+ * takeover customers on the leaked login list; pin-spraying account numbers it sprays. `victimBanks` is docomo-2020's.
+ */
+export const DEFAULT_SIZES: Record<ScenarioName, CastSize> = {
+  'docomo-2020': DEFAULT_SIZE,
+  'sim-swap': { victims: 4, victimBanks: 11, customers: 40, attackers: 1 },
+  'account-takeover': { victims: 40, victimBanks: 11, customers: 60, attackers: 3 },
+  'pin-spraying': { victims: 40, victimBanks: 11, customers: 40, attackers: 2 },
+};
+
 export interface AttackOptions {
   policy: PolicyName;
   seed: number;
