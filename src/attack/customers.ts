@@ -37,6 +37,8 @@ export function customerEmail(customer: Customer): string {
 export class CustomerCrowd {
   /** Each customer's wallet, by person index (a scenario's victims are customers). */
   readonly walletOf = new Map<number, string>();
+  /** Each customer's wallet app and linked account, by person index (for tests that go on with a customer). */
+  readonly apps = new Map<number, { wallet: SimWallet; linkId: string | null }>();
   readonly log: CustomerLog = {
     walletIds: [], done: 0, linksAttempted: 0, chargesAttempted: 0, paymentsAttempted: 0, challenged: 0, denied: 0, refusals: {}, failures: {},
   };
@@ -96,6 +98,7 @@ export class CustomerCrowd {
     }
     await enrolTotp(wallet);
     const linkId = await this.link(wallet, customer);
+    this.apps.set(customer.person.index, { wallet, linkId });
     if (!linkId) return;
     let balance = 0;
     for (const amount of customer.charges) {
