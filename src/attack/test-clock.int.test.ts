@@ -9,6 +9,7 @@ import { castFor } from './cast.js';
 import { problemCode, RequestMeter, type Answer } from './client.js';
 import { CustomerCrowd } from './customers.js';
 import type { SandboxHolderAccount } from '../sandbox/banks/admin.js';
+import { tallySignals } from './tally.js';
 import { postAs, type SandboxPerson } from './wallet-app.js';
 import { startWorld, type AttackWorld } from './world.js';
 
@@ -87,6 +88,18 @@ for (const backend of backends()) {
       await world.clock.advance(49);
       const large = await charge(30_000);
       assert.ok(large.status === 201 || problemCode(large) === 'step-up-required', large.text);
+    });
+
+    it('the replay\'s signals come from the books: a believed PIN counts only when the bank holds it', async () => {
+      const holders = await data<SandboxHolderAccount[]>(`${world.banksUrl}/sandbox/holders`);
+      const [right, wrong] = holders.filter((h) => h.link_methods.includes('pin_otp') && !h.pin_locked).slice(-2);
+      const key = (h: SandboxHolderAccount) => ({ bank_code: h.bank_code, branch_code: h.branch_code, account_number: h.account_number });
+      const otherPin = String((Number(wrong!.pin) + 1) % 10_000).padStart(4, '0');
+      const signals = await tallySignals(world.db, world.banksUrl, world.secretKey, world.clock, {
+        walletIds: ['wal_nobody'], deviceIds: ['nobody'], addresses: ['192.0.2.250'], targets: [key(right!), key(wrong!)],
+        believedPins: [{ ...key(right!), pin: right!.pin }, { ...key(wrong!), pin: otherPin }],
+      }, world.clock.now());
+      assert.deepEqual(signals, { pins_confirmed: 1, bank_accounts_locked: 0, alerts: 0, first_alert_after_s: null });
     });
   });
 }
