@@ -38,7 +38,16 @@ interface Target {
   coolDownUntilRound: number;
   /** What the ring charges at once now: halved after each refusal that smells of a rule. */
   chunk: number;
+  /** Charges tried on this account today: it stays under four a day (a passbook with many KOZA lines draws the eye). */
+  triesToday: number;
+  /** The largest charge that went through: the next stays within a few times it, as an ordinary customer's grow. */
+  largest: number;
 }
+
+/** At most this many charge attempts per account per day, and each at most this many times the largest so far. */
+const TRIES_PER_DAY = 3;
+const GROWTH = 4;
+const FIRST_CEILING = 29_000;
 
 export interface SimSwapLog {
   walletIds: string[];
@@ -60,7 +69,7 @@ function castTargets(seed: number, count: number, persons: SandboxPerson[], hold
     if (targets.length >= count) break;
     const person = byIndex.get(holder.person_index);
     if (!person || person.behaviour !== 'pass' || excluded.has(person.index) || targets.some((t) => t.person.index === person.index)) continue;
-    targets.push({ person, holder, wallet: null, linkId: null, relinkedToday: false, coolDownUntilRound: 0, chunk: DAILY_WANT });
+    targets.push({ person, holder, wallet: null, linkId: null, relinkedToday: false, coolDownUntilRound: 0, chunk: DAILY_WANT, triesToday: 0, largest: 0 });
   }
   if (targets.length < count) throw new RangeError(`the population has only ${targets.length} holders a SIM swap fits`);
   return targets;
@@ -161,12 +170,15 @@ export class SimSwapRing {
   private async chargeRound(target: Target, takenToday: Map<Target, number>): Promise<void> {
     if (!target.wallet || !target.linkId || this.round < target.coolDownUntilRound) return;
     // Pacing: a third of the day's hope a round, so no burst stands out against the account's history.
-    let amount = Math.min(target.chunk, Math.ceil((DAILY_WANT - (takenToday.get(target) ?? 0)) / 1_000) * 1_000);
-    for (let tries = 0; tries < 6 && amount >= MIN_CHARGE; tries++) {
+    let amount = Math.min(target.chunk, Math.ceil((DAILY_WANT - (takenToday.get(target) ?? 0)) / 1_000) * 1_000,
+      Math.max(FIRST_CEILING, GROWTH * target.largest));
+    while (target.triesToday < TRIES_PER_DAY && amount >= MIN_CHARGE) {
+      target.triesToday++;
       const answer = await this.chargeOnce(target, amount);
       const code = problemCode(answer);
       if (answer.status === 201) {
         takenToday.set(target, (takenToday.get(target) ?? 0) + amount);
+        target.largest = Math.max(target.largest, amount);
         return;
       }
       if (code === 'limit-exceeded') {
@@ -185,6 +197,7 @@ export class SimSwapRing {
       }
       if (code === 'bank-declined') {
         amount = Math.floor(amount / 2_000) * 1_000;
+        if (target.triesToday >= TRIES_PER_DAY) this.refused('charge:bank-declined (waits for tomorrow)');
         continue;
       }
       if (answer.status === 202 || code === 'charge-refused' || code === 'link-refused' || code === 'step-up-required') {
@@ -250,7 +263,10 @@ export class SimSwapRing {
   async run(clock: TestClock, alongside: (day: number) => Promise<void>): Promise<void> {
     for (let day = 0; day < SIM_SWAP_DAYS; day++) {
       const takenToday = new Map<Target, number>();
-      for (const t of this.targets) t.relinkedToday = false;
+      for (const t of this.targets) {
+        t.relinkedToday = false;
+        t.triesToday = 0;
+      }
       for (let r = 0; r < ROUNDS_PER_DAY; r++, this.round++) {
         const ring = (async () => {
           if (day === 0 && r === 0) await Promise.all(this.targets.map((t, n) => this.setUp(t, n)));
