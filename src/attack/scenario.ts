@@ -40,6 +40,8 @@ export interface AttackOptions {
   env: Record<string, string | undefined>;
   /** Customers served at once. */
   customerConcurrency?: number;
+  /** sim-swap: simulated days the ring keeps charging (default 5, the issue's); tests use fewer. */
+  days?: number;
   progress?: (line: string) => void;
 }
 

@@ -33,14 +33,14 @@ function assertShape(report: AttackReport, scenario: ScenarioName, policy: strin
 for (const backend of backends()) {
   const databaseUrl = backend.name === 'postgres' ? testDatabaseUrl() : undefined;
   const run = (scenario: ScenarioName, policy: 'secure' | 'legacy-2020', victims: number, customers: number) => runAttack(scenario, {
-    policy, seed: 7, size: { victims, victimBanks: 1, customers, attackers: 1 }, databaseUrl, env: { KOZA_SANDBOX_SEED: '2020' },
+    policy, seed: 7, size: { victims, victimBanks: 1, customers, attackers: 1 }, databaseUrl, env: { KOZA_SANDBOX_SEED: '2020' }, days: 2,
   });
 
   describe(`koza attack, issue 10's scenarios [${backend.name}]`, () => {
-    it('sim-swap under legacy-2020: five simulated days, the holder\'s money taken, exactly what the bank\'s passbook shows', async () => {
+    it('sim-swap under legacy-2020: two simulated days, the holder\'s money taken, exactly what the bank\'s passbook shows', async () => {
       const report = await run('sim-swap', 'legacy-2020', 1, 2);
       assertShape(report, 'sim-swap', 'legacy-2020', 1);
-      assert.equal(report.simulated_hours, 120);
+      assert.equal(report.simulated_hours, 48);
       const { attack } = report;
       assert.ok(attack.stolen_yen > 0, JSON.stringify(report));
       assert.equal(attack.debited_at_banks_yen, attack.stolen_yen);

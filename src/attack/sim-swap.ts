@@ -260,8 +260,8 @@ export class SimSwapRing {
   }
 
   /** The whole campaign on the test clock; `alongside(day)` runs that day's ordinary customers at the same time. */
-  async run(clock: TestClock, alongside: (day: number) => Promise<void>): Promise<void> {
-    for (let day = 0; day < SIM_SWAP_DAYS; day++) {
+  async run(clock: TestClock, days: number, alongside: (day: number) => Promise<void>): Promise<void> {
+    for (let day = 0; day < days; day++) {
       const takenToday = new Map<Target, number>();
       for (const t of this.targets) {
         t.relinkedToday = false;
@@ -288,19 +288,20 @@ export async function runSimSwap(options: AttackOptions): Promise<AttackReport> 
     const customers = castFor(options.seed, { victims: 1, victimBanks: 1, customers: options.size.customers, attackers: 1 }, persons, holders).customers;
     const targets = castTargets(options.seed, options.size.victims, persons, holders, new Set(customers.map((c) => c.person.index)));
     progress(`sim-swap: ${targets.length} holders' documents, PINs and phone numbers at ${new Set(targets.map((t) => t.holder.bank_code)).size} banks; `
-      + `${customers.length} ordinary customers over ${SIM_SWAP_DAYS} simulated days`);
+      + `${customers.length} ordinary customers over ${options.days ?? SIM_SWAP_DAYS} simulated days`);
     const ring = new SimSwapRing(world.kozaUrl, world.banksUrl, targets, mulberry32(options.seed >>> 0), meter);
     const crowd = new CustomerCrowd(world.kozaUrl, world.banksUrl, merchants, meter);
-    const perDay = Math.ceil(customers.length / SIM_SWAP_DAYS);
+    const days = options.days ?? SIM_SWAP_DAYS;
+    const perDay = Math.ceil(customers.length / days);
     const attackStart = world.clock.now();
-    await ring.run(world.clock, async (day) => {
+    await ring.run(world.clock, days, async (day) => {
       progress(`  day ${day}: ${Math.round((Date.now() - started) / 1000)} s, ${ring.log.chargesAttempted} ring charges tried, ${meter.requests} requests`);
       await crowd.run(customers.slice(day * perDay, (day + 1) * perDay), options.customerConcurrency ?? 4);
     });
     const victims: Victim[] = targets.map(({ holder }) => ({
       holder,
       leaked: { bank_code: holder.bank_code, branch_code: holder.branch_code, account_number: holder.account_number, pin: holder.pin,
-        name_kana: holder.name_kana, target_yen: DAILY_WANT * SIM_SWAP_DAYS },
+        name_kana: holder.name_kana, target_yen: DAILY_WANT * days },
     }));
     progress(`traffic done: ${meter.requests} requests in ${Math.round((Date.now() - started) / 1000)} s; the holders read their bank (not their texts: the phone is the ring's)`);
     const holderLog = await holdersReact(world.banksUrl, victims, mulberry32((options.seed ^ 0x686f6c64) >>> 0), meter, { phoneHeldByAttacker: true });
