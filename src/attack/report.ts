@@ -88,7 +88,7 @@ export function summaryOf(report: AttackReport): string {
     row('holders notified', `${attack.holders_notified} of ${attack.leaked_accounts}; ${attack.holders_reported} reported a debit`),
     row('PINs confirmed', `${attack.pins_confirmed} (checked against the banks' data)`),
     row('bank accounts locked', num(attack.bank_accounts_locked)),
-    row('alerts', `${num(attack.alerts)}${attack.first_alert_after_s === null ? '' : `, the first ${attack.first_alert_after_s} s (simulated) after the attack began`}`),
+    row('alerts', `${num(attack.alerts)}${attack.first_alert_after_s === null ? '' : `, the first ${num(attack.first_alert_after_s)} s (simulated) after the attack began`}`),
     '',
     'ordinary customers',
     row('customers', num(legit.customers)),
