@@ -155,7 +155,19 @@ export class TakeoverRing {
   }
 
   private async enrolOwnFactor(wallet: SimWallet): Promise<void> {
-    const started = await this.post(wallet, '/v1/factors/totp', {}, { action: 'factor_change' });
+    let started = await this.post(wallet, '/v1/factors/totp', {}, { action: 'factor_change' });
+    if (problemCode(started) === 'totp-already-enrolled') {
+      // The owner's authenticator is in the way: remove it first (a step-up it cannot pass, if koza asks for one).
+      const factors = await wallet.device.get('/v1/factors', wallet.token);
+      for (const factor of (factors.json.data ?? []) as Array<{ id: string }>) {
+        const removed = await wallet.device.post(`/v1/factors/${factor.id}/remove`, {}, wallet.token);
+        if (removed.status < 300) continue;
+        // Removing a factor takes a step-up proof, approved with a factor — the owner's, which it does not have.
+        this.refused(removed.status === 400 || problemCode(removed) === 'step-up-required'
+          ? 'remove owner\'s factor:asks a step-up (it has no factor)' : `remove owner's factor:${problemCode(removed) || removed.status}`);
+      }
+      started = await this.post(wallet, '/v1/factors/totp', {}, { action: 'factor_change' });
+    }
     if (started.status !== 201) {
       this.refused(`own factor:${problemCode(started) || started.status}`);
       return;
