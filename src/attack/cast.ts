@@ -36,6 +36,8 @@ export interface Customer {
   account: SandboxHolderAccount;
   address: string;
   deviceId: string;
+  /** As people choose them: mostly a passphrase of their own, some a common pattern, some reused elsewhere. */
+  password: string;
   /** Charges within the cooling-off cap, then payments from what was charged. */
   charges: number[];
   payments: number[];
@@ -53,15 +55,10 @@ export interface AttackerPools {
 export interface Cast {
   victims: Victim[];
   customers: Customer[];
-  /** The shops' owners: verified persons trading as sole proprietors (merchants are businesses). */
-  shopOwners: SandboxPerson[];
   attacker: AttackerPools;
   pinBanks: string[];
   victimBanks: string[];
 }
-
-/** The shops the customers pay at. */
-export const SHOPS = 5;
 
 function hex(random: Random, length: number): string {
   return randomString(random, '0123456789abcdef', length);
@@ -70,6 +67,17 @@ function hex(random: Random, length: number): string {
 /** A device id as an app keeps one: 128 random bits, base64url-ish (docs/device-signal.md). */
 function deviceId(random: Random, label: string): string {
   return `${label}-${hex(random, 32)}`;
+}
+
+/** The passwords people pick when nothing stops them (Have I Been Pwned's top patterns for Japan, 2020s). */
+export const COMMON_PASSWORDS = ['Password2024!', 'Sakura2024!', 'Qwerty123!', 'Tokyo2024!', 'Password1!', 'Iloveyou1!'];
+
+/** Most customers a passphrase of their own; about one in six a common pattern; some a name and a birth year. */
+function passwordOf(random: Random, person: SandboxPerson): string {
+  const roll = random();
+  if (roll < 0.16) return COMMON_PASSWORDS[Math.floor(random() * COMMON_PASSWORDS.length)]!;
+  if (roll < 0.3) return `${person.name_kana.normalize('NFKC').slice(0, 3)}${person.date_of_birth.slice(0, 4)}!`;
+  return `${randomString(random, 'abcdefghijkmnopqrstuvwxyz', 6)} ${randomString(random, 'abcdefghijkmnopqrstuvwxyz', 7)} ${intBetween(random, 10, 99)}`;
 }
 
 /** The largest cast the population allows for a size: victims and customers are distinct persons. */
@@ -117,7 +125,7 @@ export function castFor(seed: number, size: CastSize, persons: SandboxPerson[], 
     const payments = [intBetween(random, 3, 15) * 100, intBetween(random, 3, 20) * 100];
     if (random() < 0.5) payments.push(intBetween(random, 5, 25) * 100);
     customers.push({
-      person, account,
+      person, account, password: passwordOf(random, person),
       // Each customer at home or on a phone network: an address of their own (10.0.0.0/8, as a carrier hands out).
       address: `10.${20 + Math.floor(n / 65_000)}.${Math.floor(n / 250) % 250}.${(n % 250) + 1}`,
       deviceId: deviceId(random, 'phone'),
@@ -136,15 +144,12 @@ export function castFor(seed: number, size: CastSize, persons: SandboxPerson[], 
     const phone = `+8170${String(intBetween(random, 0, 99_999_999)).padStart(8, '0')}`;
     if (!phones.has(phone) && !burnerPhones.includes(phone)) burnerPhones.push(phone);
   }
-  // Drawn last and without the random stream, so the rest of a seed's cast is what it was before shops had owners.
-  const ring = new Set(stolenIdentities.map((p) => p.index));
-  const shopOwners = persons.filter((p) => p.behaviour === 'pass' && !used.has(p.index) && !ring.has(p.index)).slice(-SHOPS);
   const addresses = shuffled(random, [
     ...Array.from({ length: 8 }, (_, i) => `198.51.100.${10 + i * 7}`),
     ...Array.from({ length: 8 }, (_, i) => `203.0.113.${20 + i * 11}`),
   ]);
   return {
-    victims, customers, shopOwners, pinBanks, victimBanks,
+    victims, customers, pinBanks, victimBanks,
     attacker: {
       addresses, deviceIds: Array.from({ length: 6 }, () => deviceId(random, 'ring')), burnerPhones, stolenIdentities,
       emailDomains: ['mail.example.com', 'post.example.net', 'inbox.example.org'],

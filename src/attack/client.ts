@@ -87,6 +87,16 @@ export class Authenticator {
     return totpCodeAt(this.secret, step * 30_000 + 1_000);
   }
 
+  /** Recovery codes not used yet. */
+  get recoveryLeft(): number {
+    return this.recoveryCodes.length;
+  }
+
+  /** A new batch of recovery codes (koza replaced the old ones). */
+  replaceRecoveryCodes(codes: string[]): void {
+    this.recoveryCodes.splice(0, this.recoveryCodes.length, ...codes);
+  }
+
   approval(): { method: 'totp' | 'recovery_code'; code: string } | null {
     const code = this.totp();
     if (code !== null) return { method: 'totp', code };
@@ -172,4 +182,14 @@ export class BankBrowser {
     if (afterCode.status !== 303) return null;
     return this.follow(afterCode);
   }
+}
+
+const OTP_IN_BANK_SMS = /】(\d{6}) /;
+
+/** The newest one-time code a bank texted to a phone (the sandbox's SMS page stands in for the handset that holds the number). */
+export async function readBankText(banksUrl: string, phone: string, bankCode: string, meter?: RequestMeter): Promise<string | null> {
+  if (meter) meter.requests++;
+  const res = await fetch(`${banksUrl}/sandbox/sms?phone=${encodeURIComponent(phone)}&bank_code=${bankCode}`);
+  const newest = ((await res.json()) as { data: Array<{ body: string }> }).data[0];
+  return newest ? OTP_IN_BANK_SMS.exec(newest.body)?.[1] ?? null : null;
 }

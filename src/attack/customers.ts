@@ -29,7 +29,16 @@ const REFUSALS = new Set(['signup-refused', 'login-refused', 'identity-submissio
 
 const OTP_IN_SMS = /】(\d{6}) /;
 
+/** The customer's e-mail address at their mail provider. */
+export function customerEmail(customer: Customer): string {
+  return `customer${customer.person.index}@mail.example.jp`;
+}
+
 export class CustomerCrowd {
+  /** Each customer's wallet, by person index (a scenario's victims are customers). */
+  readonly walletOf = new Map<number, string>();
+  /** Each customer's wallet app and linked account, by person index (for tests that go on with a customer). */
+  readonly apps = new Map<number, { wallet: SimWallet; linkId: string | null }>();
   readonly log: CustomerLog = {
     walletIds: [], done: 0, linksAttempted: 0, chargesAttempted: 0, paymentsAttempted: 0, challenged: 0, denied: 0, refusals: {}, failures: {},
   };
@@ -70,8 +79,18 @@ export class CustomerCrowd {
 
   private async live(customer: Customer): Promise<void> {
     const device = new SimDevice(this.kozaUrl, customer.address, customer.deviceId, IPHONE, this.meter);
-    const wallet = await openWallet(device, `customer${customer.person.index}@mail.example.jp`);
+    const email = customerEmail(customer);
+    let wallet: SimWallet;
+    try {
+      wallet = await openWallet(device, email, customer.password);
+    } catch (err) {
+      // Told the password is too easy to guess, a person picks a longer one (and writes it down): not a refusal of them.
+      if (!(err instanceof StepFailed) || err.step !== 'signup' || problemCode(err.answer) === 'signup-refused') throw err;
+      customer.password = `${customer.password} and a longer ${customer.person.index} tail`;
+      wallet = await openWallet(device, email, customer.password);
+    }
     this.log.walletIds.push(wallet.walletId);
+    this.walletOf.set(customer.person.index, wallet.walletId);
     await verifyPhone(wallet, customer.person.phone);
     if (!(await verifyIdentity(wallet, claimOf(customer.person)))) {
       this.log.failures['identity:not verified'] = (this.log.failures['identity:not verified'] ?? 0) + 1;
@@ -79,6 +98,7 @@ export class CustomerCrowd {
     }
     await enrolTotp(wallet);
     const linkId = await this.link(wallet, customer);
+    this.apps.set(customer.person.index, { wallet, linkId });
     if (!linkId) return;
     let balance = 0;
     for (const amount of customer.charges) {

@@ -21,7 +21,8 @@ const OTP_IN_SMS = /】(\d{6}) /;
 
 interface Line { seq: number; descriptor: string; withdrawal: number }
 
-export async function holdersReact(banksUrl: string, victims: Victim[], random: Random, meter: RequestMeter): Promise<HolderLog> {
+export async function holdersReact(banksUrl: string, victims: Victim[], random: Random, meter: RequestMeter,
+  options: { phoneHeldByAttacker?: boolean } = {}): Promise<HolderLog> {
   const log: HolderLog = { notified: 0, readPassbook: 0, sawKozaDebit: 0, reported: 0 };
   const admin = async <T>(path: string): Promise<T> => {
     meter.requests++;
@@ -33,7 +34,8 @@ export async function holdersReact(banksUrl: string, victims: Victim[], random: 
     const account = `/sandbox/banks/${holder.bank_code}/accounts/${holder.branch_code}/${holder.account_number}`;
     const inbox = await admin<unknown[]>(`${account}/inbox`);
     const texts = await admin<unknown[]>(`/sandbox/sms?phone=${encodeURIComponent(holder.registered_phone)}&bank_code=${holder.bank_code}`);
-    const notified = inbox.length > 0 || texts.length > 0;
+    // After a SIM swap the bank's texts reach the attacker's handset, not the holder: only the bank's other channels count.
+    const notified = inbox.length > 0 || (!options.phoneHeldByAttacker && texts.length > 0);
     if (notified) log.notified++;
     const reads = notified || random() < PASSBOOK_SHARE_UNNOTIFIED;
     const reports = random() < REPORT_SHARE;

@@ -12,8 +12,12 @@ export interface Verdict {
   text: string;
 }
 
+/** The most a new link may charge over the first 72 h by default (¥10,000 per JST day; 72 h touch four JST days). */
+const NEW_LINK_CAP_72H = 40_000;
+
 export function verdictOf(report: AttackReport): Verdict {
   const { attack, legit } = report;
+  if (report.scenario !== 'docomo-2020') return newScenarioVerdict(report);
   if (report.policy === 'legacy-2020') {
     return attack.stolen_yen > 0
       ? { expected: true, text: `the 2020 attack works again: ${yen(attack.stolen_yen)} taken from ${attack.victims} accounts at ${attack.banks_hit} banks` }
@@ -30,6 +34,33 @@ export function verdictOf(report: AttackReport): Verdict {
     : { expected: false, text: `NOT as expected: ${problems.join('; ')}` };
 }
 
+/** Issue 10's targets under secure; under legacy-2020 the attack should work (money or PINs taken). */
+function newScenarioVerdict(report: AttackReport): Verdict {
+  const { attack, legit } = report;
+  const taken = `${yen(attack.stolen_yen)} taken from ${attack.victims} accounts; ${attack.pins_confirmed} PINs confirmed; `
+    + `${attack.bank_accounts_locked} bank accounts locked; ${attack.alerts} alerts`;
+  if (report.policy === 'legacy-2020') {
+    const works = attack.stolen_yen > 0 || attack.pins_confirmed > 0;
+    return { expected: works, text: works ? `the attack works under the 2020 rules: ${taken}` : `the attack took nothing under legacy-2020: ${taken}` };
+  }
+  const problems = report.scenario === 'sim-swap'
+    ? [
+      attack.largest_case_yen > NEW_LINK_CAP_72H ? `${yen(attack.largest_case_yen)} from one account (over the new-link cap of ${yen(NEW_LINK_CAP_72H)} for 72 h)` : '',
+      attack.first_alert_after_s === null || attack.first_alert_after_s >= 86_400 ? 'no alert before the second day\'s charge' : '',
+      attack.holders_notified < attack.leaked_accounts ? `${attack.leaked_accounts - attack.holders_notified} holders not told off the phone` : '',
+    ]
+    : [
+      attack.stolen_yen > 0 ? `${yen(attack.stolen_yen)} taken` : '',
+      attack.pins_confirmed > 0 ? `${attack.pins_confirmed} PINs confirmed` : '',
+      attack.bank_accounts_locked > 0 ? `${attack.bank_accounts_locked} holders locked out at their bank` : '',
+    ];
+  if (legit.denied > 0) problems.push(`${legit.denied} ordinary customer steps refused`);
+  const found = problems.filter(Boolean);
+  return found.length === 0
+    ? { expected: true, text: `the attack fails: ${taken}; ordinary customers refused nothing` }
+    : { expected: false, text: `NOT as expected: ${found.join('; ')}` };
+}
+
 function counts(title: string, byReason: Record<string, number>): string[] {
   const entries = Object.entries(byReason).sort((a, b) => b[1] - a[1]);
   if (entries.length === 0) return [];
@@ -41,10 +72,10 @@ export function summaryOf(report: AttackReport): string {
   const row = (label: string, value: string) => `  ${label.padEnd(26)}${value}`;
   const lines = [
     `koza attack ${report.scenario} — policy ${report.policy}, seed ${report.seed}, ${report.banks} banks, ${report.backend}, `
-      + `${report.duration_s} s, ${num(report.requests)} requests`,
+      + `${report.duration_s} s, ${num(report.requests)} requests${report.simulated_hours ? `, ${report.simulated_hours} simulated hours` : ''}`,
     '',
     'the attack (outcomes from koza\'s ledger and the banks\' books)',
-    row('leaked accounts', `${attack.leaked_accounts} at ${report.victim_banks.length} banks (${report.victim_banks.join(' ')})`),
+    row('targeted', `${attack.leaked_accounts} at ${report.victim_banks.length} banks (${report.victim_banks.join(' ')})`),
     row('wallets opened', num(attack.wallets_opened)),
     row('links attempted', num(attack.links_attempted)),
     row('links succeeded', num(attack.links_succeeded)),
@@ -55,6 +86,9 @@ export function summaryOf(report: AttackReport): string {
     row('largest case', yen(attack.largest_case_yen)),
     row('debited at the banks', `${yen(attack.debited_at_banks_yen)} (${attack.ledger_matches_banks ? 'equal to koza\'s ledger' : 'DIFFERS from koza\'s ledger'})`),
     row('holders notified', `${attack.holders_notified} of ${attack.leaked_accounts}; ${attack.holders_reported} reported a debit`),
+    row('PINs confirmed', `${attack.pins_confirmed} (checked against the banks' data)`),
+    row('bank accounts locked', num(attack.bank_accounts_locked)),
+    row('alerts', `${num(attack.alerts)}${attack.first_alert_after_s === null ? '' : `, the first ${num(attack.first_alert_after_s)} s (simulated) after the attack began`}`),
     '',
     'ordinary customers',
     row('customers', num(legit.customers)),

@@ -4,6 +4,7 @@ import { SimDevice, type RequestMeter } from './client.js';
 import { claimOf, openWallet, verifyIdentity, verifyPhone, type SandboxPerson } from './wallet-app.js';
 
 const SHOP_NAMES = ['Kissa Koza', 'Konbini Hoshino', 'Ramen Tsukimi', 'Hon-ya Wakaba', 'Yaoya Sakura'];
+export const SHOP_COUNT = SHOP_NAMES.length;
 
 /** Opens one shop per owner (at most five); returns the merchant ids. */
 export async function openShops(kozaUrl: string, owners: SandboxPerson[], meter: RequestMeter): Promise<string[]> {

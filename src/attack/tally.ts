@@ -1,8 +1,11 @@
 // Owns the replay's figures: money and links counted from koza's ledger and tables, debits from the banks' own books,
 // risk decisions from koza's decision log — never the attacker's or the customers' own view of how it went.
 // Must never write: it reads koza's database and the sandbox's admin routes after the traffic has stopped.
+import { typedAccountRiskRef } from '../banks/link-flow.js';
+import type { SandboxHolderAccount } from '../sandbox/banks/admin.js';
 import type { Db } from '../store/db.js';
 import type { Victim } from './cast.js';
+import type { TestClock } from './test-clock.js';
 
 export interface AttackFigures {
   leaked_accounts: number;
@@ -22,6 +25,55 @@ export interface AttackFigures {
   holders_reported: number;
   /** Rules that hit koza's decisions on the ring's wallets and addresses (its decision log), by rule id. */
   rules_hit: Record<string, number>;
+  /** PINs the attacker marked confirmed that really are the account's PIN (the sandbox's holder data): beliefs that are wrong do not count. */
+  pins_confirmed: number;
+  /** Targeted accounts the bank locked (PIN failures): the holder is locked out of their own bank. */
+  bank_accounts_locked: number;
+  /** koza's risk alerts on the attacker's wallets, devices, addresses or the targeted accounts. */
+  alerts: number;
+  /** Simulated seconds from the attack's first request to the first such alert; null when none was raised. */
+  first_alert_after_s: number | null;
+}
+
+export type AttackSignals = Pick<AttackFigures, 'pins_confirmed' | 'bank_accounts_locked' | 'alerts' | 'first_alert_after_s'>;
+
+/** Everything that points at the attacker in koza's decision log, and the accounts it went after. */
+export interface AttackerTraces {
+  walletIds: string[];
+  deviceIds: string[];
+  addresses: string[];
+  targets: Array<{ bank_code: string; branch_code: string; account_number: string }>;
+  /** What the attacker believes are right PINs, by account. */
+  believedPins: Array<{ bank_code: string; branch_code: string; account_number: string; pin: string }>;
+}
+
+const accountKey = (a: { bank_code: string; branch_code: string; account_number: string }) => `${a.bank_code}/${a.branch_code}/${a.account_number}`;
+
+/**
+ * The signals the issue asks of every scenario, from the books: risk alerts from koza's alert table (joined to the
+ * decision each came from), locks and PINs from the sandbox's holder data after the run. `startedAt` is the simulated
+ * time (ms) of the attack's first request; alerts' stored times are mapped back through the test clock.
+ */
+export async function tallySignals(db: Db, banksUrl: string, secretKey: Buffer, clock: TestClock, traces: AttackerTraces,
+  startedAt: number): Promise<AttackSignals> {
+  const holders = await sandboxData<SandboxHolderAccount[]>(banksUrl, '/sandbox/holders');
+  const byKey = new Map(holders.map((h) => [accountKey(h), h]));
+  const targets = [...new Map(traces.targets.map((t) => [accountKey(t), t])).values()];
+  const refs = targets.flatMap((t) => [
+    typedAccountRiskRef(secretKey, t.bank_code, t), ...(byKey.get(accountKey(t)) ? [byKey.get(accountKey(t))!.account_ref] : []),
+  ]);
+  const confirmed = new Set(traces.believedPins.filter((b) => byKey.get(accountKey(b))?.pin === b.pin).map(accountKey));
+  const alerts = await db.query<{ n: number; first: Date | null }>(
+    `SELECT count(*)::int8 AS n, min(a.created_at) AS first FROM risk_alerts a JOIN risk_decisions d ON d.id = a.decision_id
+      WHERE d.wallet_id = ANY($1::text[]) OR d.device_key = ANY($2::text[]) OR d.ip = ANY($3::text[]) OR d.account_ref = ANY($4::text[])`,
+    [traces.walletIds, traces.deviceIds.map((id) => `id:${id}`), traces.addresses, refs]);
+  const { n, first } = alerts.rows[0]!;
+  return {
+    pins_confirmed: confirmed.size,
+    bank_accounts_locked: targets.filter((t) => byKey.get(accountKey(t))?.pin_locked).length,
+    alerts: n,
+    first_alert_after_s: first ? Math.max(0, Math.round((clock.simulatedAt(new Date(first)) - startedAt) / 1000)) : null,
+  };
 }
 
 export interface LegitFigures {
@@ -38,14 +90,14 @@ export interface LegitFigures {
 
 interface PassbookLine { descriptor: string; withdrawal: number; reference: string | null }
 
-async function sandboxData<T>(banksUrl: string, path: string): Promise<T> {
+export async function sandboxData<T>(banksUrl: string, path: string): Promise<T> {
   const res = await fetch(`${banksUrl}${path}`);
   if (!res.ok) throw new Error(`bank sandbox ${path}: ${res.status}`);
   return ((await res.json()) as { data: T }).data;
 }
 
 /** Links that became the wallets' (active, or revoked later) and posted charges, from koza's tables. */
-async function walletRecords(db: Db, walletIds: string[]) {
+export async function walletRecords(db: Db, walletIds: string[]) {
   const links = await db.query<{ n: number }>(
     'SELECT count(*)::int8 AS n FROM bank_links WHERE wallet_id = ANY($1::text[])', [walletIds]);
   const charges = await db.query<{ n: number; yen: number }>(
@@ -60,7 +112,7 @@ async function walletRecords(db: Db, walletIds: string[]) {
 }
 
 /** Rule hits on decisions about the ring: its wallets, or its addresses (a refused sign-up leaves no wallet). */
-async function rulesHit(db: Db, walletIds: string[], addresses: string[]): Promise<Record<string, number>> {
+export async function rulesHit(db: Db, walletIds: string[], addresses: string[]): Promise<Record<string, number>> {
   const res = await db.query<{ rule: string; n: number }>(
     `SELECT hit->>'rule' AS rule, count(*)::int8 AS n
        FROM risk_decisions, jsonb_array_elements(rule_hits) AS hit
@@ -71,7 +123,7 @@ async function rulesHit(db: Db, walletIds: string[], addresses: string[]): Promi
 
 export async function tallyAttack(db: Db, banksUrl: string, victims: Victim[], attacker: {
   walletIds: string[]; linksAttempted: number; chargesAttempted: number; addresses: string[];
-}, holders: { notified: number; reported: number }): Promise<AttackFigures> {
+}, holders: { notified: number; reported: number }, signals: AttackSignals): Promise<AttackFigures> {
   const records = await walletRecords(db, attacker.walletIds);
   const perAccount: Array<{ bank: string; yen: number }> = [];
   for (const { holder } of victims) {
@@ -97,6 +149,7 @@ export async function tallyAttack(db: Db, banksUrl: string, victims: Victim[], a
     ledger_matches_banks: debited === records.chargedYen && records.ledgerYen === records.chargedYen,
     holders_reported: holders.reported,
     rules_hit: await rulesHit(db, attacker.walletIds, attacker.addresses),
+    ...signals,
   };
 }
 

@@ -45,12 +45,12 @@ async function readCode(device: SimDevice, recipient: string, pattern: RegExp, s
 }
 
 /** Sign-up, the e-mail code, sign-in: an L0 wallet. Throws StepFailed with koza's answer (a refused sign-up). */
-export async function openWallet(device: SimDevice, email: string): Promise<SimWallet> {
-  expect('signup', await device.post('/v1/signup', { email, password: SIM_PASSWORD }), 202);
+export async function openWallet(device: SimDevice, email: string, password = SIM_PASSWORD): Promise<SimWallet> {
+  expect('signup', await device.post('/v1/signup', { email, password }), 202);
   const code = await readCode(device, email, /\b(\d{6})\b/, 'Your koza verification code');
   if (!code) throw new Error(`no verification code reached ${email}`);
   const wallet = expect('signup verify', await device.post('/v1/signup/verify', { email, code }), 200);
-  const session = expect('sign-in', await device.post('/v1/sessions', { email, password: SIM_PASSWORD }), 201);
+  const session = expect('sign-in', await device.post('/v1/sessions', { email, password }), 201);
   return { walletId: String(wallet.id), email, token: String(session.token), device, level: 'L0', authenticator: null };
 }
 
@@ -121,4 +121,41 @@ export async function bankDirectory(device: SimDevice): Promise<{ policy: string
   const answer = await device.get('/v1/banks');
   const data = (answer.json.data ?? []) as Array<{ bank_code: string; link_methods: string[] }>;
   return { policy: String(answer.json.policy), methods: new Map(data.map((b) => [b.bank_code, b.link_methods])) };
+}
+
+/**
+ * Signs in again (a session expired while the simulated days went by). A sign-in that asks for the second factor
+ * (202 second_factor_required, issue 10) is completed with the wallet's own authenticator when it has one. Returns
+ * the answer that ended it: 201 with wallet.token renewed, or the refusal.
+ */
+export async function signInAgain(wallet: SimWallet, password = SIM_PASSWORD): Promise<Answer> {
+  const answer = await wallet.device.post('/v1/sessions', { email: wallet.email, password });
+  if (answer.status === 201) {
+    wallet.token = String(answer.json.token);
+    return answer;
+  }
+  if (answer.status === 202 && answer.json.status === 'second_factor_required') {
+    const code = wallet.authenticator?.totp();
+    if (!code) return answer;
+    const done = await wallet.device.post('/v1/sessions/second-factor', { login_challenge: answer.json.login_challenge, code });
+    if (done.status === 201) wallet.token = String(done.json.token);
+    return done;
+  }
+  return answer;
+}
+
+/** A POST as the wallet; after a 401 (the session expired) it signs in again once and retries. */
+export async function postAs(wallet: SimWallet, path: string, body: unknown, password = SIM_PASSWORD): Promise<Answer> {
+  const answer = await wallet.device.post(path, body, wallet.token);
+  if (answer.status !== 401) return answer;
+  const again = await signInAgain(wallet, password);
+  return again.status === 201 ? wallet.device.post(path, body, wallet.token) : answer;
+}
+
+/** A GET as the wallet, signing in again after a 401. */
+export async function getAs(wallet: SimWallet, path: string, password = SIM_PASSWORD): Promise<Answer> {
+  const answer = await wallet.device.get(path, wallet.token);
+  if (answer.status !== 401) return answer;
+  const again = await signInAgain(wallet, password);
+  return again.status === 201 ? wallet.device.get(path, wallet.token) : answer;
 }

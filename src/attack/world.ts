@@ -7,6 +7,7 @@ import { startKoza, type RunningKoza } from '../server.js';
 import { openDb, type Db } from '../store/db.js';
 import { BANK_SANDBOX_SCHEMA, startBankSandbox, type RunningBankSandbox } from '../sandbox/banks/server.js';
 import { DEFAULT_BANK_COUNT } from '../sandbox/banks/seed.js';
+import { TestClock } from './test-clock.js';
 
 export interface WorldOptions {
   policy: PolicyName;
@@ -21,6 +22,12 @@ export interface AttackWorld {
   banksUrl: string;
   /** koza's own database: the ledger and tables the tally counts from. */
   db: Db;
+  /** The banks' books (the sandbox's schema): the test clock moves their times with koza's. */
+  banksDb: Db;
+  /** Advances koza and the banks together by whole hours (src/attack/test-clock.ts). */
+  clock: TestClock;
+  /** koza's server key: the tally derives the risk log's keyed references of typed account numbers with it. */
+  secretKey: Buffer;
   backend: 'pglite' | 'postgres';
   sandbox: RunningBankSandbox;
   close(): Promise<void>;
@@ -73,7 +80,7 @@ export async function startWorld(options: WorldOptions): Promise<AttackWorld> {
   }
   const running = { koza, sandbox, banksDb };
   return {
-    kozaUrl: koza.url, banksUrl: sandbox.url, db: koza.db, backend: koza.db.backend, sandbox,
+    kozaUrl: koza.url, banksUrl: sandbox.url, db: koza.db, banksDb, clock: new TestClock([koza.db, banksDb]), secretKey: config.secretKey, backend: koza.db.backend, sandbox,
     async close() {
       await running.koza.close();
       await running.sandbox.close();

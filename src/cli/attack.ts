@@ -2,7 +2,7 @@
 // JSON object) on stdout. Must never leave the servers or schemas it started behind when a run ends or fails.
 import type { ParseArgsConfig } from 'node:util';
 import type { PolicyName } from '../config.js';
-import { DEFAULT_SIZE, runDocomo2020, SCENARIOS } from '../attack/scenario.js';
+import { DEFAULT_SIZES, runAttack, SCENARIOS, type ScenarioName } from '../attack/scenario.js';
 import { summaryOf } from '../attack/report.js';
 
 function fail(message: string): number {
@@ -18,9 +18,16 @@ function wholeNumber(raw: string | boolean | undefined, fallback: number, min: n
 }
 
 export const attackCommand = {
-  summary: 'Replay the 2020 wallet attack against koza under a policy and the partner-bank sandbox; report what was stolen',
-  usage: `koza attack --scenario docomo-2020 --policy secure|legacy-2020 [--seed N] [--victims N] [--victim-banks N]
-             [--customers N] [--attackers N] [--json]
+  summary: 'Replay an attack (the 2020 one, SIM swap, account takeover, PIN spraying) against koza and the bank sandbox; report what was taken',
+  usage: `koza attack --scenario docomo-2020|sim-swap|account-takeover|pin-spraying --policy secure|legacy-2020 [--seed N]
+             [--victims N] [--victim-banks N] [--customers N] [--attackers N] [--json]
+
+  docomo-2020 (below); sim-swap: a ring with a few holders' identity documents, PINs and their bank phone number passes
+  eKYC as them, links by PIN + the bank's text and charges what it can for five simulated days (a test clock moves
+  koza's and the banks' stored times); account-takeover: credential stuffing and common-password spraying against
+  ordinary customers, then phone, e-mail, factor, a shop of its own and payments below the step-up threshold;
+  pin-spraying: koza's link start used as a PIN checker over many account numbers. Every report adds pins_confirmed
+  (checked against the banks' data), bank_accounts_locked, alerts and first_alert_after_s (simulated seconds).
 
   Starts koza (in memory, or fresh schemas on DATABASE_URL, dropped afterwards) and the bank sandbox (35 banks) on free
   loopback ports, then runs at once over HTTP: a ring holding a leaked list of account numbers, PINs and names that
@@ -28,13 +35,14 @@ export const attackCommand = {
   up, verify, link their own accounts, charge and pay; then the holders, who read what their bank told them and
   report KOZA debits they never made. Money is counted from koza's ledger and the banks' books.
 
-  --scenario      docomo-2020 (the only one)
+  --scenario      docomo-2020, sim-swap, account-takeover or pin-spraying
   --policy        secure (koza as built) or legacy-2020 (the 2020 wallet's rules)
   --seed          who is cast: victims, customers, the ring's pools (default 2020); KOZA_SANDBOX_SEED seeds the population
-  --victims       accounts on the leaked list (default ${DEFAULT_SIZE.victims}, as in 2020)
-  --victim-banks  banks the list covers, of the 11 that take a PIN alone (default ${DEFAULT_SIZE.victimBanks})
-  --customers     ordinary customers alongside (default ${DEFAULT_SIZE.customers})
-  --attackers     the ring's workers at once (default ${DEFAULT_SIZE.attackers})
+  --victims       what the ring holds (defaults ${SCENARIOS.map((s) => DEFAULT_SIZES[s].victims).join('/')} in the order above): leaked accounts,
+                  holders whose phone it swapped, customers on its login list, account numbers it sprays
+  --victim-banks  docomo-2020: banks the list covers, of the 11 that take a PIN alone (default ${DEFAULT_SIZES['docomo-2020'].victimBanks})
+  --customers     ordinary customers alongside (defaults ${SCENARIOS.map((s) => DEFAULT_SIZES[s].customers).join('/')})
+  --attackers     the ring's workers at once (defaults ${SCENARIOS.map((s) => DEFAULT_SIZES[s].attackers).join('/')})
   --json          only the report, one JSON object, on stdout; progress always goes to stderr`,
   options: {
     scenario: { type: 'string' }, policy: { type: 'string' }, seed: { type: 'string' }, victims: { type: 'string' },
@@ -42,8 +50,10 @@ export const attackCommand = {
     help: { type: 'boolean', short: 'h' },
   } satisfies NonNullable<ParseArgsConfig['options']>,
   async run(values: Record<string, string | boolean | undefined>): Promise<number> {
-    if (values.scenario === undefined) return fail('--scenario is required (docomo-2020)');
+    if (values.scenario === undefined) return fail(`--scenario is required (${SCENARIOS.join(', ')})`);
     if (!(SCENARIOS as readonly unknown[]).includes(values.scenario)) return fail(`unknown scenario '${String(values.scenario)}' (scenarios: ${SCENARIOS.join(', ')})`);
+    const scenario = values.scenario as ScenarioName;
+    const DEFAULT_SIZE = DEFAULT_SIZES[scenario];
     if (values.policy !== 'secure' && values.policy !== 'legacy-2020') return fail('--policy must be secure or legacy-2020');
     const seed = wholeNumber(values.seed, 2020, 0, 2 ** 31 - 1);
     if (seed === null) return fail('--seed must be a whole number from 0 to 2147483647');
@@ -60,7 +70,7 @@ export const attackCommand = {
     const databaseUrl = process.env.DATABASE_URL === '' ? undefined : process.env.DATABASE_URL;
     let report;
     try {
-      report = await runDocomo2020({
+      report = await runAttack(scenario, {
         policy: values.policy as PolicyName, seed, size: { victims, victimBanks, customers, attackers }, databaseUrl,
         env: { ...process.env }, progress,
       });

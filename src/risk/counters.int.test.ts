@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { forEachBackend } from '../../test-support/backends.js';
 import {
-  CachedCounterStore, HOUR, MINUTE, PostgresCounterStore, pruneCounters, readCounters, writeCounters,
+  CachedCounterStore, clearCounterReadCaches, HOUR, MINUTE, PostgresCounterStore, pruneCounters, readCounters, writeCounters,
   type CounterRead, type CounterStore, type CounterWrite,
 } from './counters.js';
 
@@ -164,6 +164,18 @@ forEachBackend('risk counters', (db, backend) => {
     // A `now` far from the cached one reads the database.
     await store.addDistinct(db(), 'wallets_per_device', device, 'wal_4', ago(1));
     assert.equal(await cached.distinctCount(db(), 'wallets_per_device', device, 30 * 24 * HOUR, new Date(NOW.getTime() + 60_000)), 4);
+  });
+
+  it('forgets every cached count when the replay\'s test clock moves stored times (clearCounterReadCaches)', async () => {
+    const cached = new CachedCounterStore(store, { ttlMs: 60_000, clock: () => 1_000_000 });
+    const device = unique('clock');
+    await cached.addDistinct(db(), 'wallets_per_device', device, 'wal_1', ago(10));
+    assert.equal(await cached.distinctCount(db(), 'wallets_per_device', device, 30 * 24 * HOUR, NOW), 1);
+    await store.addDistinct(db(), 'wallets_per_device', device, 'wal_2', ago(5));
+    assert.equal(await cached.distinctCount(db(), 'wallets_per_device', device, 30 * 24 * HOUR, NOW), 1, 'served from the cache');
+    clearCounterReadCaches();
+    assert.equal(cached.size, 0);
+    assert.equal(await cached.distinctCount(db(), 'wallets_per_device', device, 30 * 24 * HOUR, NOW), 2);
   });
 
   it('prunes buckets no window reads any more', async () => {

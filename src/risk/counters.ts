@@ -317,6 +317,20 @@ interface CacheEntry {
  *  - a member leaving a long window (last seen window ago) is dropped up to ttlMs late.
  * A read for a `now` more than ttlMs away from the cached one (tests, replays) always goes to the database.
  */
+const liveCaches = new Set<WeakRef<CachedCounterStore>>();
+
+/**
+ * Empties every counter read cache in this process. For the attack replay's test clock only (src/attack/test-clock.ts):
+ * it moves stored instants into the past, and a cached count would otherwise be served against the old ones.
+ */
+export function clearCounterReadCaches(): void {
+  for (const ref of liveCaches) {
+    const store = ref.deref();
+    if (store) store.clear();
+    else liveCaches.delete(ref);
+  }
+}
+
 export class CachedCounterStore implements CounterStore {
   /** (dimension, key) → window → entry, so that a write drops every window of its key in one step. */
   private readonly entries = new Map<string, Map<string, CacheEntry>>();
@@ -330,6 +344,12 @@ export class CachedCounterStore implements CounterStore {
     this.minWindowSeconds = options.minWindowSeconds ?? 24 * HOUR;
     this.maxEntries = options.maxEntries ?? 10_000;
     this.clock = options.clock ?? Date.now;
+    liveCaches.add(new WeakRef(this));
+  }
+
+  /** Forgets every cached count. */
+  clear(): void {
+    this.entries.clear();
   }
 
   increment(q: Queryable, counter: string, key: string, at: Date, by?: number): Promise<void> {
