@@ -350,7 +350,7 @@ forEachBackend('bank links (secure)', (db, backend) => {
     const { wallet, totp } = await ownerOf(holder);
     let loseNotices = true;
     const lossy: typeof fetch = async (input, init) => {
-      if (loseNotices && String(input).endsWith('/v1/notifications')) throw new TypeError('fetch failed');
+      if (loseNotices && String(input).endsWith('/v2/notifications')) throw new TypeError('fetch failed');
       return fetch(input, init);
     };
     const client = new BankClient({ baseUrl: world.sandbox.url, keyFor: keysFromSeed(TEST_KEY_SEED), fetch: lossy });
