@@ -133,6 +133,12 @@ export async function prepareLinkStart(q: Queryable, env: LinkEnv, requester: Re
   await assertLinkingAllowed(q, input.bank.code);
   // A challenge asks for the step-up even where the policy does not (legacy-2020).
   if (input.risk.action === 'challenge' && !policy.stepUp) await stepUp();
+  if (policy.tryBudget && input.account !== undefined) {
+    // Before the risk decision: the budget's refusal tells an honest holder when, and the way without a PIN.
+    const now = new Date();
+    const tries = await typedAccountTries(q, typedAccountKey(env.config.secretKey, input.bank.code, input.account), tryWindowStart(now), now, null);
+    assertTriesLeft(judgeTries(tries, 'start'), input.bank.linkMethods.includes('redirect'));
+  }
   assertRiskAllows(input.risk);
 
   const method = chooseMethod(policy, input.bank, input.method);
@@ -158,10 +164,6 @@ export async function prepareLinkStart(q: Queryable, env: LinkEnv, requester: Re
       throw new InvalidRequest(`A ${method} link needs the account (branch_code, account_number) and its 4-digit PIN.`);
     }
     const accountKey = typedAccountKey(env.config.secretKey, input.bank.code, input.account);
-    if (policy.tryBudget) {
-      const tries = await typedAccountTries(q, accountKey, tryWindowStart(new Date()), new Date(), null);
-      assertTriesLeft(judgeTries(tries, 'start'), input.bank.linkMethods.includes('redirect'));
-    }
     request = await insertLinkRequest(q, {
       walletId: wallet.id, bankCode: input.bank.code, method, policy: policy.name, expiresAt, claimedNameKana: claims.typedName,
       typedAccountKey: accountKey,

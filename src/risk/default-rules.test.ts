@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { RiskEventKind } from './hook.js';
 import { DEFAULT_RULE_FILE, loadRuleFile } from './rule-file.js';
-import { FEATURES, featuresFromEvent, type FeatureName, type FeatureVector } from './rule-features.js';
+import { FEATURES, featuresFromEvent, isFeatureName, type FeatureVector } from './rule-features.js';
 import { FEATURE_NAMES } from './features.js';
 import { evaluate, featuresRead, RISK_EVENT_KINDS } from './rules.js';
 
@@ -21,6 +21,11 @@ const ORDINARY: Record<string, FeatureVector> = {
     wallets_per_bank_account: 1, bank_accounts_per_wallet_30d: 2,
     charges_per_wallet_24h: 1, charge_amount_per_wallet_24h: 5000, charges_per_account_24h: 1,
     amount_vs_p95_history: 1.2, hours_since_charge_from_other_account: 200,
+    // Linked salary and savings, with one code mistyped and one account number mistyped once.
+    wallets_failing_per_bank_account_30d: 1, link_failures_per_account_30d: 1, link_failures_per_wallet_24h: 1,
+    link_failures_per_wallet_30d: 2, link_failures_per_person_30d: 2, typed_accounts_started_per_wallet_24h: 2,
+    typed_accounts_started_per_wallet_30d: 3, typed_accounts_started_per_person_30d: 3, typed_accounts_started_per_device_24h: 2,
+    typed_accounts_started_per_device_30d: 3,
   },
   'new customer on day one: sign-up, link, a first 10,000 yen charge': {
     amount: 10000, name_match_score: 92, dob_matches: true, link_method: 'pin_otp', link_age_hours: 0.5,
@@ -31,6 +36,11 @@ const ORDINARY: Record<string, FeatureVector> = {
     wallets_per_bank_account: 1, bank_accounts_per_wallet_30d: 1,
     charges_per_wallet_24h: 1, charge_amount_per_wallet_24h: 10000, charges_per_account_24h: 1,
     amount_vs_p95_history: 1, hours_since_charge_from_other_account: 500,
+    // A PIN mistyped twice and a code once on day one, then linked; an account number mistyped once.
+    wallets_failing_per_bank_account_30d: 1, link_failures_per_account_30d: 3, link_failures_per_wallet_24h: 3,
+    link_failures_per_wallet_30d: 3, link_failures_per_person_30d: 3, typed_accounts_started_per_wallet_24h: 3,
+    typed_accounts_started_per_wallet_30d: 3, typed_accounts_started_per_person_30d: 3, typed_accounts_started_per_device_24h: 3,
+    typed_accounts_started_per_device_30d: 3,
   },
   'a couple sharing a tablet, each with a wallet and a salary account': {
     amount: 30000, name_match_score: 100, dob_matches: true, link_method: 'redirect', link_age_hours: 100,
@@ -41,11 +51,16 @@ const ORDINARY: Record<string, FeatureVector> = {
     wallets_per_bank_account: 1, bank_accounts_per_wallet_30d: 2,
     charges_per_wallet_24h: 2, charge_amount_per_wallet_24h: 40000, charges_per_account_24h: 2,
     amount_vs_p95_history: 3, hours_since_charge_from_other_account: 100,
+    // Two adults, two accounts each and a typo, all from the one tablet; each mistyped a PIN once.
+    wallets_failing_per_bank_account_30d: 1, link_failures_per_account_30d: 1, link_failures_per_wallet_24h: 1,
+    link_failures_per_wallet_30d: 1, link_failures_per_person_30d: 1, typed_accounts_started_per_wallet_24h: 3,
+    typed_accounts_started_per_wallet_30d: 3, typed_accounts_started_per_person_30d: 3, typed_accounts_started_per_device_24h: 5,
+    typed_accounts_started_per_device_30d: 5,
   },
 };
 
 /** For each default rule: the event and the features that show its pattern (on top of an ordinary customer). */
-const PATTERNS: Record<string, { event: RiskEventKind; features: Partial<Record<FeatureName, number | string | boolean>> }> = {
+const PATTERNS: Record<string, { event: RiskEventKind; features: Record<string, number | string | boolean> }> = {
   'device-wallet-farm-24h': { event: 'signup', features: { wallets_per_device_24h: 3 } },
   'device-wallet-farm-30d': { event: 'signup', features: { wallets_per_device_30d: 5 } },
   'ip-signup-burst-1h': { event: 'signup', features: { signups_per_ip_1h: 5 } },
@@ -70,6 +85,16 @@ const PATTERNS: Record<string, { event: RiskEventKind; features: Partial<Record<
   'sim-swap-then-factor-change': { event: 'factor_change', features: { hours_since_phone_change: 3 } },
   'sim-swap-then-link-or-withdrawal': { event: 'link_complete', features: { hours_since_phone_change: 10 } },
   'factor-change-then-withdrawal': { event: 'withdrawal', features: { hours_since_factor_change: 2 } },
+  // No oracles (issue 10).
+  'bank-account-credential-testing-30d': { event: 'link_start', features: { wallets_failing_per_bank_account_30d: 2, link_failures_per_account_30d: 2 } },
+  'wallet-link-failures-24h': { event: 'link_complete', features: { link_failures_per_wallet_24h: 4 } },
+  'wallet-link-failures-30d': { event: 'link_start', features: { link_failures_per_wallet_30d: 6 } },
+  'person-link-failures-30d': { event: 'link_start', features: { link_failures_per_person_30d: 6 } },
+  'wallet-many-typed-accounts-24h': { event: 'link_start', features: { typed_accounts_started_per_wallet_24h: 4 } },
+  'wallet-many-typed-accounts-30d': { event: 'link_start', features: { typed_accounts_started_per_wallet_30d: 6 } },
+  'person-many-typed-accounts-30d': { event: 'link_start', features: { typed_accounts_started_per_person_30d: 6 } },
+  'device-many-typed-accounts-24h': { event: 'link_start', features: { typed_accounts_started_per_device_24h: 6 } },
+  'device-many-typed-accounts-30d': { event: 'link_start', features: { typed_accounts_started_per_device_30d: 10 } },
 };
 
 const established = Object.values(ORDINARY)[0]!;
@@ -89,7 +114,7 @@ describe('default rule set', () => {
     const read = new Set(rules.rules.flatMap((r) => [...featuresRead(r.when)]));
     for (const [who, vector] of Object.entries(ORDINARY)) {
       for (const name of read) assert.notEqual(vector[name] ?? null, null, `${who} has ${name}`);
-      for (const name of Object.keys(vector)) assert.ok(name in FEATURES, `${name} is a registered feature`);
+      for (const name of Object.keys(vector)) assert.ok(isFeatureName(name), `${name} is a registered feature or windowed count`);
     }
   });
 
@@ -139,6 +164,21 @@ describe('default rule set', () => {
           { action: 'allow', hits: [], shadowHits: [] }, `${kind} for the ${who}`);
       }
     }
+  });
+
+  it('a typed account that two wallets failed on this month is denied; one wallet spraying many accounts is held', () => {
+    const day1 = ORDINARY['new customer on day one: sign-up, link, a first 10,000 yen charge']!;
+    const testing = evaluate(rules, { kind: 'link_start' }, {
+      ...day1, wallets_failing_per_bank_account_30d: 2, link_failures_per_account_30d: 2, wallets_failing_per_bank_account_24h: 1,
+    });
+    assert.equal(testing.action, 'deny');
+    assert.deepEqual(testing.hits.map((h) => h.rule), ['bank-account-credential-testing-30d']);
+    const sprayer = evaluate(rules, { kind: 'link_start' }, {
+      ...day1, link_failures_per_wallet_24h: 4, link_failures_per_wallet_30d: 4, typed_accounts_started_per_wallet_24h: 5,
+      typed_accounts_started_per_wallet_30d: 5, typed_accounts_started_per_person_30d: 5, typed_accounts_started_per_device_24h: 5,
+    });
+    assert.equal(sprayer.action, 'review');
+    assert.deepEqual(sprayer.hits.map((h) => h.rule).sort(), ['wallet-link-failures-24h', 'wallet-many-typed-accounts-24h']);
   });
 
   it('decides the 2020 attack shape — new wallet, PIN-only link to a victim, large charge at once — as review', () => {
