@@ -53,7 +53,7 @@ describe('BankClient', () => {
     assert.equal(outcome.kind, 'answered');
     assert.equal(outcome.kind === 'answered' && outcome.value.status, 'completed');
     const request = seen.at(-1)!;
-    assert.deepEqual([request.method, request.path, request.idempotencyKey, request.signatureOk], ['POST', '/banks/0001/v1/debits', 'chg_1', 'ok']);
+    assert.deepEqual([request.method, request.path, request.idempotencyKey, request.signatureOk], ['POST', '/banks/0001/v2/debits', 'chg_1', 'ok']);
     assert.deepEqual(JSON.parse(request.body), transfer);
   });
 
@@ -73,9 +73,9 @@ describe('BankClient', () => {
     const outcome = await client().statement('0001', '2026-01-02');
     assert.equal(outcome.kind, 'answered');
     assert.deepEqual([seen.at(-1)!.method, seen.at(-1)!.path, seen.at(-1)!.idempotencyKey, seen.at(-1)!.signatureOk],
-      ['GET', '/banks/0001/v1/statements/2026-01-02', null, 'ok']);
+      ['GET', '/banks/0001/v2/statements/2026-01-02', null, 'ok']);
     await client().getTransfer('0001', 'chg_9');
-    assert.equal(seen.at(-1)!.path, '/banks/0001/v1/transfers/chg_9');
+    assert.equal(seen.at(-1)!.path, '/banks/0001/v2/transfers/chg_9');
   });
 
   it('a 4xx problem is a refusal with the bank\'s code', async () => {

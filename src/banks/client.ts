@@ -1,4 +1,4 @@
-// Owns koza's side of the partner-bank protocol v1 (SPEC §6): signed, idempotent, time-limited HTTP calls to a bank.
+// Owns koza's side of the partner-bank protocol v2 (SPEC §6): signed, idempotent, time-limited HTTP calls to a bank.
 // Must never put a link token, PIN, OTP, code or body into an error or a log, nor turn "no answer" into "refused".
 import {
   IDEMPOTENCY_HEADER, SIGNATURE_HEADER, type BankErrorCode, type BankProblem, type DirectoryEntry, type HolderNotificationBody,
@@ -98,44 +98,44 @@ export class BankClient {
 
   createLinkRequest(bankCode: string, body: LinkRequestBody, idempotencyKey: string, options?: CallOptions)
     : Promise<BankOutcome<LinkRequestCreated>> {
-    return this.bankCall(bankCode, 'POST', '/v1/link-requests', body, idempotencyKey, options);
+    return this.bankCall(bankCode, 'POST', '/v2/link-requests', body, idempotencyKey, options);
   }
 
   completeLinkRequest(bankCode: string, linkRequestId: string, body: LinkCompleteBody, idempotencyKey: string, options?: CallOptions)
     : Promise<BankOutcome<LinkCompleted>> {
-    return this.bankCall(bankCode, 'POST', `/v1/link-requests/${encodeURIComponent(linkRequestId)}/complete`, body, idempotencyKey, options);
+    return this.bankCall(bankCode, 'POST', `/v2/link-requests/${encodeURIComponent(linkRequestId)}/complete`, body, idempotencyKey, options);
   }
 
   /** Idempotent at the bank: revoking a revoked link answers { revoked: true } again. */
   revokeLink(bankCode: string, linkToken: string, idempotencyKey: string, options?: CallOptions): Promise<BankOutcome<LinkRevoked>> {
-    return this.bankCall(bankCode, 'POST', `/v1/links/${encodeURIComponent(linkToken)}/revoke`, {}, idempotencyKey, options);
+    return this.bankCall(bankCode, 'POST', `/v2/links/${encodeURIComponent(linkToken)}/revoke`, {}, idempotencyKey, options);
   }
 
   /** A message to the holder through the bank's own channel (SPEC §5.3: the out-of-band message of day one). */
   notifyHolder(bankCode: string, body: HolderNotificationBody, idempotencyKey: string, options?: CallOptions)
     : Promise<BankOutcome<{ notified: true } | Record<string, unknown>>> {
-    return this.bankCall(bankCode, 'POST', '/v1/notifications', body, idempotencyKey, options);
+    return this.bankCall(bankCode, 'POST', '/v2/notifications', body, idempotencyKey, options);
   }
 
   /** Charge: takes money from the holder's account. A 200 with status 'rejected' is an answer, not a refusal. */
   debit(bankCode: string, body: TransferBody, idempotencyKey: string, options?: CallOptions): Promise<BankOutcome<TransferResult>> {
-    return this.bankCall(bankCode, 'POST', '/v1/debits', body, idempotencyKey, options);
+    return this.bankCall(bankCode, 'POST', '/v2/debits', body, idempotencyKey, options);
   }
 
   /** Withdrawal or compensation: pays money into the holder's account. */
   credit(bankCode: string, body: TransferBody, idempotencyKey: string, options?: CallOptions): Promise<BankOutcome<TransferResult>> {
-    return this.bankCall(bankCode, 'POST', '/v1/credits', body, idempotencyKey, options);
+    return this.bankCall(bankCode, 'POST', '/v2/credits', body, idempotencyKey, options);
   }
 
   /** The bank's record of a movement; refused with code transfer_not_found when the bank never booked it. */
   getTransfer(bankCode: string, reference: string, options?: CallOptions): Promise<BankOutcome<TransferResult>> {
-    return this.bankCall(bankCode, 'GET', `/v1/transfers/${encodeURIComponent(reference)}`, undefined, null, options);
+    return this.bankCall(bankCode, 'GET', `/v2/transfers/${encodeURIComponent(reference)}`, undefined, null, options);
   }
 
   /** Every koza debit and credit the bank booked on a JST day (yyyy-mm-dd). */
   async statement(bankCode: string, date: string, options?: CallOptions): Promise<BankOutcome<Statement>> {
     if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new RangeError('statement date must be yyyy-mm-dd');
-    return this.bankCall(bankCode, 'GET', `/v1/statements/${date}`, undefined, null, options);
+    return this.bankCall(bankCode, 'GET', `/v2/statements/${date}`, undefined, null, options);
   }
 
   private async bankCall<T>(

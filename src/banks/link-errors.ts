@@ -21,6 +21,15 @@ export const LinkHeldForReview = createError('link-held-for-review', 403, 'This 
 export const BankCredentialsRejected = createError('bank-credentials-rejected', 422, 'The bank did not accept the details');
 export const BankCredentialsLocked = createError('bank-credentials-locked', 423, 'The bank has locked these credentials');
 
+/**
+ * koza's try budget on a typed account is spent (link-try-budget.ts): koza does not ask the bank, so a thief cannot
+ * lock the holder out there. Says when tries come back and the way that needs no PIN.
+ */
+export const LinkTriesExhausted = createError<{ tries_again_at: string; redirect_offered: boolean | null }>(
+  'link-tries-exhausted', 403, 'Too many recent tries to link this bank account with its PIN');
+/** Other tries on the same account are at the bank now; the answer depends on the moment. */
+export const LinkAccountBusy = createError('link-account-busy', 409, 'Another try on this bank account is in progress', { retryable: true });
+
 export const LinkRequestNotFound = createError('link-request-not-found', 404, 'The link request does not exist');
 export const LinkRequestExpired = createError('link-request-expired', 409, 'The link request has expired; start again');
 export const LinkRequestClosed = createError<{ state: string }>('link-request-closed', 409, 'The link request is already finished');

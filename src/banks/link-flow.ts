@@ -17,6 +17,7 @@ import { getWallet, WalletFrozen } from '../wallets/wallets.js';
 import type { BankClient } from './client.js';
 import type { Bank } from './directory.js';
 import { assertLinkingAllowed } from './link-guards.js';
+import { assertTriesLeft, judgeTries, tryWindowStart } from './link-try-budget.js';
 import { assessHolder, type HolderAssessment } from './link-holder-match.js';
 import {
   BankAccountAlreadyLinked, BankCredentialsLocked, BankCredentialsRejected, BankRequestRefused, BankUnavailable,
@@ -25,9 +26,10 @@ import {
 } from './link-errors.js';
 import {
   findLinkRequestByStateHash, getBankLinkById, getLinkRequest, getLinkRequestById, insertBankLink, insertLinkRequest,
-  linkTokenOf, listLinksAwaitingNotice, listLinksUnrevokedAtBank, listUnrevokedRefusals, liveLinksOfAccount, markAwaitingCustomer,
-  markLinkActive, markLinkRequestEnded, markLinkRequestLinked, markLinkRevoked, markLinkRevokedAtBank, markRefusalRevokedAtBank,
-  sealLinkToken, setLinkRequestState, getBankLink, type BankLink, type LinkRequest,
+  linkTokenOf, listLinksAwaitingNotice, listLinksUnrevokedAtBank, listUnrevokedRefusals, liveLinksOfAccount, lockTypedAccount,
+  markAwaitingCustomer, markCredentialsAccepted, markLinkActive, markLinkRequestEnded, markLinkRequestLinked, markLinkRevoked,
+  markLinkRevokedAtBank, markRefusalRevokedAtBank, recordRequestCredentialFailure, sealLinkToken, setLinkRequestState,
+  typedAccountTries, getBankLink, type BankLink, type LinkRequest,
 } from './link-store.js';
 import { linkPolicy, usableMethods, type LinkPolicy } from './policy.js';
 import type { BankProblem, LinkCompleteBody, LinkCompleted, LinkMethod, LinkRequestBody } from './protocol.js';
@@ -46,6 +48,8 @@ export interface Requester {
   walletId: string;
   ip?: string;
   deviceKey?: string;
+  /** The wallet's verified person key: failures count per person as well as per wallet. */
+  personKey?: string;
 }
 
 /** The wallet as the bank sees it: opaque and stable (never the e-mail, never koza's internal id). */
@@ -129,6 +133,12 @@ export async function prepareLinkStart(q: Queryable, env: LinkEnv, requester: Re
   await assertLinkingAllowed(q, input.bank.code);
   // A challenge asks for the step-up even where the policy does not (legacy-2020).
   if (input.risk.action === 'challenge' && !policy.stepUp) await stepUp();
+  if (policy.tryBudget && input.account !== undefined) {
+    // Before the risk decision: the budget's refusal tells an honest holder when, and the way without a PIN.
+    const now = new Date();
+    const tries = await typedAccountTries(q, typedAccountKey(env.config.secretKey, input.bank.code, input.account), tryWindowStart(now), now, null);
+    assertTriesLeft(judgeTries(tries, 'start'), input.bank.linkMethods.includes('redirect'));
+  }
   assertRiskAllows(input.risk);
 
   const method = chooseMethod(policy, input.bank, input.method);
@@ -153,9 +163,10 @@ export async function prepareLinkStart(q: Queryable, env: LinkEnv, requester: Re
     if (input.account === undefined || input.pin === undefined) {
       throw new InvalidRequest(`A ${method} link needs the account (branch_code, account_number) and its 4-digit PIN.`);
     }
+    const accountKey = typedAccountKey(env.config.secretKey, input.bank.code, input.account);
     request = await insertLinkRequest(q, {
       walletId: wallet.id, bankCode: input.bank.code, method, policy: policy.name, expiresAt, claimedNameKana: claims.typedName,
-      typedAccountKey: typedAccountKey(env.config.secretKey, input.bank.code, input.account),
+      typedAccountKey: accountKey,
     });
     Object.assign(bankBody, { account: { ...input.account }, pin: input.pin });
   }
@@ -204,7 +215,6 @@ async function claimsFor(q: Queryable, policy: LinkPolicy, walletId: string, typ
 export interface StartedLink {
   request: LinkRequest;
   authorizationUrl: string | null;
-  otpSentTo: string | null;
 }
 
 /** Step 2, with no transaction open: push the request to the bank, then record its answer. */
@@ -213,11 +223,12 @@ export async function executeLinkStart(env: LinkEnv, prepared: PreparedStart): P
   const outcome = await env.client.createLinkRequest(request.bankCode, prepared.bankBody, `${request.id}:start`);
   if (outcome.kind === 'unknown') throw new BankUnavailable('The bank did not answer. Try again.', { bank_code: request.bankCode });
   if (outcome.kind === 'refused') {
-    const err = errorForBankRefusal(request, outcome.problem);
-    await env.db.transaction(async (tx) => {
-      await endRequest(tx, request, 'failed', err);
-      if (isCredentialFailure(err)) await recordCredentialFailure(tx, env, request, outcome.problem, prepared.requester, 'pin');
-    });
+    // v2: a start is never refused for the account or the PIN (they are judged at completion), so whatever the bank
+    // says here is about the request (method, outage…) and is not a credential failure.
+    const err = isCredentialProblem(outcome.problem)
+      ? new BankRequestRefused('The bank refused the request.', { bank_code: request.bankCode, bank_error: outcome.problem.code })
+      : errorForBankRefusal(request, outcome.problem);
+    await endRequest(env.db, request, 'failed', err);
     throw err;
   }
   const created = outcome.value;
@@ -227,11 +238,11 @@ export async function executeLinkStart(env: LinkEnv, prepared: PreparedStart): P
     throw new BankUnavailable('The bank answered in a way koza cannot use. Try again later.', { bank_code: request.bankCode });
   }
   const bankExpiry = new Date(created.expires_at);
+  // v2: nothing in the answer tells whether the PIN was right or where the code went, and koza keeps nothing of it.
   const updated = await markAwaitingCustomer(env.db, request.id, {
-    bankLinkRequestId: created.link_request_id, otpSentTo: typeof created.otp_sent_to === 'string' ? created.otp_sent_to.slice(0, 64) : null,
-    expiresAt: Number.isNaN(bankExpiry.getTime()) ? request.expiresAt : bankExpiry,
+    bankLinkRequestId: created.link_request_id, expiresAt: Number.isNaN(bankExpiry.getTime()) ? request.expiresAt : bankExpiry,
   });
-  return { request: updated, authorizationUrl, otpSentTo: updated.otpSentTo };
+  return { request: updated, authorizationUrl };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -272,6 +283,13 @@ export async function prepareOtpCompletion(
   assertOpen(request, new Date());
   if (request.method === 'pin_otp' && otp === undefined) throw new InvalidRequest('Send the one-time code the bank sent to the phone it has on file.');
   if (request.method === 'pin_only' && otp !== undefined) throw new InvalidRequest('A pin_only link takes no one-time code.');
+  if (linkPolicy(request.policy).tryBudget && request.typedAccountKey !== null) {
+    // Checked and marked in flight under one lock per typed account: concurrent tries cannot pass on one count.
+    await lockTypedAccount(q, request.typedAccountKey);
+    const now = new Date();
+    const tries = await typedAccountTries(q, request.typedAccountKey, tryWindowStart(now), now, request.id);
+    assertTriesLeft(judgeTries(tries, 'complete', request.credentialFailures > 0), null);
+  }
   await setLinkRequestState(q, request.id, 'completing');
   return {
     kind: 'redeem', request, bankBody: otp === undefined ? {} : { otp },
@@ -323,19 +341,22 @@ export async function executeCompletion(env: LinkEnv, completion: Completion, re
   if (outcome.kind === 'unknown') throw new BankUnavailable('The bank did not answer. Try again.', { bank_code: request.bankCode });
   if (outcome.kind === 'refused') {
     const err = errorForBankRefusal(request, outcome.problem);
-    const retryable = err.code === BankCredentialsRejected.code;
     await env.db.transaction(async (tx) => {
-      // A wrong OTP leaves the request open for another try; the bank counts and locks (SPEC §3).
-      if (retryable) await setLinkRequestState(tx, request.id, 'awaiting_customer');
-      else await endRequest(tx, request, 'failed', err);
-      if (isCredentialFailure(err)) {
-        await recordCredentialFailure(tx, env, request, outcome.problem, requester, request.method === 'pin_otp' ? 'otp' : 'pin');
+      if (err.code === BankCredentialsRejected.code) {
+        // v2: the PIN or the code, the bank does not say which; the request stays open for another try (the bank
+        // ends it after five). Counted per request (the try budget) and per account, wallet and person (risk rules).
+        await recordRequestCredentialFailure(tx, request.id);
+        await recordCredentialFailure(tx, env, request, outcome.problem, requester, request.method === 'pin_only' ? 'pin' : 'credentials');
+      } else {
+        await endRequest(tx, request, 'failed', err);
       }
     });
     throw err;
   }
   const completed = outcome.value;
   if (!isLinkCompleted(completed)) throw new BankUnavailable('The bank answered in a way koza cannot use.', { bank_code: request.bankCode });
+  // The bank accepted the PIN and the code, as it forgets the account's failures so does the try budget.
+  if (request.typedAccountKey !== null) await markCredentialsAccepted(env.db, request.id);
   return decideLink(env, request, completed, requester);
 }
 
@@ -485,8 +506,10 @@ async function recordRefusal(q: Queryable, env: LinkEnv, request: LinkRequest, c
 function errorForBankRefusal(request: LinkRequest, problem: BankProblem): KozaError {
   switch (problem.code) {
     case 'invalid_credentials':
+      // v2: the PIN given at the start and the code are judged together; the bank never says which was wrong.
       return new BankCredentialsRejected(request.method === 'pin_otp'
-        ? 'The bank did not accept the PIN or the one-time code. Check them and try again.'
+        ? 'The bank did not accept the account number, the PIN or the one-time code. Check the code and try again; if no code '
+          + 'came, the account number or PIN may be wrong: start again, or link through your bank\'s own sign-in if it offers it.'
         : 'The bank did not accept the account details or the PIN.');
     case 'credentials_locked':
       return new BankCredentialsLocked('Too many wrong tries: the bank has locked these credentials. Contact your bank.');
@@ -500,27 +523,30 @@ function errorForBankRefusal(request: LinkRequest, problem: BankProblem): KozaEr
   }
 }
 
-function isCredentialFailure(err: KozaError): boolean {
-  return err.code === BankCredentialsRejected.code || err.code === BankCredentialsLocked.code;
+function isCredentialProblem(problem: BankProblem): boolean {
+  return problem.code === 'invalid_credentials' || problem.code === 'credentials_locked';
 }
 
 /**
- * A PIN or one-time code the bank refused: a signal, and an event for the risk engine's failure counters (per typed
- * account across every wallet, per address across every account: PIN spraying). The decision on it is recorded;
- * the attempt has already failed, so nothing is enforced here — the next attempt is decided on these counts.
+ * A completion the bank refused (v2: the PIN and the code judged together; pin_only: the PIN): a signal, and an event
+ * for the risk engine's failure counters (per typed account across every wallet, per wallet, per person, per address
+ * across every account: PIN spraying). The decision on it is recorded; the attempt has already failed, so nothing is
+ * enforced here — the next attempt is decided on these counts.
  */
 async function recordCredentialFailure(
-  q: Queryable, env: Pick<LinkEnv, 'risk'>, request: LinkRequest, problem: BankProblem, requester: Requester, failure: 'pin' | 'otp',
+  q: Queryable, env: Pick<LinkEnv, 'risk'>, request: LinkRequest, problem: BankProblem, requester: Requester,
+  failure: 'pin' | 'credentials',
 ): Promise<void> {
   await recordRiskSignal(q, { walletId: request.walletId, kind: 'link_credentials_rejected', detail: {
     link_request_id: request.id, bank_code: request.bankCode, method: request.method, bank_error: problem.code,
     ...(request.typedAccountKey ? { account_key: request.typedAccountKey } : {}),
   } });
   if (!request.typedAccountKey) return;
+  const personKey = requester.personKey ?? (await getVerifiedIdentity(q, request.walletId))?.personKey;
   await env.risk({
-    kind: failure === 'pin' && request.method !== 'pin_only' ? 'link_start' : 'link_complete', walletId: request.walletId,
+    kind: 'link_complete', walletId: request.walletId,
     ...(requester.ip ? { ip: requester.ip } : {}), ...(requester.deviceKey ? { deviceKey: requester.deviceKey } : {}),
-    bankCode: request.bankCode, accountRef: `typed:${request.typedAccountKey}`,
+    ...(personKey ? { personKey } : {}), bankCode: request.bankCode, accountRef: `typed:${request.typedAccountKey}`,
     attributes: { failure, method: request.method, bank_error: problem.code },
   }, q);
 }

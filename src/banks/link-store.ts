@@ -18,7 +18,6 @@ export interface LinkRequest {
   policy: PolicyName;
   state: LinkRequestState;
   bankLinkRequestId: string | null;
-  otpSentTo: string | null;
   codeVerifierSealed: string | null;
   redirectUri: string | null;
   claimedNameKana: string | null;
@@ -29,29 +28,32 @@ export interface LinkRequest {
   expiresAt: Date;
   createdAt: Date;
   completedAt: Date | null;
+  /** Completions of this request the bank refused (PIN or code: v2 does not say which). */
+  credentialFailures: number;
 }
 
 interface LinkRequestRow {
   id: string; wallet_id: string; bank_code: string; method: LinkMethod; policy: PolicyName; state: LinkRequestState;
-  bank_link_request_id: string | null; otp_sent_to: string | null; code_verifier_sealed: string | null;
+  bank_link_request_id: string | null; code_verifier_sealed: string | null;
   redirect_uri: string | null; claimed_name_kana: string | null; typed_account_key: string | null; failure_code: string | null;
   failure_problem: Record<string, unknown> | null; link_id: string | null; expires_at: Date; created_at: Date;
-  completed_at: Date | null;
+  completed_at: Date | null; credential_failures: number;
 }
 
 function toLinkRequest(r: LinkRequestRow): LinkRequest {
   return {
     id: r.id, walletId: r.wallet_id, bankCode: r.bank_code, method: r.method, policy: r.policy, state: r.state,
-    bankLinkRequestId: r.bank_link_request_id, otpSentTo: r.otp_sent_to, codeVerifierSealed: r.code_verifier_sealed,
+    bankLinkRequestId: r.bank_link_request_id, codeVerifierSealed: r.code_verifier_sealed,
     redirectUri: r.redirect_uri, claimedNameKana: r.claimed_name_kana, typedAccountKey: r.typed_account_key,
     failureCode: r.failure_code, failureProblem: r.failure_problem, linkId: r.link_id, expiresAt: new Date(r.expires_at),
     createdAt: new Date(r.created_at), completedAt: r.completed_at === null ? null : new Date(r.completed_at),
+    credentialFailures: r.credential_failures,
   };
 }
 
-const LINK_REQUEST_COLUMNS = `id, wallet_id, bank_code, method, policy, state, bank_link_request_id, otp_sent_to,
+const LINK_REQUEST_COLUMNS = `id, wallet_id, bank_code, method, policy, state, bank_link_request_id,
   code_verifier_sealed, redirect_uri, claimed_name_kana, typed_account_key, failure_code, failure_problem, link_id,
-  expires_at, created_at, completed_at`;
+  expires_at, created_at, completed_at, credential_failures`;
 
 export async function insertLinkRequest(q: Queryable, input: {
   walletId: string; bankCode: string; method: LinkMethod; policy: PolicyName; expiresAt: Date;
@@ -90,19 +92,63 @@ export async function findLinkRequestByStateHash(q: Queryable, stateHash: string
 
 /** The bank accepted the push: the customer now approves at the bank or types the OTP. */
 export async function markAwaitingCustomer(q: Queryable, id: string, bank: {
-  bankLinkRequestId: string; otpSentTo: string | null; expiresAt: Date;
+  bankLinkRequestId: string; expiresAt: Date;
 }): Promise<LinkRequest> {
   const res = await q.query<LinkRequestRow>(
-    `UPDATE link_requests SET state = 'awaiting_customer', bank_link_request_id = $2, otp_sent_to = $3,
-            expires_at = least(expires_at, $4)
+    `UPDATE link_requests SET state = 'awaiting_customer', bank_link_request_id = $2, expires_at = least(expires_at, $3)
       WHERE id = $1 AND state IN ('pushing', 'awaiting_customer') RETURNING ${LINK_REQUEST_COLUMNS}`,
-    [id, bank.bankLinkRequestId, bank.otpSentTo, bank.expiresAt]);
+    [id, bank.bankLinkRequestId, bank.expiresAt]);
   if (!res.rows[0]) return (await getLinkRequestById(q, id))!;
   return toLinkRequest(res.rows[0]);
 }
 
 export async function setLinkRequestState(q: Queryable, id: string, state: 'awaiting_customer' | 'completing'): Promise<void> {
   await q.query('UPDATE link_requests SET state = $2 WHERE id = $1', [id, state]);
+}
+
+/** The bank refused this completion's PIN or code (v2 does not say which): the request stays open for another try. */
+export async function recordRequestCredentialFailure(q: Queryable, id: string): Promise<void> {
+  await q.query(
+    `UPDATE link_requests SET state = 'awaiting_customer', credential_failures = credential_failures + 1,
+            last_credential_failure_at = now()
+      WHERE id = $1`, [id]);
+}
+
+/** The bank accepted the PIN and the code (it answered with a link), whatever koza then decides. */
+export async function markCredentialsAccepted(q: Queryable, id: string): Promise<void> {
+  await q.query('UPDATE link_requests SET credentials_accepted_at = coalesce(credentials_accepted_at, now()) WHERE id = $1', [id]);
+}
+
+/**
+ * Serialises the try checks of one typed account (every wallet): a check and the try it lets through commit
+ * together, so concurrent completions cannot all pass on the same count.
+ */
+export async function lockTypedAccount(q: Queryable, typedAccountKey: string): Promise<void> {
+  await q.query(`SELECT pg_advisory_xact_lock(hashtext('koza:typed-account:' || $1))`, [typedAccountKey]);
+}
+
+/** What koza knows of the tries on one typed account since the bank last accepted its PIN and code, within the window. */
+export interface TypedAccountTries {
+  /** When each request that the bank refused at least once last failed, oldest first. */
+  failedAt: Date[];
+  /** Other requests being redeemed at the bank now, with no failure yet: each may become one. */
+  inFlight: number;
+}
+
+export async function typedAccountTries(
+  q: Queryable, typedAccountKey: string, since: Date, now: Date, exceptRequestId: string | null,
+): Promise<TypedAccountTries> {
+  const res = await q.query<{ failed_at: Date[] | null; in_flight: number | string }>(
+    `WITH accepted AS (
+       SELECT coalesce(max(credentials_accepted_at), '-infinity'::timestamptz) AS at FROM link_requests WHERE typed_account_key = $1)
+     SELECT
+       (SELECT array_agg(r.last_credential_failure_at ORDER BY r.last_credential_failure_at) FROM link_requests r, accepted a
+         WHERE r.typed_account_key = $1 AND r.credential_failures > 0 AND r.last_credential_failure_at > greatest($2, a.at)) AS failed_at,
+       (SELECT count(*) FROM link_requests r WHERE r.typed_account_key = $1 AND r.state = 'completing'
+         AND r.credential_failures = 0 AND r.expires_at > $3 AND r.id IS DISTINCT FROM $4) AS in_flight`,
+    [typedAccountKey, since, now, exceptRequestId]);
+  const row = res.rows[0]!;
+  return { failedAt: (row.failed_at ?? []).map((d) => new Date(d)), inFlight: Number(row.in_flight) };
 }
 
 /** A final refusal or failure, with the problem the customer was shown (replayed to a repeated callback). */

@@ -27,6 +27,11 @@ export interface LinkPolicy {
   notifyHolder: boolean;
   /** One bank account can be live-linked to one wallet only; the first wallet is alerted of a second attempt. */
   oneAccountOneWallet: boolean;
+  /**
+   * koza stops PIN tries on a typed account (all wallets) well before the bank's lock (link-try-budget.ts), so that
+   * neither a thief nor a sprayer can lock a holder out at the bank through koza.
+   */
+  tryBudget: boolean;
 }
 
 export const SECURE: LinkPolicy = {
@@ -41,6 +46,7 @@ export const SECURE: LinkPolicy = {
   coolingOff: true,
   notifyHolder: true,
   oneAccountOneWallet: true,
+  tryBudget: true,
 };
 
 /**
@@ -60,6 +66,7 @@ export const LEGACY_2020: LinkPolicy = {
   coolingOff: false,
   notifyHolder: false,
   oneAccountOneWallet: false,
+  tryBudget: false,
 };
 
 const PROFILES: Record<PolicyName, LinkPolicy> = { secure: SECURE, 'legacy-2020': LEGACY_2020 };

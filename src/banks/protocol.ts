@@ -1,4 +1,4 @@
-// Owns the partner-bank protocol v1 (SPEC §6): every path, request and response koza and a bank exchange.
+// Owns the partner-bank protocol v2 (SPEC §6): every path, request and response koza and a bank exchange.
 // Must never change a field's meaning within a version: banks implement this contract independently.
 //
 // Transport: HTTPS+JSON (HTTP on loopback in the sandbox). Base URL per bank: `{bankBaseUrl}` =
@@ -7,12 +7,18 @@
 // key koza holds for that bank); every POST carries `Idempotency-Key`. Errors are RFC 9457 problems with
 // `code` (one of BankErrorCode).
 
-export const PROTOCOL_VERSION = 'v1';
+export const PROTOCOL_VERSION = 'v2';
+
+// v2 (breaking, docs/bank-protocol.md "Changes in v2"): a pin_otp/pin_only link start answers the same whatever the
+// account and PIN (no PIN oracle, no masked phone); the PIN and the one-time code are checked together at completion.
+// Added: the holder's other contact (e-mail) as a notification channel, the channels used in the answer, holder
+// confirmation of a link on a channel the phone cannot reach, the link's state as the bank sees it (holder revoked
+// from the bank's page), and a phone match against the wallet's verified phone.
 
 export type LinkMethod = 'redirect' | 'pin_otp' | 'pin_only';
 export type BankStatus = 'operational' | 'degraded' | 'outage';
 
-/** GET /v1/directory (also served at {sandboxUrl}/directory for all banks). */
+/** GET /v2/directory (also served at {sandboxUrl}/directory for all banks). */
 export interface DirectoryEntry {
   bank_code: string;          // 4 digits (Zengin bank code)
   name: string;               // e.g. 'さくら銀行'
@@ -21,13 +27,17 @@ export interface DirectoryEntry {
   status: BankStatus;
 }
 
-/** POST /v1/link-requests — koza asks to link an account for a wallet, carrying the wallet's claims. */
+/** POST /v2/link-requests — koza asks to link an account for a wallet, carrying the wallet's claims. */
 export interface LinkRequestBody {
   method: LinkMethod;
   /** Opaque wallet reference (never the e-mail): lets the bank tell the holder which wallet asked. */
   wallet_ref: string;
-  /** The wallet's verified identity (eKYC): the bank may match it itself and return a match result. */
-  claims: { name_kana: string; date_of_birth: string } | null;
+  /**
+   * The wallet's verified identity (eKYC): the bank may match it itself and return a match result. v2: `phone` is the
+   * wallet's verified mobile number (E.164); the bank answers whether it is the phone it holds for the account
+   * (`LinkCompleted.phone_matches`), never the number itself.
+   */
+  claims: { name_kana: string; date_of_birth: string; phone?: string } | null;
   /** redirect: OAuth 2.0 pushed authorization request with PKCE S256. */
   redirect_uri?: string;
   code_challenge?: string;
@@ -38,22 +48,30 @@ export interface LinkRequestBody {
   pin?: string;
 }
 
+/**
+ * v2: for pin_otp and pin_only this answer is the same (status, shape, timing) whether the account exists, is
+ * locked, and the PIN is right or not. pin_otp: the bank texts its code to the phone it holds only when account
+ * and PIN are right, and says nothing about it here (no masked phone). Nothing is counted against the account yet.
+ */
 export interface LinkRequestCreated {
   link_request_id: string;
   method: LinkMethod;
   expires_at: string;
   /** redirect: where the customer signs in to the bank and consents (request_uri already bound). */
   authorization_url?: string;
-  /** pin_otp: the bank sent a code to the phone registered at the bank; a masked hint of it. */
-  otp_sent_to?: string;
 }
 
-/** POST /v1/link-requests/{id}/complete */
+/** POST /v2/link-requests/{id}/complete */
 export interface LinkCompleteBody {
   /** redirect: the authorization code (single use, ≤ 60 s) and the PKCE verifier. */
   code?: string;
   code_verifier?: string;
-  /** pin_otp: the code the holder received from the bank. */
+  /**
+   * pin_otp: the code the holder received from the bank. v2: checked together with the PIN given at the start; a
+   * wrong PIN, a wrong code, an unknown or locked account all answer 401 invalid_credentials alike (the request stays
+   * open for 5 tries either way). A wrong PIN counts one failure against the account per request, not per try.
+   * `credentials_locked` is answered only to a right code on an account the bank has locked.
+   */
   otp?: string;
 }
 
@@ -64,19 +82,55 @@ export interface LinkCompleted {
   account: { branch_code: string; account_number_masked: string; account_ref: string };
   /** The holder as the bank knows them (full-width katakana name, ISO date of birth). */
   holder: { name_kana: string; date_of_birth: string };
+  /** v2: whether claims.phone is the phone the bank holds for the account; null when no phone was claimed. */
+  phone_matches: boolean | null;
+  /**
+   * v2: whether the holder has confirmed this link on a channel a phone alone cannot reach. `redirect` links are
+   * confirmed at creation (the holder signed in at the bank); `pin_otp` and `pin_only` links are not, and the bank
+   * then sends the holder a one-tap confirmation to its other contact (`LinkState.holder_confirmed_at` tells).
+   */
+  holder_confirmed: boolean;
 }
 
-/** POST /v1/links/{link_token}/revoke → 200 { revoked: true } (idempotent). */
+/** v2: GET /v2/links/{link_token} → the link as the bank sees it now (signed GET). */
+export interface LinkState {
+  status: 'active' | 'revoked';
+  method: LinkMethod;
+  created_at: string;
+  /** When the holder confirmed the link (bank sign-in, or the one-tap confirmation sent to the bank's other contact). */
+  holder_confirmed_at: string | null;
+  /** How the confirmation came: 'bank_sign_in' (redirect, or confirmed after signing in to the bank) or 'email'. */
+  holder_confirmed_via: 'bank_sign_in' | 'email' | null;
+  revoked_at: string | null;
+  /** 'holder': the holder revoked it on the bank's page (one click); 'koza': koza asked; 'bank': the bank did. */
+  revoked_by: 'holder' | 'koza' | 'bank' | null;
+}
+
+/** POST /v2/links/{link_token}/revoke → 200 { revoked: true } (idempotent). */
 export interface LinkRevoked { revoked: true }
 
-/** POST /v1/notifications — a message to the holder through the bank's own channel (inbox, app, mail). */
+/** The bank's channels to its holder. `email` is the contact the bank holds besides the phone. */
+export type HolderChannel = 'inbox' | 'email' | 'sms';
+
+/** POST /v2/notifications — a message to the holder through the bank's own channels. */
 export interface HolderNotificationBody {
   link_token: string;
-  kind: 'link_created' | 'link_revoked' | 'debit' | 'credit';
+  kind: 'link_created' | 'link_revoked' | 'debit' | 'credit' | 'first_charge' | 'large_charge';
   message: string;
+  /**
+   * v2: the channels koza asks for (default ['inbox']). The bank uses each it has for the holder; for a holder with
+   * no e-mail on file `email` is skipped and the answer says so.
+   */
+  channels?: HolderChannel[];
 }
 
-/** POST /v1/debits and POST /v1/credits (by link token; Idempotency-Key required). */
+/** v2: the answer to a notification: which channels carried it. */
+export interface HolderNotified {
+  notified: true;
+  channels: HolderChannel[];
+}
+
+/** POST /v2/debits and POST /v2/credits (by link token; Idempotency-Key required). */
 export interface TransferBody {
   link_token: string;
   amount: number;
@@ -99,9 +153,9 @@ export interface TransferResult {
   booked_at: string;
 }
 
-/** GET /v1/transfers/{reference} → TransferResult, or 404 problem `transfer_not_found`. */
+/** GET /v2/transfers/{reference} → TransferResult, or 404 problem `transfer_not_found`. */
 
-/** GET /v1/statements/{yyyy-mm-dd} — every koza debit and credit booked that day (JST), by reference. */
+/** GET /v2/statements/{yyyy-mm-dd} — every koza debit and credit booked that day (JST), by reference. */
 export interface Statement {
   bank_code: string;
   date: string;

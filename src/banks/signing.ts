@@ -10,7 +10,7 @@ export const MAX_CLOCK_SKEW_SECONDS = 60;
 export interface SignedClaims {
   /** Upper-case HTTP method. */
   m: string;
-  /** Path and query exactly as sent, e.g. /banks/0001/v1/debits. */
+  /** Path and query exactly as sent, e.g. /banks/0001/v2/debits. */
   p: string;
   /** base64url SHA-256 of the raw body ('' for none). */
   b: string;

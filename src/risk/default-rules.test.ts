@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { RiskEventKind } from './hook.js';
 import { DEFAULT_RULE_FILE, loadRuleFile } from './rule-file.js';
-import { FEATURES, featuresFromEvent, type FeatureName, type FeatureVector } from './rule-features.js';
+import { FEATURES, featuresFromEvent, isFeatureName, type FeatureVector } from './rule-features.js';
 import { FEATURE_NAMES } from './features.js';
 import { evaluate, featuresRead, RISK_EVENT_KINDS } from './rules.js';
 
@@ -24,6 +24,11 @@ const ORDINARY: Record<string, FeatureVector> = {
     merchant_age_hours: 8000, first_payment_to_merchant: false, merchant_owner_is_payer: false,
     payments_per_wallet_1h: 1, payments_per_wallet_24h: 2, payment_amount_per_wallet_1h: 1200, payment_amount_per_wallet_24h: 3500,
     wallets_paying_merchant_24h: 12, payments_to_merchant_1h: 3,
+    // Linked salary and savings, with one code mistyped and one account number mistyped once.
+    wallets_failing_per_bank_account_30d: 1, link_failures_per_account_30d: 1, link_failures_per_wallet_24h: 1,
+    link_failures_per_wallet_30d: 2, link_failures_per_person_30d: 2, typed_accounts_started_per_wallet_24h: 2,
+    typed_accounts_started_per_wallet_30d: 3, typed_accounts_started_per_person_30d: 3, typed_accounts_started_per_device_24h: 2,
+    typed_accounts_started_per_device_30d: 3,
   },
   'new customer on day one: sign-up, link, a first 10,000 yen charge': {
     amount: 10000, name_match_score: 92, dob_matches: true, link_method: 'pin_otp', link_age_hours: 0.5,
@@ -38,6 +43,11 @@ const ORDINARY: Record<string, FeatureVector> = {
     merchant_age_hours: 200, first_payment_to_merchant: true, merchant_owner_is_payer: false,
     payments_per_wallet_1h: 1, payments_per_wallet_24h: 1, payment_amount_per_wallet_1h: 2500, payment_amount_per_wallet_24h: 2500,
     wallets_paying_merchant_24h: 15, payments_to_merchant_1h: 4,
+    // A PIN mistyped twice and a code once on day one, then linked; an account number mistyped once.
+    wallets_failing_per_bank_account_30d: 1, link_failures_per_account_30d: 3, link_failures_per_wallet_24h: 3,
+    link_failures_per_wallet_30d: 3, link_failures_per_person_30d: 3, typed_accounts_started_per_wallet_24h: 3,
+    typed_accounts_started_per_wallet_30d: 3, typed_accounts_started_per_person_30d: 3, typed_accounts_started_per_device_24h: 3,
+    typed_accounts_started_per_device_30d: 3,
   },
   'a couple sharing a tablet, each with a wallet and a salary account': {
     amount: 30000, name_match_score: 100, dob_matches: true, link_method: 'redirect', link_age_hours: 100,
@@ -51,6 +61,11 @@ const ORDINARY: Record<string, FeatureVector> = {
     merchant_age_hours: 3000, first_payment_to_merchant: false, merchant_owner_is_payer: false,
     payments_per_wallet_1h: 2, payments_per_wallet_24h: 3, payment_amount_per_wallet_1h: 30000, payment_amount_per_wallet_24h: 42000,
     wallets_paying_merchant_24h: 40, payments_to_merchant_1h: 10,
+    // Two adults, two accounts each and a typo, all from the one tablet; each mistyped a PIN once.
+    wallets_failing_per_bank_account_30d: 1, link_failures_per_account_30d: 1, link_failures_per_wallet_24h: 1,
+    link_failures_per_wallet_30d: 1, link_failures_per_person_30d: 1, typed_accounts_started_per_wallet_24h: 3,
+    typed_accounts_started_per_wallet_30d: 3, typed_accounts_started_per_person_30d: 3, typed_accounts_started_per_device_24h: 5,
+    typed_accounts_started_per_device_30d: 5,
   },
   'an ordinary shopper: a few payments a week at a few shops, one of them opened this month': {
     amount: 1800, name_match_score: 100, dob_matches: true, link_method: 'redirect', link_age_hours: 900,
@@ -65,6 +80,11 @@ const ORDINARY: Record<string, FeatureVector> = {
     merchant_age_hours: 340, first_payment_to_merchant: false, merchant_owner_is_payer: false,
     payments_per_wallet_1h: 2, payments_per_wallet_24h: 3, payment_amount_per_wallet_1h: 2900, payment_amount_per_wallet_24h: 4100,
     wallets_paying_merchant_24h: 25, payments_to_merchant_1h: 12,
+    // No link failures: linked long ago, one account.
+    wallets_failing_per_bank_account_30d: 0, link_failures_per_account_30d: 0, link_failures_per_wallet_24h: 0,
+    link_failures_per_wallet_30d: 0, link_failures_per_person_30d: 0, typed_accounts_started_per_wallet_24h: 0,
+    typed_accounts_started_per_wallet_30d: 0, typed_accounts_started_per_person_30d: 0, typed_accounts_started_per_device_24h: 0,
+    typed_accounts_started_per_device_30d: 0,
   },
   'a busy lunch at a popular new shop: the customer pays there for the first time': {
     amount: 1200, name_match_score: 100, dob_matches: true, link_method: 'pin_otp', link_age_hours: 400,
@@ -78,11 +98,16 @@ const ORDINARY: Record<string, FeatureVector> = {
     merchant_age_hours: 48, first_payment_to_merchant: true, merchant_owner_is_payer: false,
     payments_per_wallet_1h: 1, payments_per_wallet_24h: 2, payment_amount_per_wallet_1h: 1200, payment_amount_per_wallet_24h: 2000,
     wallets_paying_merchant_24h: 29, payments_to_merchant_1h: 19,
+    // No link failures: linked long ago, one account.
+    wallets_failing_per_bank_account_30d: 0, link_failures_per_account_30d: 0, link_failures_per_wallet_24h: 0,
+    link_failures_per_wallet_30d: 0, link_failures_per_person_30d: 0, typed_accounts_started_per_wallet_24h: 0,
+    typed_accounts_started_per_wallet_30d: 0, typed_accounts_started_per_person_30d: 0, typed_accounts_started_per_device_24h: 0,
+    typed_accounts_started_per_device_30d: 0,
   },
 };
 
 /** For each default rule: the event and the features that show its pattern (on top of an ordinary customer). */
-const PATTERNS: Record<string, { event: RiskEventKind; features: Partial<Record<FeatureName, number | string | boolean>> }> = {
+const PATTERNS: Record<string, { event: RiskEventKind; features: Record<string, number | string | boolean> }> = {
   'device-wallet-farm-24h': { event: 'signup', features: { wallets_per_device_24h: 3 } },
   'device-wallet-farm-30d': { event: 'signup', features: { wallets_per_device_30d: 5 } },
   'ip-signup-burst-1h': { event: 'signup', features: { signups_per_ip_1h: 5 } },
@@ -116,6 +141,16 @@ const PATTERNS: Record<string, { event: RiskEventKind; features: Partial<Record<
   'young-merchant-large-first-payment': {
     event: 'payment', features: { first_payment_to_merchant: true, merchant_age_hours: 20, amount: 99999 },
   },
+  // No oracles (issue 10).
+  'bank-account-credential-testing-30d': { event: 'link_start', features: { wallets_failing_per_bank_account_30d: 2, link_failures_per_account_30d: 2 } },
+  'wallet-link-failures-24h': { event: 'link_complete', features: { link_failures_per_wallet_24h: 4 } },
+  'wallet-link-failures-30d': { event: 'link_start', features: { link_failures_per_wallet_30d: 6 } },
+  'person-link-failures-30d': { event: 'link_start', features: { link_failures_per_person_30d: 6 } },
+  'wallet-many-typed-accounts-24h': { event: 'link_start', features: { typed_accounts_started_per_wallet_24h: 4 } },
+  'wallet-many-typed-accounts-30d': { event: 'link_start', features: { typed_accounts_started_per_wallet_30d: 6 } },
+  'person-many-typed-accounts-30d': { event: 'link_start', features: { typed_accounts_started_per_person_30d: 6 } },
+  'device-many-typed-accounts-24h': { event: 'link_start', features: { typed_accounts_started_per_device_24h: 6 } },
+  'device-many-typed-accounts-30d': { event: 'link_start', features: { typed_accounts_started_per_device_30d: 10 } },
 };
 
 const established = Object.values(ORDINARY)[0]!;
@@ -135,7 +170,7 @@ describe('default rule set', () => {
     const read = new Set(rules.rules.flatMap((r) => [...featuresRead(r.when)]));
     for (const [who, vector] of Object.entries(ORDINARY)) {
       for (const name of read) assert.notEqual(vector[name] ?? null, null, `${who} has ${name}`);
-      for (const name of Object.keys(vector)) assert.ok(name in FEATURES, `${name} is a registered feature`);
+      for (const name of Object.keys(vector)) assert.ok(isFeatureName(name), `${name} is a registered feature or windowed count`);
     }
   });
 
@@ -195,6 +230,21 @@ describe('default rule set', () => {
     });
     assert.equal(third.action, 'challenge');
     assert.deepEqual(third.hits.map((h) => h.rule), ['wallet-payment-amount-24h']);
+  });
+
+  it('a typed account that two wallets failed on this month is denied; one wallet spraying many accounts is held', () => {
+    const day1 = ORDINARY['new customer on day one: sign-up, link, a first 10,000 yen charge']!;
+    const testing = evaluate(rules, { kind: 'link_start' }, {
+      ...day1, wallets_failing_per_bank_account_30d: 2, link_failures_per_account_30d: 2, wallets_failing_per_bank_account_24h: 1,
+    });
+    assert.equal(testing.action, 'deny');
+    assert.deepEqual(testing.hits.map((h) => h.rule), ['bank-account-credential-testing-30d']);
+    const sprayer = evaluate(rules, { kind: 'link_start' }, {
+      ...day1, link_failures_per_wallet_24h: 4, link_failures_per_wallet_30d: 4, typed_accounts_started_per_wallet_24h: 5,
+      typed_accounts_started_per_wallet_30d: 5, typed_accounts_started_per_person_30d: 5, typed_accounts_started_per_device_24h: 5,
+    });
+    assert.equal(sprayer.action, 'review');
+    assert.deepEqual(sprayer.hits.map((h) => h.rule).sort(), ['wallet-link-failures-24h', 'wallet-many-typed-accounts-24h']);
   });
 
   it('decides the 2020 attack shape — new wallet, PIN-only link to a victim, large charge at once — as review', () => {

@@ -23,6 +23,9 @@ export const COUNTERS = {
   chargesPerWallet: 'charges_per_wallet',
   chargesPerAccount: 'charges_per_account',
   chargeAmountPerWallet: 'charge_amount_per_wallet',
+  linkFailuresPerAccount: 'link_failures_per_account',
+  linkFailuresPerWallet: 'link_failures_per_wallet',
+  linkFailuresPerPerson: 'link_failures_per_person',
 } as const;
 
 export const DIMENSIONS = {
@@ -32,6 +35,9 @@ export const DIMENSIONS = {
   walletsPerBankAccount: 'wallets_per_bank_account',
   accountsWithFailuresPerIp: 'accounts_with_failures_per_ip',
   walletsFailingPerBankAccount: 'wallets_failing_per_bank_account',
+  typedAccountsStartedPerWallet: 'typed_accounts_started_per_wallet',
+  typedAccountsStartedPerPerson: 'typed_accounts_started_per_person',
+  typedAccountsStartedPerDevice: 'typed_accounts_started_per_device',
 } as const;
 
 /** Every feature computeFeatures returns, in a stable order (the rules' vocabulary). */
@@ -100,8 +106,9 @@ export const FEATURE_MEANINGS: Record<FeatureName, string> = {
 
 /**
  * What an event may carry in `attributes` for the features (all optional):
- *  - `failure`: 'pin' | 'otp' — the bank refused the PIN or the one-time code of this attempt (link_start,
- *    link_complete): counted per bank account across wallets and per IP, never as a link;
+ *  - `failure`: 'pin' | 'otp' | 'credentials' — the bank refused the PIN, the one-time code, or (bank protocol v2,
+ *    which judges them together and never says which) the PIN and code of a completion (link_start, link_complete):
+ *    counted per bank account across wallets, per wallet, per person and per IP, never as a link;
  *  - `email` or `email_domain` (signup): the e-mail domain velocity and `email_domain`;
  *  - `name_key` (preferred) or `name_kana` (kyc_submit, link_start under legacy-2020, …): a name typed or verified on
  *    this device. name_key is the caller's keyed hash of the normalised name (as verified_identities.person_key is
@@ -110,7 +117,7 @@ export const FEATURE_MEANINGS: Record<FeatureName, string> = {
  *  - `name_match_score`: the holder name match the link flow computed (link_complete).
  */
 export interface FeatureAttributes {
-  failure?: 'pin' | 'otp';
+  failure?: 'pin' | 'otp' | 'credentials';
   email?: string;
   email_domain?: string;
   name_key?: string;
@@ -181,14 +188,23 @@ export async function recordEvent(q: Queryable, store: CounterStore, event: Risk
     if (domain) increment(COUNTERS.signupsPerEmailDomain, domain);
   }
 
-  if (failure === 'pin' || failure === 'otp') {
+  if (failure === 'pin' || failure === 'otp' || failure === 'credentials') {
     // Credential testing: failures on one account from many wallets, and one IP failing on many accounts.
-    if (account) {
+    if (account && failure !== 'credentials') {
       increment(failure === 'pin' ? COUNTERS.pinFailuresPerAccount : COUNTERS.otpFailuresPerAccount, account);
     }
+    // Whatever the bank could say of it, one failed try: per account (all wallets), per wallet and per person.
+    if (account) increment(COUNTERS.linkFailuresPerAccount, account);
+    if (event.walletId) increment(COUNTERS.linkFailuresPerWallet, event.walletId);
+    if (event.personKey) increment(COUNTERS.linkFailuresPerPerson, event.personKey);
     if (event.ip && failure === 'pin') increment(COUNTERS.pinFailuresPerIp, event.ip);
     if (event.ip && account) addDistinct(DIMENSIONS.accountsWithFailuresPerIp, event.ip, account);
     if (account && event.walletId) addDistinct(DIMENSIONS.walletsFailingPerBankAccount, account, event.walletId);
+  } else if (event.kind === 'link_start' && account && event.accountRef!.startsWith('typed:')) {
+    // Starting links to many different typed accounts is a signal before any PIN fails (a sprayer's first round).
+    if (event.walletId) addDistinct(DIMENSIONS.typedAccountsStartedPerWallet, event.walletId, account);
+    if (event.personKey) addDistinct(DIMENSIONS.typedAccountsStartedPerPerson, event.personKey, account);
+    if (event.deviceKey) addDistinct(DIMENSIONS.typedAccountsStartedPerDevice, event.deviceKey, account);
   } else if (event.kind === 'link_complete' && account && event.walletId) {
     // The bank vouched for the account: the wallet and the account are now tied, linked in the end or refused.
     addDistinct(DIMENSIONS.walletsPerBankAccount, account, event.walletId);
@@ -367,7 +383,7 @@ export async function computeFeatures(
   };
   // Every count named <base>_<window> (the fixed vocabulary's and those the rules pick) is read the same way, keyed as
   // WINDOWED_COUNTS says; the all-time distinct counts have no window in their names.
-  const keyOf = { ip, device, email_domain: domain, account, wallet: walletId } as const;
+  const keyOf = { ip, device, email_domain: domain, account, wallet: walletId, person: event.personKey ?? null } as const;
   for (const name of new Set([...FEATURE_NAMES, ...windowed])) {
     const parsed = parseWindowedFeature(name);
     if (!parsed) continue;

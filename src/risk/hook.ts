@@ -14,6 +14,8 @@ export interface RiskEvent {
   deviceKey?: string;
   bankCode?: string;
   accountRef?: string;
+  /** The wallet's verified person (identity/verification/person-key.ts, keyed), when the caller knows it. */
+  personKey?: string;
   amount?: number;
   /** Anything else the rules may read (link age, name-match score, method, …). */
   attributes?: Record<string, string | number | boolean | null>;

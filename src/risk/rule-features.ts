@@ -100,7 +100,14 @@ export const WINDOWED_COUNTS = {
   wallets_failing_per_bank_account: { kind: 'distinct', key: 'account', meaning: 'distinct wallets with a PIN/OTP failure on the event\'s bank account' },
   bank_accounts_per_wallet: { kind: 'distinct', key: 'wallet', meaning: 'distinct bank accounts the bank vouched for to the wallet' },
   wallets_per_bank_account: { kind: 'distinct', key: 'account', meaning: 'distinct wallets the bank vouched for the event\'s bank account to' },
-} as const satisfies Record<string, { kind: 'count' | 'distinct'; key: 'ip' | 'device' | 'email_domain' | 'account' | 'wallet'; meaning: string }>;
+  // Bank protocol v2 judges the PIN and the code together at completion: a refused completion is one failure, PIN or code.
+  link_failures_per_account: { kind: 'count', key: 'account', meaning: 'refused link completions (PIN or code, v2 does not say which) on the event\'s bank account, all wallets' },
+  link_failures_per_wallet: { kind: 'count', key: 'wallet', meaning: 'refused link completions (PIN or code) by the wallet, all bank accounts' },
+  link_failures_per_person: { kind: 'count', key: 'person', meaning: 'refused link completions (PIN or code) by the wallets of the event\'s verified person' },
+  typed_accounts_started_per_wallet: { kind: 'distinct', key: 'wallet', meaning: 'distinct typed bank accounts (account number and PIN) the wallet started links to' },
+  typed_accounts_started_per_person: { kind: 'distinct', key: 'person', meaning: 'distinct typed bank accounts the event\'s verified person started links to, from any wallet' },
+  typed_accounts_started_per_device: { kind: 'distinct', key: 'device', meaning: 'distinct typed bank accounts links were started to from the event\'s device id' },
+} as const satisfies Record<string, { kind: 'count' | 'distinct'; key: 'ip' | 'device' | 'email_domain' | 'account' | 'wallet' | 'person'; meaning: string }>;
 
 export type WindowedBase = keyof typeof WINDOWED_COUNTS;
 

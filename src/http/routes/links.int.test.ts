@@ -17,6 +17,7 @@ import { BankClient, keysFromSeed } from '../../banks/client.js';
 import { findActiveLink } from '../../banks/link-store.js';
 import { settleLinks } from '../../banks/link-flow.js';
 import { allowAll } from '../../risk/hook.js';
+import { PIN_OTP_NEXT } from './links.js';
 import type { RiskAction, RiskDecider, RiskEvent } from '../../risk/hook.js';
 
 const HALF_WIDTH_KANA = /[\uFF66-\uFF9F]/;
@@ -162,7 +163,10 @@ forEachBackend('bank links (secure)', (db, backend) => {
     assert.equal(retried.headers.get('idempotent-replayed'), 'true');
     assert.deepEqual(retried.json, started);
     assert.equal((await admin().sms({ phone: holder.registered_phone, bank_code: holder.bank_code })).length, 1);
-    assert.ok(started.otp_sent_to && !started.otp_sent_to.includes(holder.registered_phone.slice(-8)));
+    // Bank protocol v2: nothing of the holder's phone, and the same words whatever the account and PIN.
+    assert.deepEqual(Object.keys(started).sort(), ['authorization_url', 'expires_at', 'link_request_id', 'method', 'next']);
+    assert.ok(!JSON.stringify(started).includes(holder.registered_phone.slice(-4)));
+    assert.ok(String(started.next).startsWith(PIN_OTP_NEXT));
     const complete = (otp: string) => koza().post(`/v1/links/${started.link_request_id}/complete`, { otp }, wallet.token);
     const right = await bankOtp(holder);
     expectProblemOver(await complete(right === '000000' ? '111111' : '000000'), 422, 'bank-credentials-rejected');
@@ -173,6 +177,40 @@ forEachBackend('bank links (secure)', (db, backend) => {
     const signals = await listRiskSignals(db(), wallet.walletId);
     assert.ok(signals.some((s) => s.kind === 'link_credentials_rejected'));
     assert.ok(signals.some((s) => s.kind === 'link_created' && s.detail.name_match_score === 100));
+  });
+
+  it('pin_otp start: the same answer for a right PIN, a wrong PIN and an account that does not exist, nothing of the phone', async () => {
+    const holder = await picker.pick((h) => h.link_methods.includes('pin_otp'));
+    const { wallet, totp } = await ownerOf(holder);
+    let missing = 9_999_999;
+    while ((await admin().holder({ bank_code: holder.bank_code, branch_code: holder.branch_code, account_number: String(missing) })) !== null) missing--;
+    const start = async (account: { branch_code: string; account_number: string }, pin: string) => koza().post('/v1/links', {
+      bank_code: holder.bank_code, method: 'pin_otp', account, pin, step_up_proof: await linkProof(world.app, wallet, totp, holder.bank_code),
+    }, wallet.token);
+    const wrongPin = holder.pin === '0000' ? '1111' : '0000';
+    const answers = {
+      right: await start(accountOf(holder), holder.pin),
+      wrong: await start(accountOf(holder), wrongPin),
+      missing: await start({ branch_code: holder.branch_code, account_number: String(missing) }, holder.pin),
+    };
+    /** The answer with its request's own id and time taken out: what could tell one case from another. */
+    const readable = (a: { status: number; json: Record<string, any>; headers: Headers }) => ({
+      status: a.status, type: a.headers.get('content-type'),
+      body: JSON.stringify({ ...a.json, link_request_id: 'id', expires_at: 'at' }).replaceAll(String(a.json.link_request_id), 'id'),
+      ttl_minutes: Math.round((Date.parse(a.json.expires_at) - Date.now()) / 60_000),
+    });
+    assert.equal(answers.right.status, 201, answers.right.text);
+    for (const [name, answer] of Object.entries(answers)) {
+      assert.deepEqual(readable(answer), readable(answers.right), name);
+      assert.doesNotMatch(readable(answer).body, new RegExp(`${holder.registered_phone.slice(-4)}|otp_sent_to|\\*\\*\\*`), name);
+    }
+    assert.ok(answers.right.json.next.startsWith(PIN_OTP_NEXT));
+    // Only the right PIN reached the holder's phone; nothing was counted against the account at the start.
+    assert.equal((await admin().sms({ phone: holder.registered_phone, bank_code: holder.bank_code })).length, 1);
+    assert.equal((await admin().holder(holder))!.pin_failures, 0);
+    // The right request still links with the code, and the bank forgets nothing it should not.
+    const link = expectOk(await koza().post(`/v1/links/${answers.right.json.link_request_id}/complete`, { otp: await bankOtp(holder) }, wallet.token), 201);
+    assert.equal(link.status, 'active');
   });
 
   it('refuses PIN only under the secure policy, and a way the bank does not offer', async () => {
@@ -350,7 +388,7 @@ forEachBackend('bank links (secure)', (db, backend) => {
     const { wallet, totp } = await ownerOf(holder);
     let loseNotices = true;
     const lossy: typeof fetch = async (input, init) => {
-      if (loseNotices && String(input).endsWith('/v1/notifications')) throw new TypeError('fetch failed');
+      if (loseNotices && String(input).endsWith('/v2/notifications')) throw new TypeError('fetch failed');
       return fetch(input, init);
     };
     const client = new BankClient({ baseUrl: world.sandbox.url, keyFor: keysFromSeed(TEST_KEY_SEED), fetch: lossy });

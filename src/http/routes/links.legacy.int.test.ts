@@ -45,7 +45,7 @@ forEachBackend('bank links (legacy-2020)', (db, backend) => {
     const victim = await picker.pick((h) => h.link_methods.includes('pin_only') && h.link_methods.includes('pin_otp'));
     const { thief, started, link } = await linkAsThief(victim);
     assert.equal(started.method, 'pin_only', 'PIN only is preferred even where the bank offers an OTP');
-    assert.equal(started.otp_sent_to, null);
+    assert.equal('otp_sent_to' in started, false, 'bank protocol v2: nothing of the holder\'s phone');
     assert.equal(link.status, 'active');
     assert.equal(link.cooling_off, null, 'no cooling-off: the full limits from the first minute');
     assert.equal(link.holder_notified_at, null);
@@ -64,9 +64,12 @@ forEachBackend('bank links (legacy-2020)', (db, backend) => {
     const victim = await picker.pick((h) => h.link_methods.includes('pin_only'));
     const thief = await signUpVerified(world.app);
     const wrongPin = victim.pin === '0000' ? '1111' : '0000';
-    expectProblemOver(await koza().post('/v1/links', {
+    // Bank protocol v2: the start answers the same for any PIN; pin_only judges the PIN at completion.
+    const started = expectOk(await koza().post('/v1/links', {
       bank_code: victim.bank_code, account: accountOf(victim), pin: wrongPin, name_kana: victim.name_kana,
-    }, thief.token), 422, 'bank-credentials-rejected');
+    }, thief.token), 201);
+    expectProblemOver(await koza().post(`/v1/links/${started.link_request_id}/complete`, {}, thief.token), 422, 'bank-credentials-rejected');
+    assert.deepEqual(await admin().links(victim), []);
     const failure = (await listRiskSignals(db(), thief.walletId)).find((s) => s.kind === 'link_credentials_rejected');
     assert.ok(failure && typeof failure.detail.account_key === 'string' && !JSON.stringify(failure.detail).includes(victim.account_number));
     expectProblemOver(await koza().post('/v1/links', {

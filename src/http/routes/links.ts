@@ -17,6 +17,7 @@ import {
   typedAccountRiskRef,
 } from '../../banks/link-flow.js';
 import { riskDeviceKey } from '../../risk/device-key.js';
+import { getVerifiedIdentity } from '../../identity/verification/store.js';
 import { getBankLink, listBankLinks, type BankLink } from '../../banks/link-store.js';
 import { coolingOffLimitFor } from '../../banks/link-cooling-off.js';
 import { linkPolicy, usableMethods } from '../../banks/policy.js';
@@ -66,19 +67,25 @@ const StartBody = Type.Object({
 const Started = Type.Object({
   link_request_id: Type.String(), method: Method, expires_at: Timestamp,
   authorization_url: Type.Union([Type.String(), Type.Null()], { description: 'redirect: send the customer here to sign in at the bank.' }),
-  otp_sent_to: Type.Union([Type.String(), Type.Null()], { description: 'pin_otp: where the bank sent the code (masked), a phone the bank holds.' }),
-  next: Type.String({ description: 'What the customer does next.' }),
+  next: Type.String({ description: 'What the customer does next. pin_otp: the same words for every account and PIN.' }),
+}, {
+  description: 'pin_otp and pin_only: the same answer whether the account exists and the PIN is right or not, and nothing of the '
+    + 'holder\'s phone (bank protocol v2): the PIN and the bank\'s code are judged together at completion.',
 });
+
+/** The same words for every account and PIN: whether the PIN was right is learnt only by the one who holds the phone. */
+export const PIN_OTP_NEXT = 'If the account number and PIN are right, your bank has texted a code to the phone it holds for the '
+  + 'account; no code within a few minutes: check them, or link through the bank\'s own sign-in if it offers it.';
 
 function startedJson(s: StartedLink) {
   const next = s.request.method === 'redirect'
     ? 'Open authorization_url; the bank sends the customer back to /v1/links/callback.'
     : s.request.method === 'pin_otp'
-      ? `POST /v1/links/${s.request.id}/complete with the code the bank sent.`
+      ? `${PIN_OTP_NEXT} Then POST /v1/links/${s.request.id}/complete with the code.`
       : `POST /v1/links/${s.request.id}/complete.`;
   return {
     link_request_id: s.request.id, method: s.request.method, expires_at: s.request.expiresAt.toISOString(),
-    authorization_url: s.authorizationUrl, otp_sent_to: s.otpSentTo, next,
+    authorization_url: s.authorizationUrl, next,
   };
 }
 
@@ -93,10 +100,10 @@ export function linkJson(link: BankLink, ctx: Ctx) {
   };
 }
 
-function requester(request: FastifyRequest, walletId: string): Requester {
+function requester(request: FastifyRequest, walletId: string, personKey?: string): Requester {
   const info = clientInfo(request);
   const deviceKey = riskDeviceKey(info);
-  return { walletId, ip: info.ip, ...(deviceKey ? { deviceKey } : {}) };
+  return { walletId, ip: info.ip, ...(deviceKey ? { deviceKey } : {}), ...(personKey ? { personKey } : {}) };
 }
 
 function escapeHtml(s: string): string {
@@ -159,7 +166,10 @@ export function registerLinkRoutes(app: App, ctx: Ctx): void {
       description: 'Checked in this order: assurance level (secure: L2), an enrolled second factor, a step-up proof for action '
         + '"link" and this bank code, new links not halted, the risk decision, the method allowed and offered by the bank. '
         + 'redirect answers an authorization_url (OAuth 2.0 code + PKCE S256, pushed to the bank with the verified name and date of '
-        + 'birth); pin_otp answers where the bank sent its one-time code. After a 503 (the bank did not answer) start again '
+        + 'birth); pin_otp answers the same for every account number and PIN and nothing of the holder\'s phone: the bank texts '
+        + 'its code to the phone it holds only when both are right, and judges PIN and code together at completion. koza '
+        + 'refuses a pin link (link-tries-exhausted) to an account on which several recent completions failed, before the '
+        + 'bank is asked, so that the bank never locks it through koza. After a 503 (the bank did not answer) start again '
         + 'with a new Idempotency-Key.',
       body: StartBody,
       response: { 201: Started, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 423, 429, 503) },
@@ -169,12 +179,12 @@ export function registerLinkRoutes(app: App, ctx: Ctx): void {
     const env = needEnv();
     const bank = await directory.get(request.body.bank_code);
     if (!bank) throw new BankNotFound('See GET /v1/banks for the banks koza links.');
-    const who = requester(request, session.walletId);
+    const who = requester(request, session.walletId, (await getVerifiedIdentity(ctx.db, session.walletId))?.personKey);
     const base = ctx.config.publicUrl ?? `${request.protocol}://${request.host}`;
     // Asked before the transaction opens: a decider may read the database, and PGlite has one connection.
     const risk = await ctx.risk({
       kind: 'link_start', walletId: who.walletId, ...(who.ip ? { ip: who.ip } : {}), ...(who.deviceKey ? { deviceKey: who.deviceKey } : {}),
-      bankCode: bank.code, attributes: { method: request.body.method ?? null, policy: ctx.config.policy },
+      ...(who.personKey ? { personKey: who.personKey } : {}), bankCode: bank.code, attributes: { method: request.body.method ?? null, policy: ctx.config.policy },
       ...(request.body.account ? { accountRef: typedAccountRiskRef(ctx.config.secretKey, bank.code, request.body.account) } : {}),
     });
     return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId, sensitive: true }, {
@@ -193,7 +203,9 @@ export function registerLinkRoutes(app: App, ctx: Ctx): void {
       tags: ['banks'], summary: 'Complete a pin_otp link with the bank\'s one-time code (or a pin_only link under legacy-2020)',
       description: 'The bank returns the holder\'s name and date of birth; under the secure policy they must match the verified '
         + 'identity (strong or exact kana match, equal date of birth), the account must not be linked to another wallet, and the '
-        + 'bank tells the holder of the link before it becomes active. A wrong code can be retried until the bank locks it.',
+        + 'bank tells the holder of the link before it becomes active. A wrong PIN or code (the bank does not say which) answers '
+        + 'bank-credentials-rejected and can be retried on the same request until the bank ends it (five tries); koza refuses '
+        + 'the try (link-tries-exhausted) once several recent completions on the account failed.',
       security: [{ session: [] }], headers: IdempotencyHeaders,
       params: Type.Object({ id: LinkRequestId }),
       body: Type.Object({ otp: Type.Optional(Type.String({ pattern: '^[0-9]{4,8}$' })) }, { additionalProperties: false }),

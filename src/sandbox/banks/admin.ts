@@ -36,6 +36,8 @@ export interface SandboxHolderAccount extends AccountKey {
   link_methods: LinkMethod[];
   balance: number;
   pin_locked: boolean;
+  /** Wrong PINs counted against the account since its last right one (the bank locks at 5). */
+  pin_failures: number;
 }
 
 export interface SandboxPassbookLine {
@@ -129,7 +131,7 @@ export function createSandboxAdmin(ctx: SandboxContext): SandboxAdmin {
           account_ref: row.account_ref, pin: secrets.pin, online_banking: { user_id: secrets.onlineId, password: secrets.password },
           registered_phone: row.registered_phone, person_index: row.person_index, name_kana: row.holder_name_kana,
           name_kanji: row.holder_name_kanji, date_of_birth: row.date_of_birth, link_methods: [...bank.linkMethods],
-          balance: row.balance, pin_locked: row.pin_locked_at !== null,
+          balance: row.balance, pin_locked: row.pin_locked_at !== null, pin_failures: row.pin_failures,
         }];
       });
     },
@@ -215,6 +217,7 @@ const HolderSchema = Type.Object({
   account_ref: Type.String(), pin: Type.String(), online_banking: Type.Object({ user_id: Type.String(), password: Type.String() }),
   registered_phone: Type.String(), person_index: Type.Integer(), name_kana: Type.String(), name_kanji: Type.String(),
   date_of_birth: Type.String(), link_methods: Type.Array(Type.String()), balance: Type.Integer(), pin_locked: Type.Boolean(),
+  pin_failures: Type.Integer(),
 });
 
 /** The same handle over HTTP, for the CLI, the attack replay and anyone poking at the sandbox by hand. */

@@ -49,7 +49,7 @@ forEachBackend('bank sandbox faults', (_db, backend) => {
       // Other banks are not affected.
       const other = sandbox.banks.find((b) => b.bank_code !== holder.bank_code)!;
       assert.equal(refusedCode(await client.getTransfer(other.bank_code, 'none')), 'transfer_not_found');
-      const res = await fetch(`${sandbox.url}/banks/${holder.bank_code}/v1/transfers/x`);
+      const res = await fetch(`${sandbox.url}/banks/${holder.bank_code}/v2/transfers/x`);
       assert.equal(res.status, 503);
       assert.equal((await res.json() as { code: string }).code, 'unavailable');
     });

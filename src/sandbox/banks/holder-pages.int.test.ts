@@ -266,9 +266,9 @@ forEachBackend('bank sandbox holder pages', (_db, backend) => {
     it('serves its OpenAPI document with every protocol path', async () => {
       const doc = await (await fetch(`${sandbox.url}/openapi.json`)).json() as { openapi: string; paths: Record<string, unknown> };
       assert.equal(doc.openapi, '3.1.0');
-      for (const path of ['/directory', '/banks/{bank_code}/v1/link-requests', '/banks/{bank_code}/v1/link-requests/{link_request_id}/complete',
-        '/banks/{bank_code}/v1/links/{link_token}/revoke', '/banks/{bank_code}/v1/notifications', '/banks/{bank_code}/v1/debits',
-        '/banks/{bank_code}/v1/credits', '/banks/{bank_code}/v1/transfers/{reference}', '/banks/{bank_code}/v1/statements/{date}']) {
+      for (const path of ['/directory', '/banks/{bank_code}/v2/link-requests', '/banks/{bank_code}/v2/link-requests/{link_request_id}/complete',
+        '/banks/{bank_code}/v2/links/{link_token}/revoke', '/banks/{bank_code}/v2/notifications', '/banks/{bank_code}/v2/debits',
+        '/banks/{bank_code}/v2/credits', '/banks/{bank_code}/v2/transfers/{reference}', '/banks/{bank_code}/v2/statements/{date}']) {
         assert.ok(path in doc.paths, path);
       }
     });

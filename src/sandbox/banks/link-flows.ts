@@ -10,12 +10,12 @@ import type { BankEnv } from './context.js';
 import { BankError } from './errors.js';
 import {
   AUTHORIZATION_CODE_TTL_MS, MAX_CREDENTIAL_FAILURES, OTP_MAX_ATTEMPTS, OTP_TTL_MS, credentialMatches, maskAccountNumber,
-  maskPhone, newBankSecret, newOtpCode, otpHash, otpMatches, pkceMatches,
+  newBankSecret, newOtpCode, otpHash, otpMatches, pkceMatches,
 } from './credentials.js';
 import {
   findAuthorizationCode, findLinkByTokenHash, getLinkRequest, insertAuthorizationCode, insertLink, insertLinkRequest,
-  insertOtp, latestOtp, markAuthorizationCodeUsed, recordOtpAttempt, revokeLink, updateLinkRequest, type LinkRequestRow,
-  type LinkRow,
+  insertOtp, latestOtp, markAuthorizationCodeUsed, markPinFailureCounted, recordLinkRequestTry, recordOtpAttempt, revokeLink,
+  updateLinkRequest, type LinkRequestRow, type LinkRow, type PinVerdict,
 } from './link-store.js';
 import { notifyHolder, sendSms } from './holder-store.js';
 import {
@@ -40,18 +40,20 @@ export async function checkCredential(
     return 'ok';
   }
   const lockedNow = await recordCredentialFailure(tx, account.id, kind, MAX_CREDENTIAL_FAILURES, env.now);
-  if (lockedNow) {
-    // The holder hears of it through the bank's own channel: credential testing is visible on day one.
-    await notifyHolder(tx, {
-      bankCode: env.bank.code, accountId: account.id, sender: 'bank', kind: `${kind}_locked`, now: env.now,
-      message: kind === 'pin'
-        ? '暗証番号の誤入力が続いたため、口座連携を停止しました。お心当たりがない場合は当行までご連絡ください。 '
-          + 'Your PIN was entered wrongly too many times; linking this account is blocked. If this was not you, contact us.'
-        : 'パスワードの誤入力が続いたため、インターネットバンキングを停止しました。 '
-          + 'Your online-banking password was entered wrongly too many times; online banking is blocked.',
-    });
-  }
+  if (lockedNow) await notifyLocked(tx, env, account, kind);
   return 'wrong';
+}
+
+/** The holder hears of a lock through the bank's own channel: credential testing is visible on day one. */
+async function notifyLocked(tx: Queryable, env: BankEnv, account: AccountRow, kind: 'pin' | 'password'): Promise<void> {
+  await notifyHolder(tx, {
+    bankCode: env.bank.code, accountId: account.id, sender: 'bank', kind: `${kind}_locked`, now: env.now,
+    message: kind === 'pin'
+      ? '暗証番号の誤入力が続いたため、口座連携を停止しました。お心当たりがない場合は当行までご連絡ください。 '
+        + 'Your PIN was entered wrongly too many times; linking this account is blocked. If this was not you, contact us.'
+      : 'パスワードの誤入力が続いたため、インターネットバンキングを停止しました。 '
+        + 'Your online-banking password was entered wrongly too many times; online banking is blocked.',
+  });
 }
 
 /** Sends the bank's own one-time code to the phone registered at the bank, saying what it is for. */
@@ -110,7 +112,7 @@ export async function createLinkRequest(tx: Queryable, env: BankEnv, body: LinkR
     assertRedirectUri(body.redirect_uri);
     const request = await insertLinkRequest(tx, {
       ...base, redirect_uri: body.redirect_uri, code_challenge: body.code_challenge, state: body.state ?? null,
-      account_id: null, status: 'pending', expires_at: new Date(env.now.getTime() + REDIRECT_REQUEST_TTL_MS),
+      account_id: null, pin_verdict: null, status: 'pending', expires_at: new Date(env.now.getTime() + REDIRECT_REQUEST_TTL_MS),
     });
     return {
       link_request_id: request.id, method: 'redirect', expires_at: request.expires_at.toISOString(),
@@ -118,22 +120,30 @@ export async function createLinkRequest(tx: Queryable, env: BankEnv, body: LinkR
     };
   }
   if (!body.account || body.pin === undefined) throw new BankError('invalid_request', `${body.method} needs account and pin.`);
+  // v2: no oracle. The answer below is the same whether the account exists, is closed or locked, and the PIN is
+  // right or not; the verdict is kept on the request and judged with the one-time code at completion.
   const account = await findHolderAccount(tx, env.bank.code, body.account.branch_code, body.account.account_number);
-  // An unknown account is refused exactly like a wrong PIN: the answer never tells which accounts exist.
-  if (!account || account.closed_at !== null) throw refuseCredentials();
-  const verdict = await checkCredential(tx, env, account, 'pin', body.pin);
-  if (verdict === 'locked') throw new BankError('credentials_locked', undefined, { keepWrites: true });
-  if (verdict === 'wrong') throw refuseCredentials();
+  const verdict = pinVerdict(account, body.pin);
   const request = await insertLinkRequest(tx, {
-    ...base, redirect_uri: null, code_challenge: null, state: null, account_id: account.id,
-    status: body.method === 'pin_otp' ? 'otp_sent' : 'authorized', expires_at: new Date(env.now.getTime() + OTP_TTL_MS),
+    ...base, redirect_uri: null, code_challenge: null, state: null,
+    account_id: verdict === 'no_account' ? null : account!.id, pin_verdict: verdict,
+    status: body.method === 'pin_otp' ? 'otp_sent' : 'pending', expires_at: new Date(env.now.getTime() + OTP_TTL_MS),
   });
-  const created: LinkRequestCreated = { link_request_id: request.id, method: body.method, expires_at: request.expires_at.toISOString() };
-  if (body.method === 'pin_otp') {
-    await sendBankOtp(tx, env, account, 'link', request.id, body.wallet_ref);
-    created.otp_sent_to = maskPhone(account.registered_phone);
-  }
-  return created;
+  // Only the holder's own phone, and only for a right PIN: a wrong PIN bothers nobody. A locked account still gets
+  // its code (the lock is told only to whoever can read it: credentials_locked answers a right code).
+  if (body.method === 'pin_otp' && verdict === 'right') await sendBankOtp(tx, env, account!, 'link', request.id, body.wallet_ref);
+  return { link_request_id: request.id, method: body.method, expires_at: request.expires_at.toISOString() };
+}
+
+/** Stands in for an unknown account's PIN, so that every start hashes a PIN once (the same work, the same time). */
+const NO_ACCOUNT = { salt: '00'.repeat(16), hash: '' };
+
+/** The PIN's verdict without counting anything: counting happens at completion, once per request. */
+function pinVerdict(account: AccountRow | null, pin: string): PinVerdict {
+  const open = account !== null && account.closed_at === null;
+  const right = credentialMatches(open ? account.secret_salt : NO_ACCOUNT.salt, open ? account.pin_hash : NO_ACCOUNT.hash, pin);
+  if (!open) return 'no_account';
+  return right ? 'right' : 'wrong';
 }
 
 async function exchangeCode(tx: Queryable, env: BankEnv, request: LinkRequestRow, body: LinkCompleteBody): Promise<string | null> {
@@ -165,16 +175,7 @@ export async function completeLinkRequest(
   if (request.status === 'completed' || request.status === 'failed' || request.status === 'denied' || request.expires_at <= env.now) {
     throw new BankError('link_request_expired');
   }
-  if (request.method === 'pin_otp') {
-    if (!body.otp || request.status !== 'otp_sent') throw new BankError('invalid_request', 'pin_otp completes with the otp.');
-    const verdict = await checkOtp(tx, env, request.id, body.otp);
-    if (verdict !== 'ok') {
-      if (verdict === 'exhausted') await updateLinkRequest(tx, request.id, { status: 'failed' });
-      throw refuseCredentials();
-    }
-  } else if (request.method === 'pin_only') {
-    if (body.otp !== undefined || body.code !== undefined) throw new BankError('invalid_request', 'pin_only completes with an empty body.');
-  }
+  if (request.method !== 'redirect') await judgePinRequest(tx, env, request, body);
   if (request.account_id === null) throw new BankError('invalid_grant', 'The holder has not consented.');
   const account = (await getAccount(tx, request.account_id))!;
   const linkToken = newBankSecret('blt');
@@ -185,6 +186,9 @@ export async function completeLinkRequest(
   if (codeHash !== null) await markAuthorizationCodeUsed(tx, codeHash, env.now, link.id);
   await updateLinkRequest(tx, request.id, { status: 'completed', completedAt: env.now });
   return {
+    // Set by the holder-channel work of protocol v2 (phone match, confirmation); here what is known for sure.
+    phone_matches: null,
+    holder_confirmed: request.method === 'redirect',
     link_token: linkToken,
     iss: env.issuer,
     account: {
@@ -193,6 +197,49 @@ export async function completeLinkRequest(
     },
     holder: { name_kana: account.holder_name_kana, date_of_birth: account.date_of_birth },
   };
+}
+
+/**
+ * v2: a pin_otp or pin_only completion judges the PIN given at the start and the code together. Wrong PIN, wrong
+ * code, unknown or locked account: the same invalid_credentials, and the request stays open for OTP_MAX_ATTEMPTS tries
+ * in every case. A wrong PIN counts one failure against the account per request (the lock stays at
+ * MAX_CREDENTIAL_FAILURES); credentials_locked answers only a right code on a locked account. Returns when the holder
+ * proved both (pin_only: the PIN), with the account's failures reset.
+ */
+async function judgePinRequest(tx: Queryable, env: BankEnv, request: LinkRequestRow, body: LinkCompleteBody): Promise<void> {
+  if (request.method === 'pin_otp' && (!body.otp || request.status !== 'otp_sent')) {
+    throw new BankError('invalid_request', 'pin_otp completes with the otp.');
+  }
+  if (request.method === 'pin_only' && (body.otp !== undefined || body.code !== undefined)) {
+    throw new BankError('invalid_request', 'pin_only completes with an empty body.');
+  }
+  const tries = await recordLinkRequestTry(tx, request.id);
+  const account = request.account_id === null ? null : await getAccount(tx, request.account_id, true);
+  const open = account !== null && account.closed_at === null;
+  if (open && request.pin_verdict === 'wrong' && !request.pin_failure_counted) {
+    await markPinFailureCounted(tx, request.id);
+    await countPinFailure(tx, env, account);
+  }
+  // The code is only looked at for a right PIN (no code was sent otherwise); pin_only has none to look at.
+  const code = request.method === 'pin_only' ? 'ok' : request.pin_verdict === 'right' && open
+    ? await checkOtp(tx, env, request.id, body.otp!) : 'wrong';
+  const proved = open && request.pin_verdict === 'right' && code === 'ok';
+  if (proved && account.pin_locked_at !== null) {
+    await updateLinkRequest(tx, request.id, { status: 'failed' });
+    throw new BankError('credentials_locked', undefined, { keepWrites: true });
+  }
+  if (proved) {
+    await resetCredentialFailures(tx, account.id, 'pin');
+    return;
+  }
+  if (tries >= OTP_MAX_ATTEMPTS || code === 'exhausted') await updateLinkRequest(tx, request.id, { status: 'failed' });
+  throw refuseCredentials();
+}
+
+/** One wrong PIN against the account, whichever wallet tried; the fifth locks it and the holder is told. */
+async function countPinFailure(tx: Queryable, env: BankEnv, account: AccountRow): Promise<void> {
+  const lockedNow = await recordCredentialFailure(tx, account.id, 'pin', MAX_CREDENTIAL_FAILURES, env.now);
+  if (lockedNow && account.pin_locked_at === null) await notifyLocked(tx, env, account, 'pin');
 }
 
 /** The holder consented on the bank's page: the request is bound to their account and a code is issued. */

@@ -20,19 +20,38 @@ export interface LinkRequestRow {
   created_at: Date;
   expires_at: Date;
   completed_at: Date | null;
+  /** pin methods (v2): the PIN's verdict at the start, never told to the caller; null for redirect. */
+  pin_verdict: PinVerdict | null;
+  /** Completion tries so far, whatever was wrong (5 fail the request). */
+  tries: number;
+  /** The wrong PIN of this request has been counted against the account (once per request). */
+  pin_failure_counted: boolean;
 }
 
+export type PinVerdict = 'right' | 'wrong' | 'no_account';
+
 export async function insertLinkRequest(
-  q: Queryable, request: Omit<LinkRequestRow, 'id' | 'completed_at'>,
+  q: Queryable, request: Omit<LinkRequestRow, 'id' | 'completed_at' | 'tries' | 'pin_failure_counted'>,
 ): Promise<LinkRequestRow> {
   const res = await q.query<LinkRequestRow>(
     `INSERT INTO link_requests (id, bank_code, method, wallet_ref, claims, redirect_uri, code_challenge, state, account_id,
-       status, created_at, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *`,
+       status, created_at, expires_at, pin_verdict)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *`,
     [sandboxId('lrq'), request.bank_code, request.method, request.wallet_ref,
       request.claims === null ? null : JSON.stringify(request.claims), request.redirect_uri, request.code_challenge,
-      request.state, request.account_id, request.status, request.created_at, request.expires_at]);
+      request.state, request.account_id, request.status, request.created_at, request.expires_at, request.pin_verdict]);
   return res.rows[0]!;
+}
+
+/** One more completion try on a pin request; returns the tries so far. */
+export async function recordLinkRequestTry(q: Queryable, id: string): Promise<number> {
+  const res = await q.query<{ tries: number }>(
+    'UPDATE link_requests SET tries = least(tries + 1, 5) WHERE id = $1 RETURNING tries', [id]);
+  return res.rows[0]?.tries ?? 5;
+}
+
+export async function markPinFailureCounted(q: Queryable, id: string): Promise<void> {
+  await q.query('UPDATE link_requests SET pin_failure_counted = true WHERE id = $1', [id]);
 }
 
 export async function getLinkRequest(q: Queryable, bankCode: string, id: string): Promise<LinkRequestRow | null> {

@@ -1,4 +1,4 @@
-// Owns the partner-bank protocol v1 over HTTP for every sandbox bank, under /banks/{bank_code}/v1 (+ /directory):
+// Owns the partner-bank protocol v2 over HTTP for every sandbox bank, under /banks/{bank_code}/v2 (+ /directory):
 // injected faults, then koza's signature, then Idempotency-Key, then the flow. Must never serve an unsigned call.
 import type { IncomingMessage } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -179,5 +179,5 @@ export function registerProtocolRoutes(app: SandboxApp, ctx: SandboxContext): vo
         response: { 200: StatementSchema, ...bankProblems(400, 401, 404, 503) },
       },
     }, async (request) => statementOf(ctx.db, bankEnv(ctx, request.params.bank_code), request.params.date));
-  }, { prefix: '/banks/:bank_code/v1' });
+  }, { prefix: '/banks/:bank_code/v2' });
 }

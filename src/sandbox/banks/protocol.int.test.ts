@@ -53,7 +53,7 @@ forEachBackend('bank sandbox protocol', (_db, backend) => {
       assert.deepEqual(all, sandbox.banks);
       const bank = sandbox.banks[3]!;
       const res = await rawBankCall(sandbox.url, deriveBankKeyPair(TEST_KEY_SEED, bank.bank_code),
-        { method: 'GET', path: `/banks/${bank.bank_code}/v1/directory` });
+        { method: 'GET', path: `/banks/${bank.bank_code}/v2/directory` });
       assert.equal(res.status, 200);
       assert.deepEqual(res.body, bank);
     });
@@ -61,7 +61,7 @@ forEachBackend('bank sandbox protocol', (_db, backend) => {
     it('refuses a missing, forged, stale, replayed, altered or other bank\'s signature with unauthorized_signature', async () => {
       const bank = sandbox.banks[0]!.bank_code;
       const key = deriveBankKeyPair(TEST_KEY_SEED, bank);
-      const path = `/banks/${bank}/v1/transfers/nothing-here`;
+      const path = `/banks/${bank}/v2/transfers/nothing-here`;
       const expectRefused = (res: { status: number; body: Record<string, unknown> }, why: string) => {
         assert.equal(res.status, 401, why);
         assert.equal(res.body.code, 'unauthorized_signature', why);
@@ -74,7 +74,7 @@ forEachBackend('bank sandbox protocol', (_db, backend) => {
       expectRefused(await rawBankCall(sandbox.url, deriveBankKeyPair('another-seed', bank), { method: 'GET', path }), 'bad_signature');
       expectRefused(await rawBankCall(sandbox.url, key, { method: 'GET', path, now: new Date(Date.now() - 5 * 60_000) }), 'stale');
       // Signed for one path, sent to another.
-      const elsewhere = await rawBankCall(sandbox.url, key, { method: 'GET', path: `/banks/${bank}/v1/statements/2024-01-01` });
+      const elsewhere = await rawBankCall(sandbox.url, key, { method: 'GET', path: `/banks/${bank}/v2/statements/2024-01-01` });
       expectRefused(await rawBankCall(sandbox.url, key, { method: 'GET', path, signature: elsewhere.signature }), 'mismatch');
       // A good call answers (404: no such transfer); the very same signature again is a replay.
       const first = await rawBankCall(sandbox.url, key, { method: 'GET', path });
@@ -86,7 +86,7 @@ forEachBackend('bank sandbox protocol', (_db, backend) => {
     it('binds the body and the Idempotency-Key into the signature, and needs the key on every POST', async () => {
       const bank = sandbox.banks[0]!.bank_code;
       const key = deriveBankKeyPair(TEST_KEY_SEED, bank);
-      const path = `/banks/${bank}/v1/notifications`;
+      const path = `/banks/${bank}/v2/notifications`;
       const body = { link_token: 'blt_nothing', kind: 'debit', message: 'hello' };
       const signed = await rawBankCall(sandbox.url, key, { method: 'POST', path, body, idempotencyKey: 'k-1' });
       assert.equal(signed.status, 404);
@@ -104,11 +104,11 @@ forEachBackend('bank sandbox protocol', (_db, backend) => {
 
     it('answers an unknown bank with 404 and validates bodies strictly', async () => {
       const key = deriveBankKeyPair(TEST_KEY_SEED, '9999');
-      const unknown = await rawBankCall(sandbox.url, key, { method: 'GET', path: '/banks/9999/v1/directory' });
+      const unknown = await rawBankCall(sandbox.url, key, { method: 'GET', path: '/banks/9999/v2/directory' });
       assert.equal(unknown.status, 404);
       const bank = sandbox.banks[0]!.bank_code;
       const bad = await rawBankCall(sandbox.url, deriveBankKeyPair(TEST_KEY_SEED, bank), {
-        method: 'POST', path: `/banks/${bank}/v1/debits`, body: { link_token: 'x', amount: '100', descriptor: 'KOZA', reference: 'r' },
+        method: 'POST', path: `/banks/${bank}/v2/debits`, body: { link_token: 'x', amount: '100', descriptor: 'KOZA', reference: 'r' },
       });
       assert.equal(bad.status, 400);
       assert.equal(bad.body.code, 'invalid_request');
@@ -123,7 +123,7 @@ forEachBackend('bank sandbox protocol', (_db, backend) => {
         account: accountOf(holder), pin: holder.pin,
       }, randomUUID()));
       assert.equal(created.method, 'pin_only');
-      assert.equal(created.otp_sent_to, undefined);
+      assert.deepEqual(Object.keys(created).sort(), ['expires_at', 'link_request_id', 'method']);
       const completeKey = randomUUID();
       const linked = answered(await client.completeLinkRequest(holder.bank_code, created.link_request_id, {}, completeKey));
       assert.match(linked.link_token, /^blt_/);
@@ -155,7 +155,9 @@ forEachBackend('bank sandbox protocol', (_db, backend) => {
       const created = answered(await client.createLinkRequest(holder.bank_code, {
         method: 'pin_otp', wallet_ref: 'wal_pin_otp', claims: null, account: accountOf(holder), pin: holder.pin,
       }, randomUUID()));
-      assert.equal(created.otp_sent_to, `***-****-${holder.registered_phone.slice(-4)}`);
+      // v2: nothing of the phone in the answer.
+      assert.deepEqual(Object.keys(created).sort(), ['expires_at', 'link_request_id', 'method']);
+      assert.doesNotMatch(JSON.stringify(created), new RegExp(holder.registered_phone.slice(-4)));
       const [sms] = await sandbox.admin.sms({ phone: holder.registered_phone, bank_code: holder.bank_code });
       assert.match(sms!.body, /wal_pin_otp/);
       const otp = (await sandbox.admin.lastOtp(holder.registered_phone, holder.bank_code))!;
@@ -183,27 +185,135 @@ forEachBackend('bank sandbox protocol', (_db, backend) => {
       assert.deepEqual(await sandbox.admin.links(holder), []);
     });
 
-    it('locks linking after 5 wrong PINs across wallets, tells the holder, and never says whether the account exists', async () => {
+    /** A pin_otp start as koza sends it; the raw answer, so that status and bytes can be compared. */
+    const startPinOtp = (bankCode: string, account: { branch_code: string; account_number: string }, pin: string, walletRef: string) =>
+      rawBankCall(sandbox.url, deriveBankKeyPair(TEST_KEY_SEED, bankCode), {
+        method: 'POST', path: `/banks/${bankCode}/v2/link-requests`,
+        body: { method: 'pin_otp', wallet_ref: walletRef, claims: null, account, pin },
+      });
+    const wrongPinOf = (h: SandboxHolderAccount) => (h.pin === '0000' ? '1111' : '0000');
+    const smsCount = async (h: SandboxHolderAccount) => (await sandbox.admin.sms({ phone: h.registered_phone, bank_code: h.bank_code })).length;
+    /** One completion try; the bank's problem code or 'linked'. */
+    const tryCode = async (bankCode: string, linkRequestId: string, otp: string): Promise<string> => {
+      const outcome = await client.completeLinkRequest(bankCode, linkRequestId, { otp }, randomUUID());
+      return outcome.kind === 'answered' ? 'linked' : refusedCode(outcome);
+    };
+    /** A wrong-PIN request tried once at completion: the bank counts one failure for it. */
+    const failOnce = async (h: SandboxHolderAccount, walletRef: string) => {
+      const started = await startPinOtp(h.bank_code, accountOf(h), wrongPinOf(h), walletRef);
+      assert.equal(started.status, 201);
+      assert.equal(await tryCode(h.bank_code, String(started.body.link_request_id), '123456'), 'invalid_credentials');
+    };
+
+    it('answers a pin_otp start the same for a right PIN, a wrong PIN, an unknown account and a locked one; texts only a right PIN', async () => {
+      const right = await freshHolder('pin_otp');
+      const wrong = await freshHolder('pin_otp', (h) => h.bank_code === right.bank_code);
+      const locked = await freshHolder('pin_otp', (h) => h.bank_code === right.bank_code);
+      for (let i = 0; i < 5; i++) await failOnce(locked, `wal_locker_${i}`);
+      assert.equal((await sandbox.admin.holder(locked))!.pin_locked, true);
+      let unknownNumber = 9_999_999;
+      while ((await sandbox.admin.holder({ bank_code: right.bank_code, branch_code: right.branch_code, account_number: String(unknownNumber) })) !== null) unknownNumber--;
+      const before = { right: await smsCount(right), wrong: await smsCount(wrong), locked: await smsCount(locked) };
+
+      const answers = {
+        right: await startPinOtp(right.bank_code, accountOf(right), right.pin, 'wal_same'),
+        wrong: await startPinOtp(wrong.bank_code, accountOf(wrong), wrongPinOf(wrong), 'wal_same'),
+        unknown: await startPinOtp(right.bank_code, { branch_code: right.branch_code, account_number: String(unknownNumber) }, '1234', 'wal_same'),
+        lockedWrong: await startPinOtp(locked.bank_code, accountOf(locked), wrongPinOf(locked), 'wal_same'),
+      };
+      const shapeOf = (a: { status: number; body: Record<string, unknown> }) => ({
+        status: a.status, keys: Object.keys(a.body).sort(), method: a.body.method,
+        id: String(a.body.link_request_id).replace(/[A-Za-z0-9_-]/g, 'x'),
+        // The same lifetime for every request: five minutes from the start, to the second.
+        ttl: Math.round((Date.parse(String(a.body.expires_at)) - Date.now()) / 10_000),
+      });
+      const expected = shapeOf(answers.right);
+      assert.deepEqual(expected.keys, ['expires_at', 'link_request_id', 'method']);
+      assert.equal(expected.status, 201);
+      for (const [name, answer] of Object.entries(answers)) assert.deepEqual(shapeOf(answer), expected, name);
+
+      // The code goes to the holder's own phone for the right PIN only; a wrong PIN bothers nobody.
+      assert.equal(await smsCount(right), before.right + 1);
+      assert.equal(await smsCount(wrong), before.wrong);
+      assert.equal(await smsCount(locked), before.locked);
+      // Nothing is counted at the start.
+      assert.equal((await sandbox.admin.holder(wrong))!.pin_failures, 0);
+    });
+
+    it('judges PIN and code together at completion: wrong PIN, wrong code, unknown account all 401 alike for 5 tries', async () => {
+      const holder = await freshHolder('pin_otp');
+      const wrongPin = await freshHolder('pin_otp', (h) => h.bank_code === holder.bank_code);
+      const rightStart = await startPinOtp(holder.bank_code, accountOf(holder), holder.pin, 'wal_typo');
+      const wrongStart = await startPinOtp(wrongPin.bank_code, accountOf(wrongPin), wrongPinOf(wrongPin), 'wal_thief');
+      const unknownStart = await startPinOtp(holder.bank_code, { branch_code: holder.branch_code, account_number: '0000001' }, '1234', 'wal_thief');
+      const otp = (await sandbox.admin.lastOtp(holder.registered_phone, holder.bank_code))!;
+      const wrongCode = otp === '000000' ? '111111' : '000000';
+      const tries = async (started: { body: Record<string, unknown> }, bankCode: string, code: string) => {
+        const codes: string[] = [];
+        for (let i = 0; i < 6; i++) codes.push(await tryCode(bankCode, String(started.body.link_request_id), code));
+        return codes;
+      };
+      const failing = ['invalid_credentials', 'invalid_credentials', 'invalid_credentials', 'invalid_credentials',
+        'invalid_credentials', 'link_request_expired'];
+      assert.deepEqual(await tries(rightStart, holder.bank_code, wrongCode), failing, 'right PIN, wrong code');
+      // Even a code someone guessed right: the PIN was wrong, the answer is the same.
+      assert.deepEqual(await tries(wrongStart, wrongPin.bank_code, otp), failing, 'wrong PIN');
+      assert.deepEqual(await tries(unknownStart, holder.bank_code, otp), failing, 'unknown account');
+      // A wrong PIN counts once per request, however many tries it had; a wrong code counts nothing against the PIN.
+      assert.equal((await sandbox.admin.holder(wrongPin))!.pin_failures, 1);
+      assert.equal((await sandbox.admin.holder(holder))!.pin_failures, 0);
+      assert.deepEqual(await sandbox.admin.links(holder), []);
+      assert.deepEqual(await sandbox.admin.links(wrongPin), []);
+    });
+
+    it('counts one wrong PIN per request, locks at 5 and tells the holder; a right code on a locked account answers credentials_locked', async () => {
+      const holder = await freshHolder('pin_otp');
+      for (let i = 0; i < 4; i++) await failOnce(holder, `wal_thief_${i}`);
+      assert.deepEqual(await sandbox.admin.holder(holder).then((h) => [h!.pin_failures, h!.pin_locked]), [4, false]);
+      // The holder's own right PIN and code link, and the bank forgets the failures.
+      const own = await startPinOtp(holder.bank_code, accountOf(holder), holder.pin, 'wal_owner');
+      const otp = (await sandbox.admin.lastOtp(holder.registered_phone, holder.bank_code))!;
+      assert.equal(await tryCode(holder.bank_code, String(own.body.link_request_id), otp), 'linked');
+      assert.deepEqual(await sandbox.admin.holder(holder).then((h) => [h!.pin_failures, h!.pin_locked]), [0, false]);
+
+      for (let i = 0; i < 5; i++) await failOnce(holder, `wal_thief_${i}`);
+      assert.deepEqual(await sandbox.admin.holder(holder).then((h) => [h!.pin_failures, h!.pin_locked]), [5, true]);
+      const notices = await sandbox.admin.inbox(holder);
+      assert.deepEqual(notices.filter((n) => n.sender === 'bank').map((n) => n.kind), ['pin_locked']);
+      // Locked: the start still answers 201 and texts the holder; only the right code learns of the lock.
+      const sent = await smsCount(holder);
+      const late = await startPinOtp(holder.bank_code, accountOf(holder), holder.pin, 'wal_owner');
+      assert.equal(late.status, 201);
+      assert.equal(await smsCount(holder), sent + 1);
+      const code = (await sandbox.admin.lastOtp(holder.registered_phone, holder.bank_code))!;
+      assert.equal(await tryCode(holder.bank_code, String(late.body.link_request_id), code === '000000' ? '111111' : '000000'),
+        'invalid_credentials');
+      assert.equal(await tryCode(holder.bank_code, String(late.body.link_request_id), code), 'credentials_locked');
+      assert.equal(await sandbox.admin.unlock(holder), true);
+    });
+
+    it('pin_only: the start answers the same for any PIN; the PIN is judged at completion, counted once per request', async () => {
       const holder = await freshHolder('pin_only');
-      const wrongPin = holder.pin === '0000' ? '1111' : '0000';
-      const attempt = (pin: string, walletRef: string, key = randomUUID()) => client.createLinkRequest(holder.bank_code, {
-        method: 'pin_only', wallet_ref: walletRef, claims: null, account: accountOf(holder), pin,
-      }, key);
-      // A retry of one attempt (same Idempotency-Key) is the same answer and is counted once.
+      const wrongPin = wrongPinOf(holder);
+      const start = async (pin: string, walletRef: string, account = accountOf(holder)) => answered(await client.createLinkRequest(
+        holder.bank_code, { method: 'pin_only', wallet_ref: walletRef, claims: null, account, pin }, randomUUID()));
+      const complete = async (id: string, key = randomUUID()) => {
+        const outcome = await client.completeLinkRequest(holder.bank_code, id, {}, key);
+        return outcome.kind === 'answered' ? 'linked' : refusedCode(outcome);
+      };
+      const first = await start(wrongPin, 'wal_thief_0');
+      // A retry of one try (same Idempotency-Key) is the same answer and counts nothing more.
       const replayKey = randomUUID();
-      assert.equal(refusedCode(await attempt(wrongPin, 'wal_thief_0', replayKey)), 'invalid_credentials');
-      assert.equal(refusedCode(await attempt(wrongPin, 'wal_thief_0', replayKey)), 'invalid_credentials');
-      for (let i = 1; i < 5; i++) assert.equal(refusedCode(await attempt(wrongPin, `wal_thief_${i}`)), 'invalid_credentials');
-      assert.equal(refusedCode(await attempt(holder.pin, 'wal_thief_5')), 'credentials_locked');
+      assert.equal(await complete(first.link_request_id, replayKey), 'invalid_credentials');
+      assert.equal(await complete(first.link_request_id, replayKey), 'invalid_credentials');
+      assert.equal(await complete(first.link_request_id), 'invalid_credentials');
+      assert.equal((await sandbox.admin.holder(holder))!.pin_failures, 1);
+      for (let i = 1; i < 5; i++) assert.equal(await complete((await start(wrongPin, `wal_thief_${i}`)).link_request_id), 'invalid_credentials');
       assert.equal((await sandbox.admin.holder(holder))!.pin_locked, true);
-      const [notice] = await sandbox.admin.inbox(holder);
-      assert.equal(notice!.sender, 'bank');
-      assert.equal(notice!.kind, 'pin_locked');
-      // An account that does not exist is refused like a wrong PIN.
-      const missing = await client.createLinkRequest(holder.bank_code, {
-        method: 'pin_only', wallet_ref: 'wal_x', claims: null, account: { branch_code: holder.branch_code, account_number: '0000000' }, pin: '1234',
-      }, randomUUID());
-      assert.equal(refusedCode(missing), 'invalid_credentials');
+      assert.equal(await complete((await start(holder.pin, 'wal_thief_5')).link_request_id), 'credentials_locked');
+      // An account that does not exist starts like any other and is refused like a wrong PIN.
+      const missing = await start('1234', 'wal_x', { branch_code: holder.branch_code, account_number: '0000000' });
+      assert.equal(await complete(missing.link_request_id), 'invalid_credentials');
       assert.equal(await sandbox.admin.unlock(holder), true);
       await linkPinOnly(holder, 'wal_owner');
     });
@@ -307,7 +417,7 @@ forEachBackend('bank sandbox protocol', (_db, backend) => {
       assert.deepEqual(answered(await client.statement(holder.bank_code, '2001-01-01')).entries, []);
       assert.deepEqual(await sandbox.admin.statement(holder.bank_code, statement.date), statement);
       const bad = await rawBankCall(sandbox.url, deriveBankKeyPair(TEST_KEY_SEED, holder.bank_code),
-        { method: 'GET', path: `/banks/${holder.bank_code}/v1/statements/2024-02-30` });
+        { method: 'GET', path: `/banks/${holder.bank_code}/v2/statements/2024-02-30` });
       assert.equal(bad.status, 400);
     });
 

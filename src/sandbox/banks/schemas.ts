@@ -1,4 +1,4 @@
-// Owns the JSON schemas of the partner-bank protocol v1 as the sandbox serves it: they validate every request and make
+// Owns the JSON schemas of the partner-bank protocol v2 as the sandbox serves it: they validate every request and make
 // the sandbox's OpenAPI document. Must never drift from banks/protocol.ts: the type checks at the end hold them together.
 import { Type, type Static, type TSchema } from 'typebox';
 import type {
@@ -59,8 +59,7 @@ export const LinkRequestCreatedSchema = Type.Object({
   method: LinkMethodSchema,
   expires_at: Timestamp,
   authorization_url: Type.Optional(Type.String()),
-  otp_sent_to: Type.Optional(Type.String()),
-});
+}, { description: 'v2: for pin_otp and pin_only the same whatever the account and PIN (no masked phone).' });
 
 export const LinkCompleteBodySchema = Type.Object({
   code: Type.Optional(Token),
@@ -73,14 +72,18 @@ export const LinkCompletedSchema = Type.Object({
   iss: Type.String(),
   account: Type.Object({ branch_code: BranchCode, account_number_masked: Type.String(), account_ref: Type.String() }),
   holder: Type.Object({ name_kana: Type.String(), date_of_birth: IsoDate }),
+  phone_matches: Type.Union([Type.Boolean(), Type.Null()]),
+  holder_confirmed: Type.Boolean(),
 });
 
 export const LinkRevokedSchema = Type.Object({ revoked: Type.Literal(true) });
 
 export const HolderNotificationBodySchema = Type.Object({
   link_token: Token,
-  kind: Type.Union([Type.Literal('link_created'), Type.Literal('link_revoked'), Type.Literal('debit'), Type.Literal('credit')]),
+  kind: Type.Union([Type.Literal('link_created'), Type.Literal('link_revoked'), Type.Literal('debit'), Type.Literal('credit'),
+    Type.Literal('first_charge'), Type.Literal('large_charge')]),
   message: Type.String({ minLength: 1, maxLength: 2000 }),
+  channels: Type.Optional(Type.Array(Type.Union([Type.Literal('inbox'), Type.Literal('email'), Type.Literal('sms')]), { maxItems: 3 })),
 }, { additionalProperties: false });
 
 export const NotifiedSchema = Type.Object({ notified: Type.Literal(true) });

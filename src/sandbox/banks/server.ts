@@ -44,7 +44,7 @@ export interface RunningBankSandbox {
 }
 
 /** Which answers are pages (holder-facing) rather than problems (koza- and operator-facing). */
-const HOLDER_PAGE = /^\/banks\/(\d{4})\/(?!v1\/)/;
+const HOLDER_PAGE = /^\/banks\/(\d{4})\/(?!v2\/)/;
 
 export async function startBankSandbox(options: BankSandboxOptions): Promise<RunningBankSandbox> {
   if (!options.keySeed) throw new Error('startBankSandbox needs keySeed, the seed koza derives its bank keys from');
@@ -130,10 +130,10 @@ async function buildSandboxApp(ctx: SandboxContext, admin: SandboxAdmin): Promis
     openapi: {
       openapi: '3.1.0',
       info: {
-        title: 'koza partner-bank protocol v1 (bank sandbox)',
-        version: '1.0.0',
+        title: 'koza partner-bank protocol v2 (bank sandbox)',
+        version: '2.0.0',
         description: 'What each partner bank exposes to koza (docs/bank-protocol.md), served for every sandbox bank under '
-          + '/banks/{bank_code}/v1, with the holder pages and the sandbox admin routes. Every protocol call carries a '
+          + '/banks/{bank_code}/v2, with the holder pages and the sandbox admin routes. Every protocol call carries a '
           + 'Koza-Signature; every POST an Idempotency-Key. Errors are RFC 9457 problems with a `code`.',
       },
       components: {
