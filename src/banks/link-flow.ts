@@ -228,7 +228,7 @@ export async function executeLinkStart(env: LinkEnv, prepared: PreparedStart): P
   }
   const bankExpiry = new Date(created.expires_at);
   const updated = await markAwaitingCustomer(env.db, request.id, {
-    bankLinkRequestId: created.link_request_id, otpSentTo: typeof created.otp_sent_to === 'string' ? created.otp_sent_to.slice(0, 64) : null,
+    bankLinkRequestId: created.link_request_id, otpSentTo: null,
     expiresAt: Number.isNaN(bankExpiry.getTime()) ? request.expiresAt : bankExpiry,
   });
   return { request: updated, authorizationUrl, otpSentTo: updated.otpSentTo };

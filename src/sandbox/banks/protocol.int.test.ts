@@ -123,7 +123,7 @@ forEachBackend('bank sandbox protocol', (_db, backend) => {
         account: accountOf(holder), pin: holder.pin,
       }, randomUUID()));
       assert.equal(created.method, 'pin_only');
-      assert.equal(created.otp_sent_to, undefined);
+      assert.equal('otp_sent_to' in created, false);
       const completeKey = randomUUID();
       const linked = answered(await client.completeLinkRequest(holder.bank_code, created.link_request_id, {}, completeKey));
       assert.match(linked.link_token, /^blt_/);
@@ -155,7 +155,7 @@ forEachBackend('bank sandbox protocol', (_db, backend) => {
       const created = answered(await client.createLinkRequest(holder.bank_code, {
         method: 'pin_otp', wallet_ref: 'wal_pin_otp', claims: null, account: accountOf(holder), pin: holder.pin,
       }, randomUUID()));
-      assert.equal(created.otp_sent_to, `***-****-${holder.registered_phone.slice(-4)}`);
+      assert.equal('otp_sent_to' in created, false);
       const [sms] = await sandbox.admin.sms({ phone: holder.registered_phone, bank_code: holder.bank_code });
       assert.match(sms!.body, /wal_pin_otp/);
       const otp = (await sandbox.admin.lastOtp(holder.registered_phone, holder.bank_code))!;
