@@ -21,6 +21,8 @@ const ORDINARY: Record<string, FeatureVector> = {
     wallets_per_bank_account: 1, bank_accounts_per_wallet_30d: 2,
     charges_per_wallet_24h: 1, charge_amount_per_wallet_24h: 5000, charges_per_account_24h: 1,
     amount_vs_p95_history: 1.2, hours_since_charge_from_other_account: 200,
+    link_holder_confirmed: true, link_phone_matches: true, account_link_age_hours: 2000, first_large_charge: false,
+    new_destination: false, minutes_since_charge: 4000,
   },
   'new customer on day one: sign-up, link, a first 10,000 yen charge': {
     amount: 10000, name_match_score: 92, dob_matches: true, link_method: 'pin_otp', link_age_hours: 0.5,
@@ -31,6 +33,9 @@ const ORDINARY: Record<string, FeatureVector> = {
     wallets_per_bank_account: 1, bank_accounts_per_wallet_30d: 1,
     charges_per_wallet_24h: 1, charge_amount_per_wallet_24h: 10000, charges_per_account_24h: 1,
     amount_vs_p95_history: 1, hours_since_charge_from_other_account: 500,
+    // Not confirmed yet: the bank's e-mail is minutes old, and the link half an hour.
+    link_holder_confirmed: false, link_phone_matches: true, account_link_age_hours: 0.5, first_large_charge: false,
+    new_destination: true, minutes_since_charge: 600,
   },
   'a couple sharing a tablet, each with a wallet and a salary account': {
     amount: 30000, name_match_score: 100, dob_matches: true, link_method: 'redirect', link_age_hours: 100,
@@ -41,6 +46,8 @@ const ORDINARY: Record<string, FeatureVector> = {
     wallets_per_bank_account: 1, bank_accounts_per_wallet_30d: 2,
     charges_per_wallet_24h: 2, charge_amount_per_wallet_24h: 40000, charges_per_account_24h: 2,
     amount_vs_p95_history: 3, hours_since_charge_from_other_account: 100,
+    link_holder_confirmed: true, link_phone_matches: true, account_link_age_hours: 100, first_large_charge: false,
+    new_destination: false, minutes_since_charge: 1500,
   },
 };
 
@@ -70,6 +77,10 @@ const PATTERNS: Record<string, { event: RiskEventKind; features: Partial<Record<
   'sim-swap-then-factor-change': { event: 'factor_change', features: { hours_since_phone_change: 3 } },
   'sim-swap-then-link-or-withdrawal': { event: 'link_complete', features: { hours_since_phone_change: 10 } },
   'factor-change-then-withdrawal': { event: 'withdrawal', features: { hours_since_factor_change: 2 } },
+  'first-large-charge-after-new-link': { event: 'charge', features: { amount: 50000, first_large_charge: true, account_link_age_hours: 80 } },
+  'charge-on-unconfirmed-pin-link': { event: 'charge', features: { link_method: 'pin_otp', link_holder_confirmed: false, account_link_age_hours: 25 } },
+  'cash-out-right-after-charge': { event: 'withdrawal', features: { minutes_since_charge: 3 } },
+  'link-phone-mismatch': { event: 'link_complete', features: { link_phone_matches: false } },
 };
 
 const established = Object.values(ORDINARY)[0]!;
@@ -139,6 +150,28 @@ describe('default rule set', () => {
           { action: 'allow', hits: [], shadowHits: [] }, `${kind} for the ${who}`);
       }
     }
+  });
+
+  it('allows but alerts: the issue-10 rules open an alert without changing the action', () => {
+    for (const id of ['first-large-charge-after-new-link', 'charge-on-unconfirmed-pin-link', 'cash-out-right-after-charge', 'link-phone-mismatch']) {
+      const rule = rules.rules.find((r) => r.id === id)!;
+      assert.equal(rule.action, 'allow');
+      assert.equal(rule.alert, true);
+      const pattern = PATTERNS[id]!;
+      const result = evaluate(rules, { kind: pattern.event }, { ...established, ...pattern.features });
+      assert.equal(result.action, 'allow', id);
+      assert.equal(result.alert, true, id);
+    }
+    const quiet = evaluate(rules, { kind: 'charge' }, established);
+    assert.equal(quiet.alert, undefined);
+  });
+
+  it('SIM swap: the day-0 charge passes quietly, the next day\'s charge on the unconfirmed link alerts', () => {
+    const simSwap = { ...ORDINARY['new customer on day one: sign-up, link, a first 10,000 yen charge']!, link_method: 'pin_otp', link_holder_confirmed: false };
+    assert.equal(evaluate(rules, { kind: 'charge' }, { ...simSwap, account_link_age_hours: 0.3 }).alert, undefined);
+    const dayTwo = evaluate(rules, { kind: 'charge' }, { ...simSwap, account_link_age_hours: 24.5, link_age_hours: 24.5 });
+    assert.equal(dayTwo.alert, true);
+    assert.ok(dayTwo.hits.some((h) => h.rule === 'charge-on-unconfirmed-pin-link'));
   });
 
   it('decides the 2020 attack shape — new wallet, PIN-only link to a victim, large charge at once — as review', () => {
