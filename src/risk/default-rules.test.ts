@@ -81,6 +81,7 @@ const PATTERNS: Record<string, { event: RiskEventKind; features: Partial<Record<
   'charge-on-unconfirmed-pin-link': { event: 'charge', features: { link_method: 'pin_otp', link_holder_confirmed: false, account_link_age_hours: 25 } },
   'cash-out-right-after-charge': { event: 'withdrawal', features: { minutes_since_charge: 3 } },
   'link-phone-mismatch': { event: 'link_complete', features: { link_phone_matches: false } },
+  'pay-new-merchant-right-after-charge': { event: 'payment', features: { minutes_since_charge: 5, new_destination: true, amount: 20000 } },
 };
 
 const established = Object.values(ORDINARY)[0]!;
@@ -153,7 +154,7 @@ describe('default rule set', () => {
   });
 
   it('allows but alerts: the issue-10 rules open an alert without changing the action', () => {
-    for (const id of ['first-large-charge-after-new-link', 'charge-on-unconfirmed-pin-link', 'cash-out-right-after-charge', 'link-phone-mismatch']) {
+    for (const id of ['first-large-charge-after-new-link', 'charge-on-unconfirmed-pin-link', 'cash-out-right-after-charge', 'pay-new-merchant-right-after-charge', 'link-phone-mismatch']) {
       const rule = rules.rules.find((r) => r.id === id)!;
       assert.equal(rule.action, 'allow');
       assert.equal(rule.alert, true);

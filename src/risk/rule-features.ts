@@ -34,8 +34,8 @@ export const FEATURES = {
   link_phone_matches: { type: 'boolean', meaning: "link_complete/charge: the wallet's verified phone is the phone the bank holds for the account; null when not compared." },
   account_link_age_hours: { type: 'number', meaning: "charge: hours since this person's first link of the bank account (re-linking does not reset it); null on other events." },
   first_large_charge: { type: 'boolean', meaning: 'charge: the amount is at least KOZA_LARGE_CHARGE_NOTICE_FROM and the bank account had no such charge before (any wallet); null on other events.' },
-  new_destination: { type: 'boolean', meaning: 'withdrawal: the wallet never withdrew to this bank account before; null on other events.' },
-  minutes_since_charge: { type: 'number', meaning: "withdrawal: minutes since the wallet's latest charge that was not voided (cash-out: charge, then straight out); null if none in 30 days." },
+  new_destination: { type: 'boolean', meaning: 'withdrawal: the wallet never withdrew to this bank account before; payment: the wallet never paid this merchant before; null on other events.' },
+  minutes_since_charge: { type: 'number', meaning: "withdrawal/payment: minutes since the wallet's latest charge that was not voided (cash-out: charge, then straight out); null if none in 30 days." },
   // Wallet and session facts.
   email_domain: { type: 'string', meaning: "Lower-cased domain part of the wallet's e-mail address (at signup: the address being registered); null when unknown." },
   new_device: { type: 'boolean', meaning: "The event's device is one the wallet was not using: unknown to it, or first seen in the last 24 h while the wallet has an older device; false for the wallet's first device; null without a device key." },
