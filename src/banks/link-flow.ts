@@ -25,11 +25,12 @@ import {
 } from './link-errors.js';
 import {
   findLinkRequestByStateHash, getBankLinkById, getLinkRequest, getLinkRequestById, insertBankLink, insertLinkRequest,
-  linkTokenOf, listLinksAwaitingNotice, listLinksUnrevokedAtBank, listUnrevokedRefusals, liveLinksOfAccount, markAwaitingCustomer,
+  linkTokenOf, listLinksAwaitingConfirmation, listLinksAwaitingNotice, listLinksUnrevokedAtBank, listUnrevokedRefusals, liveLinksOfAccount, markAwaitingCustomer,
   markLinkActive, markLinkRequestEnded, markLinkRequestLinked, markLinkRevoked, markLinkRevokedAtBank, markRefusalRevokedAtBank,
   sealLinkToken, setLinkRequestState, getBankLink, type BankLink, type LinkRequest,
 } from './link-store.js';
 import { linkPolicy, usableMethods, type LinkPolicy } from './policy.js';
+import { syncLinkState } from './link-state-sync.js';
 import type { BankProblem, LinkCompleteBody, LinkCompleted, LinkMethod, LinkRequestBody } from './protocol.js';
 
 /** A link request the bank does not bound sooner lives this long: time to find the phone and read the OTP. */
@@ -634,11 +635,12 @@ export async function executeRevoke(env: LinkEnv, link: BankLink): Promise<BankL
  * revoked in koza (or refused) that the bank still holds. For a worker or the CLI; returns what it settled.
  */
 export async function settleLinks(
-  env: LinkEnv, options: { limit?: number; noticeAfterSeconds?: number } = {},
-): Promise<{ notified: number; revoked: number }> {
+  env: LinkEnv, options: { limit?: number; noticeAfterSeconds?: number; confirmationCheckSeconds?: number } = {},
+): Promise<{ notified: number; revoked: number; confirmed: number }> {
   const limit = options.limit ?? 100;
   let notified = 0;
   let revoked = 0;
+  let confirmed = 0;
   // A younger notice is most likely still in the hands of the request that made the link.
   for (const link of await listLinksAwaitingNotice(env.db, options.noticeAfterSeconds ?? 60, limit)) {
     try {
@@ -653,5 +655,12 @@ export async function settleLinks(
   for (const refusal of await listUnrevokedRefusals(env.db, limit)) {
     if (await revokeRefusedAtBank(env, refusal.id, refusal.bankCode, unseal(env.config.secretKey, refusal.tokenSealed))) revoked++;
   }
-  return { notified, revoked };
+  // Unconfirmed PIN+text links: the holder's tap (or stop) at the bank is learnt at least hourly, not only at a charge.
+  for (const link of await listLinksAwaitingConfirmation(env.db, options.confirmationCheckSeconds ?? 3600, limit)) {
+    // One link that cannot be asked about (a token sealed under another key) must not stop the sweep for the rest.
+    const state = await syncLinkState(env, link).catch(() => 'unknown' as const);
+    if (state === 'confirmed') confirmed++;
+    if (state === 'revoked') revoked++;
+  }
+  return { notified, revoked, confirmed };
 }

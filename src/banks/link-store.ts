@@ -321,3 +321,16 @@ export async function listLinksAwaitingNotice(q: Queryable, olderThanSeconds: nu
       ORDER BY seq LIMIT $2`, [olderThanSeconds, limit]);
   return res.rows.map(toLink);
 }
+
+/**
+ * Live PIN+text links whose holder has not confirmed them, not asked about within `everySeconds`, oldest check first:
+ * the sweeper asks the bank, so a confirmation (or a holder's stop at the bank) reaches koza without a charge.
+ */
+export async function listLinksAwaitingConfirmation(q: Queryable, everySeconds: number, limit: number): Promise<BankLink[]> {
+  const res = await q.query<LinkRow>(
+    `SELECT ${LINK_COLUMNS} FROM bank_links
+      WHERE status = 'active' AND method <> 'redirect' AND holder_confirmed_at IS NULL AND policy = 'secure'
+        AND (bank_state_checked_at IS NULL OR bank_state_checked_at < now() - make_interval(secs => $1))
+      ORDER BY bank_state_checked_at NULLS FIRST, seq LIMIT $2`, [everySeconds, limit]);
+  return res.rows.map(toLink);
+}

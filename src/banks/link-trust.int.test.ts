@@ -11,6 +11,9 @@ import {
   accountOf, expectOk, expectProblemOver, HolderPicker, linkedHolder, linkProof, startLinkWorld, stepUpProof, type LinkedHolder, type LinkWorld,
 } from '../../test-support/links-for-tests.js';
 import { BankBrowser, hiddenFields } from '../attack/client.js';
+import { settleLinks } from './link-flow.js';
+import { BankClient, keysFromSeed } from './client.js';
+import { allowAll } from '../risk/hook.js';
 
 forEachBackend('graduated trust and the holder\'s channel', (db, backend) => {
   let world: LinkWorld;
@@ -139,6 +142,20 @@ forEachBackend('graduated trust and the holder\'s channel', (db, backend) => {
     assert.equal(await takenByKoza(l), 5_000);
     const wallet = expectOk(await koza().get('/v1/wallet/balance', l.wallet.token), 200);
     assert.equal(wallet.balance, 5_000);
+  });
+
+  it('learns of a holder\'s confirmation from the sweeper (settleLinks) without a charge', async () => {
+    const l = await linkedHolder(world, picker, (h) => h.registered_email !== null);
+    const url = await admin().lastConfirmationUrl(l.holder.registered_email!, l.holder.bank_code);
+    const browser = new BankBrowser(world.sandbox.url);
+    const shown = await browser.request('GET', url!);
+    assert.equal((await browser.request('POST', `/banks/${l.holder.bank_code}/confirm-link`, { ...hiddenFields(shown.html), decision: 'confirm' })).status, 200);
+    const client = new BankClient({ baseUrl: world.config.bankSandboxUrl!, keyFor: keysFromSeed(world.config.bankKeySeed!) });
+    const env = { db: db(), config: world.config, client, risk: allowAll };
+    const swept = await settleLinks(env, { confirmationCheckSeconds: 0 });
+    assert.ok(swept.confirmed >= 1, JSON.stringify(swept));
+    const row = (await db().query<{ holder_confirmed_via: string | null }>('SELECT holder_confirmed_via FROM bank_links WHERE id = $1', [l.linkId])).rows[0]!;
+    assert.equal(row.holder_confirmed_via, 'email');
   });
 
   it('asks for a step-up on the first withdrawal to an account from ¥10,000, and alerts on a cash-out right after a charge', async () => {
