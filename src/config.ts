@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { parseLimits, type Limits } from './wallets/limits.js';
+import { parseTrustRamp, type TrustStep } from './banks/link-trust.js';
 
 export interface Config {
   port: number;
@@ -27,7 +28,7 @@ export interface Config {
   sandboxSeed: number;
   /** Payments of this many yen or more need a step-up proof bound to the amount and merchant (PSD2 SCA). */
   stepUpPaymentFrom: number;
-  /** A first payment to a merchant (a destination the wallet never paid) of this many yen or more needs a step-up. */
+  /** Money to a destination the wallet never used (a first payment to a merchant, a first withdrawal to an account) of this many yen or more needs a step-up. */
   stepUpNewDestinationFrom: number;
   /** Payments to a merchant younger than this many days are held before payout (KOZA_MERCHANT_HOLD_NEW_DAYS). */
   merchantHoldNewDays: number;
@@ -67,8 +68,14 @@ export interface Config {
   publicUrl: string | undefined;
   /** Hours a new bank link stays in cooling-off (KOZA_COOLING_OFF_HOURS). */
   coolingOffHours: number;
-  /** Yen a link in cooling-off may charge per JST day (KOZA_COOLING_OFF_DAILY_CAP). */
+  /** Yen a bank account in its new-link window (or linked by PIN + text and not confirmed) may charge per rolling 24 h (KOZA_COOLING_OFF_DAILY_CAP). */
   coolingOffDailyCap: number;
+  /** The new-link cap: yen in total in the new-link window, and for life on an unconfirmed pin link (KOZA_NEW_LINK_TOTAL_CAP; default 3 × the 24 h cap). */
+  newLinkTotalCap: number;
+  /** After the new-link window: the ramp to full limits for confirmed or redirect links with clean history (KOZA_TRUST_RAMP). */
+  trustRamp: TrustStep[];
+  /** Charges of this many yen or more are told to the holder through the bank's inbox and e-mail (KOZA_LARGE_CHARGE_NOTICE_FROM). */
+  largeChargeNoticeFrom: number;
   /**
    * Which peers' X-Forwarded-For koza believes (KOZA_TRUST_PROXY): false (default, the peer is the client), true (any
    * peer), or the proxies' addresses/CIDRs. Rules count by client address, so behind a proxy this must be set.
@@ -129,6 +136,12 @@ function originsVar(env: Env, rpId: string): string[] {
     if (!secure || !onRpId || url.origin !== origin) throw new ConfigError('KOZA_WEBAUTHN_ORIGINS', expected, raw);
   }
   return list;
+}
+
+function trustRampVar(env: Env): TrustStep[] {
+  const parsed = parseTrustRamp(env.KOZA_TRUST_RAMP);
+  if (typeof parsed === 'string') throw new ConfigError('KOZA_TRUST_RAMP', parsed, env.KOZA_TRUST_RAMP);
+  return parsed;
 }
 
 function boolVar(env: Env, name: string, fallback: boolean): boolean {
@@ -233,6 +246,9 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('KOZA_DB_SCHEMA', 'a lower-case SQL identifier (letters, digits, _)', dbSchema);
   }
   const limits = parseLimits(env.KOZA_LIMITS);
+  // ¥10,000 per 24 h: a day of ordinary small payments, while a stolen link takes at most the new-link cap (¥30,000),
+  // one twentieth of the largest 2020 case (¥600,000 from one account, all on day one).
+  const coolingOffDailyCap = intVar(env, 'KOZA_COOLING_OFF_DAILY_CAP', 10_000, 0, 1_000_000_000);
   if (typeof limits === 'string') throw new ConfigError('KOZA_LIMITS', limits, env.KOZA_LIMITS);
   const host = env.HOST && env.HOST !== '' ? env.HOST : '127.0.0.1';
   const webauthnRpId = rpIdVar(env);
@@ -278,9 +294,13 @@ export function loadConfig(env: Env = process.env): Config {
     publicUrl: urlVar(env, 'KOZA_PUBLIC_URL'),
     // 72 hours: the holder is told of the link on day one (SPEC §5.3), so a stolen link is reported inside the window.
     coolingOffHours: intVar(env, 'KOZA_COOLING_OFF_HOURS', 72, 0, 24 * 90),
-    // ¥10,000 a day: a day of ordinary small payments, while three days of a stolen link take at most ¥30,000,
-    // one twentieth of the largest 2020 case (¥600,000 from one account, all on day one).
-    coolingOffDailyCap: intVar(env, 'KOZA_COOLING_OFF_DAILY_CAP', 10_000, 0, 1_000_000_000),
+    coolingOffDailyCap,
+    // 3 × the 24 h cap: rolling windows, so 72 h cannot hold a fourth day's cap (Japan days could: 72 h span four).
+    newLinkTotalCap: intVar(env, 'KOZA_NEW_LINK_TOTAL_CAP', 3 * coolingOffDailyCap, 0, 1_000_000_000),
+    trustRamp: trustRampVar(env),
+    // ¥30,000: above what the new-link window allows at all, and above most everyday top-ups; every one is told.
+    largeChargeNoticeFrom: intVar(env, 'KOZA_LARGE_CHARGE_NOTICE_FROM', 30_000, 1, 1_000_000_000_000),
+    // ¥10,000: a thief's first withdrawal to a new account (or payment to a new merchant) is above it; small honest ones pass.
     trustProxy: trustProxyVar(env),
   };
 }

@@ -72,6 +72,8 @@ export interface LinkWorld {
   sandbox: RunningBankSandbox;
   app: App;
   koza: KozaHttp;
+  /** koza's configuration (its secret key unseals the link tokens), for tests that run a flow's steps themselves. */
+  config: Config;
   close(): Promise<void>;
 }
 
@@ -85,9 +87,9 @@ export interface KozaOptions {
 
 export async function startLinkWorld(backend: TestBackend, db: Db, options: KozaOptions = {}): Promise<LinkWorld> {
   const sandbox = await startTestBankSandbox(backend);
-  const { app, koza } = await startKoza(db, sandbox, options);
+  const { app, koza, config } = await startKoza(db, sandbox, options);
   return {
-    sandbox, app, koza,
+    sandbox, app, koza, config,
     async close() {
       await app.close();
       await sandbox.close();

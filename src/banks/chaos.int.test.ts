@@ -38,8 +38,9 @@ forEachBackend('charges under bank faults', (db, backend) => {
     for (let i = 0; i < HOLDERS; i++) {
       const { holder, wallet, linkId } = await linkedHolder(world, picker, (h) => h.balance >= 300_000
         && !linked.some((l) => l.holder.bank_code === h.bank_code));
-      // Past cooling-off, so the amounts here are not capped at ¥10,000 a day.
-      await db().query(`UPDATE bank_links SET created_at = now() - interval '4 days' WHERE id = $1`, [linkId]);
+      // Four weeks old and confirmed by its holder at the bank: full trust, so the amounts here are not capped.
+      await db().query(`UPDATE bank_links SET created_at = now() - interval '29 days', holder_confirmed_at = now(),
+        holder_confirmed_via = 'email' WHERE id = $1`, [linkId]);
       linked.push({ holder, wallet, linkId, bankBefore: (await admin.holder(holder))!.balance });
     }
     for (const { holder } of linked) {

@@ -2,7 +2,8 @@
 // Must never put a link token, PIN, OTP, code or body into an error or a log, nor turn "no answer" into "refused".
 import {
   IDEMPOTENCY_HEADER, SIGNATURE_HEADER, type BankErrorCode, type BankProblem, type DirectoryEntry, type HolderNotificationBody,
-  type LinkCompleteBody, type LinkCompleted, type LinkRequestBody, type LinkRequestCreated, type LinkRevoked, type Statement,
+  type HolderNotified, type LinkCompleteBody, type LinkCompleted, type LinkRequestBody, type LinkRequestCreated, type LinkRevoked,
+  type LinkState, type Statement,
   type TransferBody, type TransferResult,
 } from './protocol.js';
 import { deriveBankKeyPair, signRequest, type BankKeyPair } from './signing.js';
@@ -111,10 +112,18 @@ export class BankClient {
     return this.bankCall(bankCode, 'POST', `/v2/links/${encodeURIComponent(linkToken)}/revoke`, {}, idempotencyKey, options);
   }
 
-  /** A message to the holder through the bank's own channel (SPEC §5.3: the out-of-band message of day one). */
+  /**
+   * A message to the holder through the bank's own channels (SPEC §5.3: the out-of-band message of day one); v2 answers
+   * which channels carried it (a holder without an e-mail on file gets no e-mail).
+   */
   notifyHolder(bankCode: string, body: HolderNotificationBody, idempotencyKey: string, options?: CallOptions)
-    : Promise<BankOutcome<{ notified: true } | Record<string, unknown>>> {
+    : Promise<BankOutcome<HolderNotified>> {
     return this.bankCall(bankCode, 'POST', '/v2/notifications', body, idempotencyKey, options);
+  }
+
+  /** v2: the link as the bank sees it now: the holder's confirmation, or a revocation (by the holder on the bank's page). */
+  getLinkState(bankCode: string, linkToken: string, options?: CallOptions): Promise<BankOutcome<LinkState>> {
+    return this.bankCall(bankCode, 'GET', `/v1/links/${encodeURIComponent(linkToken)}`, undefined, null, options);
   }
 
   /** Charge: takes money from the holder's account. A 200 with status 'rejected' is an answer, not a refusal. */

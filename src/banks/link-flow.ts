@@ -26,12 +26,14 @@ import {
 } from './link-errors.js';
 import {
   findLinkRequestByStateHash, getBankLinkById, getLinkRequest, getLinkRequestById, insertBankLink, insertLinkRequest,
-  linkTokenOf, listLinksAwaitingNotice, listLinksUnrevokedAtBank, listUnrevokedRefusals, liveLinksOfAccount, lockTypedAccount,
-  markAwaitingCustomer, markCredentialsAccepted, markLinkActive, markLinkRequestEnded, markLinkRequestLinked, markLinkRevoked,
-  markLinkRevokedAtBank, markRefusalRevokedAtBank, recordRequestCredentialFailure, sealLinkToken, setLinkRequestState,
-  typedAccountTries, getBankLink, type BankLink, type LinkRequest,
+  linkTokenOf, listLinksAwaitingNotice, listLinksUnrevokedAtBank, listUnrevokedRefusals, liveLinksOfAccount,
+  lockTypedAccount, markAwaitingCustomer, markCredentialsAccepted, markLinkActive, markLinkRequestEnded,
+  markLinkRequestLinked, markLinkRevoked, markLinkRevokedAtBank, markRefusalRevokedAtBank,
+  recordRequestCredentialFailure, sealLinkToken, setLinkRequestState, typedAccountTries, getBankLink, type BankLink,
+  type LinkRequest, listLinksAwaitingConfirmation,
 } from './link-store.js';
 import { linkPolicy, usableMethods, type LinkPolicy } from './policy.js';
+import { syncLinkState } from './link-state-sync.js';
 import type { BankProblem, LinkCompleteBody, LinkCompleted, LinkMethod, LinkRequestBody } from './protocol.js';
 
 /** A link request the bank does not bound sooner lives this long: time to find the phone and read the OTP. */
@@ -203,7 +205,10 @@ async function claimsFor(q: Queryable, policy: LinkPolicy, walletId: string, typ
     if (typed !== undefined) throw new InvalidRequest('name_kana is not taken: the bank is told the name verified for this wallet.');
     // L2 without a live identity cannot happen; refuse rather than link on no name at all.
     if (!identity) throw new AssuranceLevelTooLow('Verify your identity first.', { required_level: 'L2', current_level: 'L1' });
-    return { claims: { name_kana: identity.nameKana, date_of_birth: identity.dateOfBirth }, typedName: null };
+    // v2: the wallet's verified phone, so the bank can say whether it is the one it holds (never which one it holds).
+    const wallet = await getWallet(q, walletId);
+    const phone = wallet.phoneVerified && wallet.phone !== null ? { phone: wallet.phone } : {};
+    return { claims: { name_kana: identity.nameKana, date_of_birth: identity.dateOfBirth, ...phone }, typedName: null };
   }
   if (typed === undefined && !identity) throw new InvalidRequest('name_kana is required: the name of the account holder, in kana.');
   return {
@@ -390,7 +395,11 @@ async function decideLink(env: LinkEnv, request: LinkRequest, completed: LinkCom
     kind: 'link_complete', walletId: request.walletId, ...(requester.ip ? { ip: requester.ip } : {}),
     ...(requester.deviceKey ? { deviceKey: requester.deviceKey } : {}), bankCode: request.bankCode,
     accountRef: completed.account.account_ref,
-    attributes: { method: request.method, policy: policy.name, name_match_score: holder.match?.score ?? null, dob_matches: holder.dobMatches },
+    attributes: {
+      method: request.method, policy: policy.name, name_match_score: holder.match?.score ?? null, dob_matches: holder.dobMatches,
+      phone_matches: typeof completed.phone_matches === 'boolean' ? completed.phone_matches : null,
+      link_holder_confirmed: request.method === 'redirect' || completed.holder_confirmed === true,
+    },
   });
 
   const decided = await env.db.transaction(async (tx): Promise<{ link: BankLink } | { refusal: Refusal } | { ended: KozaError }> => {
@@ -407,12 +416,21 @@ async function decideLink(env: LinkEnv, request: LinkRequest, completed: LinkCom
         linkTokenSealed: sealLinkToken(env.config.secretKey, completed.link_token), method: locked.method, policy: policy.name,
         status: policy.notifyHolder ? 'notifying' : 'active', exclusive: policy.oneAccountOneWallet,
         holderNameKana: completed.holder.name_kana.slice(0, 100), nameMatchScore: holder.match?.score ?? null, linkRequestId: locked.id,
+        // A redirect link is the holder's own sign-in at the bank, whatever a bank answers.
+        holderConfirmed: locked.method === 'redirect' || completed.holder_confirmed === true,
+        phoneMatches: typeof completed.phone_matches === 'boolean' ? completed.phone_matches : null,
       });
       if (link) {
         await markLinkRequestLinked(tx, locked.id, link.id);
         await recordRiskSignal(tx, { walletId: locked.walletId, kind: 'link_created', detail: {
           link_id: link.id, bank_code: link.bankCode, method: link.method, policy: policy.name, name_match_score: link.nameMatchScore,
+          holder_confirmed: link.holderConfirmedAt !== null, phone_matches: link.phoneMatches,
         } });
+        // The bank holds another phone for the account than the wallet verified: a SIM swap or a borrowed account. A
+        // signal and a rule's alert, not a refusal: people change phones and banks lag behind.
+        if (link.phoneMatches === false) {
+          await recordRiskSignal(tx, { walletId: locked.walletId, kind: 'link_phone_mismatch', detail: { link_id: link.id, bank_code: link.bankCode } });
+        }
         return { link };
       }
     }
@@ -585,6 +603,8 @@ export async function ensureHolderNotified(env: LinkEnv, linkId: string): Promis
       + `${jst(link.createdAt)}. koza can now take money from this account when the wallet is charged; each debit shows as KOZA `
       + 'with a reference. If you did not do this, contact your bank or koza at once: the link will be stopped and, under '
       + "koza's published compensation policy, any money taken is paid back.",
+    // The inbox and the contact the bank holds besides the phone: a SIM-swapper holds the phone, not these.
+    channels: ['inbox', 'email'],
   }, `${link.id}:notify:link_created`);
   if (outcome.kind === 'unknown') throw new BankUnavailable('The bank did not confirm the notice to the account holder. Try again.', { bank_code: link.bankCode });
   if (outcome.kind === 'refused') {
@@ -597,7 +617,8 @@ export async function ensureHolderNotified(env: LinkEnv, linkId: string): Promis
     throw new BankRequestRefused('The bank could not tell the account holder of the link, so it was not made.',
       { bank_code: link.bankCode, bank_error: outcome.problem.code });
   }
-  return (await markLinkActive(env.db, link.id, true)) ?? (await getBankLinkById(env.db, link.id))!;
+  const channels = Array.isArray(outcome.value.channels) ? outcome.value.channels.filter((c) => typeof c === 'string').slice(0, 3) : ['inbox'];
+  return (await markLinkActive(env.db, link.id, true, channels)) ?? (await getBankLinkById(env.db, link.id))!;
 }
 
 async function revokeAtBank(env: LinkEnv, link: BankLink): Promise<boolean> {
@@ -641,11 +662,12 @@ export async function executeRevoke(env: LinkEnv, link: BankLink): Promise<BankL
  * revoked in koza (or refused) that the bank still holds. For a worker or the CLI; returns what it settled.
  */
 export async function settleLinks(
-  env: LinkEnv, options: { limit?: number; noticeAfterSeconds?: number } = {},
-): Promise<{ notified: number; revoked: number }> {
+  env: LinkEnv, options: { limit?: number; noticeAfterSeconds?: number; confirmationCheckSeconds?: number } = {},
+): Promise<{ notified: number; revoked: number; confirmed: number }> {
   const limit = options.limit ?? 100;
   let notified = 0;
   let revoked = 0;
+  let confirmed = 0;
   // A younger notice is most likely still in the hands of the request that made the link.
   for (const link of await listLinksAwaitingNotice(env.db, options.noticeAfterSeconds ?? 60, limit)) {
     try {
@@ -660,5 +682,12 @@ export async function settleLinks(
   for (const refusal of await listUnrevokedRefusals(env.db, limit)) {
     if (await revokeRefusedAtBank(env, refusal.id, refusal.bankCode, unseal(env.config.secretKey, refusal.tokenSealed))) revoked++;
   }
-  return { notified, revoked };
+  // Unconfirmed PIN+text links: the holder's tap (or stop) at the bank is learnt at least hourly, not only at a charge.
+  for (const link of await listLinksAwaitingConfirmation(env.db, options.confirmationCheckSeconds ?? 3600, limit)) {
+    // One link that cannot be asked about (a token sealed under another key) must not stop the sweep for the rest.
+    const state = await syncLinkState(env, link).catch(() => 'unknown' as const);
+    if (state === 'confirmed') confirmed++;
+    if (state === 'revoked') revoked++;
+  }
+  return { notified, revoked, confirmed };
 }

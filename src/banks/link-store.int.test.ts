@@ -39,7 +39,7 @@ forEachBackend('link store', (db) => {
     return db().transaction((tx) => insertBankLink(tx, {
       walletId, bankCode: '0001', accountRef, branchCode: '001', accountNumberMasked: '****567', method: 'redirect',
       linkTokenSealed: sealLinkToken(KEY, `blt_${accountRef}_${walletId}`), policy: exclusive ? 'secure' : 'legacy-2020',
-      status: 'notifying', exclusive, holderNameKana: 'ﾃｽﾄ ﾀﾛｳ', nameMatchScore: 100, linkRequestId: request.id,
+      status: 'notifying', exclusive, holderNameKana: 'ﾃｽﾄ ﾀﾛｳ', nameMatchScore: 100, linkRequestId: request.id, holderConfirmed: true, phoneMatches: null,
     }));
   }
 

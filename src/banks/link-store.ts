@@ -201,6 +201,15 @@ export interface BankLink {
   revokedReason: string | null;
   /** Sealed; read it with linkTokenOf. */
   linkTokenSealed: string;
+  /** The holder confirmed the link at the bank (sign-in, or the one tap the bank e-mailed); redirect links at creation. */
+  holderConfirmedAt: Date | null;
+  holderConfirmedVia: 'bank_sign_in' | 'email' | null;
+  /** The wallet's verified phone is the one the bank holds for the account; null when not compared. */
+  phoneMatches: boolean | null;
+  /** When koza last asked the bank for the link's state. */
+  bankStateCheckedAt: Date | null;
+  /** The channels the bank used for the link_created notice. */
+  holderNoticeChannels: string[] | null;
 }
 
 interface LinkRow {
@@ -208,6 +217,8 @@ interface LinkRow {
   account_number_masked: string; method: LinkMethod; policy: PolicyName; status: LinkStatus; exclusive: boolean;
   holder_name_kana: string; name_match_score: number | null; link_request_id: string; created_at: Date;
   holder_notified_at: Date | null; revoked_at: Date | null; revoked_reason: string | null; link_token_sealed: string;
+  holder_confirmed_at: Date | null; holder_confirmed_via: 'bank_sign_in' | 'email' | null; phone_matches: boolean | null;
+  bank_state_checked_at: Date | null; holder_notice_channels: string[] | null;
 }
 
 const date = (d: Date | null): Date | null => (d === null ? null : new Date(d));
@@ -218,13 +229,15 @@ function toLink(r: LinkRow): BankLink {
     accountNumberMasked: r.account_number_masked, method: r.method, policy: r.policy, status: r.status, exclusive: r.exclusive,
     holderNameKana: r.holder_name_kana, nameMatchScore: r.name_match_score, linkRequestId: r.link_request_id,
     createdAt: new Date(r.created_at), holderNotifiedAt: date(r.holder_notified_at), revokedAt: date(r.revoked_at),
-    revokedReason: r.revoked_reason, linkTokenSealed: r.link_token_sealed,
+    revokedReason: r.revoked_reason, linkTokenSealed: r.link_token_sealed, holderConfirmedAt: date(r.holder_confirmed_at),
+    holderConfirmedVia: r.holder_confirmed_via, phoneMatches: r.phone_matches, bankStateCheckedAt: date(r.bank_state_checked_at),
+    holderNoticeChannels: r.holder_notice_channels,
   };
 }
 
 const LINK_COLUMNS = `id, seq, wallet_id, bank_code, account_ref, branch_code, account_number_masked, method, policy, status,
   exclusive, holder_name_kana, name_match_score, link_request_id, created_at, holder_notified_at, revoked_at, revoked_reason,
-  link_token_sealed`;
+  link_token_sealed, holder_confirmed_at, holder_confirmed_via, phone_matches, bank_state_checked_at, holder_notice_channels`;
 
 /** The link token koza presents to the bank for this link (debit, credit, notify, revoke). */
 export function linkTokenOf(link: Pick<BankLink, 'linkTokenSealed'>, secretKey: Buffer): string {
@@ -243,16 +256,19 @@ export async function insertBankLink(q: Queryable, input: {
   walletId: string; bankCode: string; accountRef: string; branchCode: string; accountNumberMasked: string;
   linkTokenSealed: string; method: LinkMethod; policy: PolicyName; status: 'notifying' | 'active'; exclusive: boolean;
   holderNameKana: string; nameMatchScore: number | null; linkRequestId: string;
+  holderConfirmed: boolean; phoneMatches: boolean | null;
 }): Promise<BankLink | null> {
   await q.query('SAVEPOINT insert_bank_link');
   try {
     const res = await q.query<LinkRow>(
       `INSERT INTO bank_links (id, wallet_id, bank_code, account_ref, branch_code, account_number_masked, link_token_sealed,
-         method, policy, status, exclusive, holder_name_kana, name_match_score, link_request_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ${LINK_COLUMNS}`,
+         method, policy, status, exclusive, holder_name_kana, name_match_score, link_request_id, holder_confirmed_at,
+         holder_confirmed_via, phone_matches)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, CASE WHEN $15 THEN now() END,
+         CASE WHEN $15 THEN 'bank_sign_in' END, $16) RETURNING ${LINK_COLUMNS}`,
       [newId('lnk'), input.walletId, input.bankCode, input.accountRef, input.branchCode, input.accountNumberMasked,
         input.linkTokenSealed, input.method, input.policy, input.status, input.exclusive, input.holderNameKana,
-        input.nameMatchScore, input.linkRequestId]);
+        input.nameMatchScore, input.linkRequestId, input.holderConfirmed, input.phoneMatches]);
     await q.query('RELEASE SAVEPOINT insert_bank_link');
     return toLink(res.rows[0]!);
   } catch (err) {
@@ -298,10 +314,24 @@ export async function liveLinksOfAccount(q: Queryable, bankCode: string, account
   return res.rows.map(toLink);
 }
 
-export async function markLinkActive(q: Queryable, linkId: string, holderNotified: boolean): Promise<BankLink | null> {
+export async function markLinkActive(
+  q: Queryable, linkId: string, holderNotified: boolean, channels: string[] | null = null,
+): Promise<BankLink | null> {
   const res = await q.query<LinkRow>(
-    `UPDATE bank_links SET status = 'active', holder_notified_at = CASE WHEN $2 THEN coalesce(holder_notified_at, now()) END
-      WHERE id = $1 AND status = 'notifying' RETURNING ${LINK_COLUMNS}`, [linkId, holderNotified]);
+    `UPDATE bank_links SET status = 'active', holder_notified_at = CASE WHEN $2 THEN coalesce(holder_notified_at, now()) END,
+            holder_notice_channels = $3
+      WHERE id = $1 AND status = 'notifying' RETURNING ${LINK_COLUMNS}`, [linkId, holderNotified, channels]);
+  return res.rows[0] ? toLink(res.rows[0]) : null;
+}
+
+/** What the bank said of the link just now (GET /links/{token}): a holder confirmation is recorded once. */
+export async function recordBankLinkState(
+  q: Queryable, linkId: string, state: { confirmedAt: Date | null; confirmedVia: 'bank_sign_in' | 'email' | null },
+): Promise<BankLink | null> {
+  const res = await q.query<LinkRow>(
+    `UPDATE bank_links SET bank_state_checked_at = now(),
+            holder_confirmed_at = coalesce(holder_confirmed_at, $2), holder_confirmed_via = coalesce(holder_confirmed_via, $3)
+      WHERE id = $1 RETURNING ${LINK_COLUMNS}`, [linkId, state.confirmedAt, state.confirmedVia]);
   return res.rows[0] ? toLink(res.rows[0]) : null;
 }
 
@@ -335,5 +365,18 @@ export async function listLinksAwaitingNotice(q: Queryable, olderThanSeconds: nu
   const res = await q.query<LinkRow>(
     `SELECT ${LINK_COLUMNS} FROM bank_links WHERE status = 'notifying' AND created_at < now() - make_interval(secs => $1)
       ORDER BY seq LIMIT $2`, [olderThanSeconds, limit]);
+  return res.rows.map(toLink);
+}
+
+/**
+ * Live PIN+text links whose holder has not confirmed them, not asked about within `everySeconds`, oldest check first:
+ * the sweeper asks the bank, so a confirmation (or a holder's stop at the bank) reaches koza without a charge.
+ */
+export async function listLinksAwaitingConfirmation(q: Queryable, everySeconds: number, limit: number): Promise<BankLink[]> {
+  const res = await q.query<LinkRow>(
+    `SELECT ${LINK_COLUMNS} FROM bank_links
+      WHERE status = 'active' AND method <> 'redirect' AND holder_confirmed_at IS NULL AND policy = 'secure'
+        AND (bank_state_checked_at IS NULL OR bank_state_checked_at < now() - make_interval(secs => $1))
+      ORDER BY bank_state_checked_at NULLS FIRST, seq LIMIT $2`, [everySeconds, limit]);
   return res.rows.map(toLink);
 }

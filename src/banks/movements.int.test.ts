@@ -43,8 +43,10 @@ forEachBackend('charges and withdrawals', (db, backend) => {
     koza().post('/v1/charges', { link_id: l.linkId, amount, ...extra }, l.wallet.token, key);
   const balanceOf = async (l: Linked) => expectOk(await koza().get('/v1/wallet/balance', l.wallet.token), 200);
   const bankBalance = async (h: SandboxHolderAccount) => (await admin().holder(h))!.balance;
-  /** Cooling-off is over: the link was made three days and a minute ago. */
-  const ageLink = (l: Linked) => db().query(`UPDATE bank_links SET created_at = now() - interval '73 hours' WHERE id = $1`, [l.linkId]);
+  /** Full trust: the link is four weeks old and its holder confirmed it at the bank (graduated trust, link-trust.ts). */
+  const ageLink = (l: Linked) => db().query(
+    `UPDATE bank_links SET created_at = now() - interval '29 days', holder_confirmed_at = now(), holder_confirmed_via = 'email' WHERE id = $1`,
+    [l.linkId]);
 
   it('charges the holder\'s own account: posted, passbook shows KOZA and the reference, idempotent, cooling-off caps a new link', async () => {
     const l = await linkedHolderOf((h) => h.balance >= 200_000);
@@ -60,7 +62,7 @@ forEachBackend('charges and withdrawals', (db, backend) => {
     const passbook = await admin().passbook(l.holder);
     assert.ok(passbook.some((line) => line.descriptor.includes(`KOZA ${posted.id}`) && line.withdrawal === 8_000), JSON.stringify(passbook.slice(-2)));
 
-    // Cooling-off: ¥10,000 a day on a link younger than 72 hours.
+    // The new-link cap: ¥10,000 per rolling 24 h on an account linked less than 72 hours ago.
     const capped = expectProblemOver(await charge(l, 3_000), 422, 'limit-exceeded');
     assert.equal(capped.limit, 'cooling_off');
     assert.equal(capped.remaining_yen, 2_000);
@@ -75,7 +77,9 @@ forEachBackend('charges and withdrawals', (db, backend) => {
     await ageLink(l);
     expectOk(await charge(l, 30_000), 201);
     const before = await bankBalance(l.holder);
-    const out = expectOk(await koza().post('/v1/withdrawals', { link_id: l.linkId, amount: 12_000 }, l.wallet.token), 201);
+    // The first withdrawal to this account from ¥10,000 needs a step-up bound to amount and link.
+    const proof = await stepUpProof(world.app, l.wallet, l.totp, { action: 'withdrawal', destination: l.linkId, amount: 12_000 });
+    const out = expectOk(await koza().post('/v1/withdrawals', { link_id: l.linkId, amount: 12_000, step_up_proof: proof }, l.wallet.token), 201);
     assert.equal(out.kind, 'withdrawal');
     assert.equal((await balanceOf(l)).balance, 18_000);
     assert.equal(await bankBalance(l.holder), before + 12_000);

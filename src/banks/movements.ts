@@ -10,7 +10,7 @@ import type { Yen } from '../money.js';
 import type { Config } from '../config.js';
 import { assertCanMoveMoney, getWallet, type Wallet } from '../wallets/wallets.js';
 import { assertLevel } from '../identity/assurance.js';
-import { assertBalanceWithinLimit, assertMovementWithinLimits, JST_DAY_START, LimitExceeded } from '../wallets/limits.js';
+import { assertBalanceWithinLimit, assertMovementWithinLimits, LimitExceeded } from '../wallets/limits.js';
 import { assertChargesAllowed } from '../operations/controls.js';
 import { consumeStepUpProof } from '../identity/step-up.js';
 import { recordRiskSignal } from '../risk/signals.js';
@@ -19,7 +19,9 @@ import type { RiskDecider, RiskDecision } from '../risk/hook.js';
 import type { BankClient, BankOutcome } from './client.js';
 import type { TransferResult } from './protocol.js';
 import { clearingAccountId, loadLinkForMovement, policyFor, type LinkForMovement } from './movement-links.js';
-import { coolingOffLimitFor } from './link-cooling-off.js';
+import { linkPolicy } from './policy.js';
+import { checkTrust, formatYen, trustRefusalDetail } from './link-trust.js';
+import { accountTrustFacts } from './account-trust-facts.js';
 
 export type MovementKind = 'charge' | 'withdrawal';
 /** held: a risk review holds it (pending transfer made, bank not asked) until an analyst releases or rejects it. */
@@ -124,12 +126,18 @@ export async function reserveCharge(deps: MovementDeps, tx: Queryable, input: Mo
   await assertMovementWithinLimits(tx, limits, 'charge', wallet.id, input.amount);
   const balance = await getBalance(tx, wallet.ledgerAccountId);
   assertBalanceWithinLimit(limits, postedCreditBalance(balance) + balance.creditsPending, input.amount);
-  await assertWithinCoolingOff(tx, deps.config, link, input.amount);
+  const trust = await assertWithinTrust(tx, deps.config, wallet.id, link, input.amount);
 
   const decision = await deps.risk({
     kind: 'charge', walletId: wallet.id, bankCode: link.bankCode, accountRef: link.accountRef, amount: input.amount,
     ...(input.ip ? { ip: input.ip } : {}),
-    attributes: { link_age_hours: hoursSince(link.createdAt), method: link.method },
+    attributes: {
+      link_age_hours: hoursSince(link.createdAt), method: link.method,
+      link_holder_confirmed: link.method === 'redirect' || link.holderConfirmedAt !== null,
+      link_phone_matches: link.phoneMatches,
+      account_link_age_hours: hoursSince(trust.firstLinkedAt),
+      first_large_charge: input.amount >= deps.config.largeChargeNoticeFrom && !(await hadLargeCharge(tx, link, deps.config.largeChargeNoticeFrom)),
+    },
   }, tx);
   if (decision.action === 'deny') {
     await recordRiskSignal(tx, { walletId: wallet.id, kind: 'charge_denied', detail: { reasons: decision.reasons } });
@@ -141,20 +149,39 @@ export async function reserveCharge(deps: MovementDeps, tx: Queryable, input: Mo
   }
 
   const id = newId('chg');
-  return insertMovement(tx, {
+  const movement = await insertMovement(tx, {
     id, kind: 'charge', wallet, link, amount: input.amount, scope: input.idempotencyScope, key: input.idempotencyKey,
     debit: clearingAccountId(link.bankCode), credit: wallet.ledgerAccountId, ...holdFor(decision),
-  }).then((m) => noticeIfHeld(tx, m, wallet));
+  });
+  // The holder hears of the first charge and of every large one through the bank's inbox and e-mail, once it posts.
+  const noticeKind = !(await chargedBefore(tx, link, movement.id)) ? 'first_charge'
+    : input.amount >= deps.config.largeChargeNoticeFrom ? 'large_charge' : null;
+  if (noticeKind !== null && linkPolicy(link.policy).notifyHolder) {
+    await tx.query('UPDATE bank_movements SET holder_notice_kind = $2 WHERE id = $1', [movement.id, noticeKind]);
+  }
+  return noticeIfHeld(tx, movement, wallet);
 }
 
 /** Step 1 of a withdrawal: the amount is held (pending debit on the wallet) before the bank is asked to pay. */
 export async function reserveWithdrawal(deps: MovementDeps, tx: Queryable, input: MovementRequest): Promise<Movement> {
   const { wallet, link } = await walletAndLink(deps, tx, input);
+  const newDestination = !(await withdrewTo(tx, wallet.id, link));
   const decision = await deps.risk({
     kind: 'withdrawal', walletId: wallet.id, bankCode: link.bankCode, accountRef: link.accountRef, amount: input.amount,
     ...(input.ip ? { ip: input.ip } : {}),
-    attributes: { link_age_hours: hoursSince(link.createdAt), method: link.method },
+    attributes: {
+      link_age_hours: hoursSince(link.createdAt), method: link.method, new_destination: newDestination,
+      minutes_since_charge: await minutesSinceCharge(tx, wallet.id),
+    },
   }, tx);
+  // Money to an account never withdrawn to before (a takeover's cash-out) needs the wallet's second factor, bound to
+  // this amount and this link; small amounts pass, so a first test withdrawal stays easy.
+  if (newDestination && input.amount >= deps.config.stepUpNewDestinationFrom && decision.action !== 'deny' && decision.action !== 'challenge'
+    && deps.config.policy === 'secure') {
+    await keepingDecision(consumeStepUpProof(tx, {
+      walletId: wallet.id, proof: input.stepUpProof, action: 'withdrawal', amount: input.amount, destination: link.id,
+    }));
+  }
   if (decision.action === 'deny') {
     await recordRiskSignal(tx, { walletId: wallet.id, kind: 'charge_denied', detail: { kind: 'withdrawal', reasons: decision.reasons } });
     throw new ChargeRefused('This withdrawal cannot be made. If you think this is a mistake, contact support.');
@@ -201,19 +228,61 @@ async function keepingDecision(check: Promise<void>): Promise<void> {
   }
 }
 
-async function assertWithinCoolingOff(q: Queryable, config: Config, link: LinkForMovement, amount: number): Promise<void> {
-  const coolingOff = coolingOffLimitFor(link, new Date(), config);
-  if (coolingOff === null) return;
-  const cap = coolingOff.dailyCapYen;
-  // A new link can take only a little a day for its first hours: a stolen link cannot empty an account on day one.
-  const res = await q.query<{ used: number }>(
-    `SELECT coalesce(sum(amount), 0)::int8 AS used FROM bank_movements
-      WHERE link_id = $1 AND kind = 'charge' AND status <> 'voided' AND created_at >= ${JST_DAY_START}`, [link.id]);
-  const used = res.rows[0]!.used;
-  if (used + amount > cap) {
-    throw new LimitExceeded(`This bank account was linked recently: until ${coolingOff.endsAt.toISOString()} at most ¥${cap} a day can be charged from it.`,
-      { limit: 'cooling_off', limit_yen: cap, remaining_yen: Math.max(0, cap - used) });
+/**
+ * Graduated trust (link-trust.ts), counted per bank account and person: a refusal names the next step (confirm the link
+ * at the bank), how much is left and when it grows. Returns the account's facts for the risk event.
+ */
+async function assertWithinTrust(q: Queryable, config: Config, walletId: string, link: LinkForMovement, amount: number) {
+  const now = new Date();
+  const facts = await accountTrustFacts(q, walletId, link, now);
+  const verdict = checkTrust(facts, amount, now, config);
+  if (!verdict.allowed) {
+    const limit = verdict.limit!;
+    throw new LimitExceeded(trustRefusalDetail(verdict), {
+      limit: limit.stage === 'unconfirmed' ? 'unconfirmed_link' : limit.stage === 'new_link' ? 'cooling_off' : 'link_trust',
+      limit_yen: limit.totalYen !== null && limit.stage === 'unconfirmed' ? limit.totalYen : (limit.per24hYen ?? 0),
+      remaining_yen: verdict.remainingYen ?? 0,
+      ...(verdict.growsAt ? { grows_at: verdict.growsAt.toISOString() } : {}),
+      ...(limit.stage === 'unconfirmed' ? { next_step: 'confirm_link_at_bank' } : {}),
+    } as { limit: string; limit_yen: number; remaining_yen: number });
   }
+  return facts;
+}
+
+/** Whether the bank account had a charge (not voided) other than this one, through any wallet's link. */
+async function chargedBefore(q: Queryable, link: LinkForMovement, movementId: string): Promise<boolean> {
+  const res = await q.query(
+    `SELECT 1 FROM bank_movements m JOIN bank_links l ON l.id = m.link_id
+      WHERE l.bank_code = $1 AND l.account_ref = $2 AND m.kind = 'charge' AND m.status <> 'voided' AND m.id <> $3 LIMIT 1`,
+    [link.bankCode, link.accountRef, movementId]);
+  return res.rows.length > 0;
+}
+
+/** Whether the account had a charge (not voided) of `from` yen or more before: the first large one is an alert. */
+async function hadLargeCharge(q: Queryable, link: LinkForMovement, from: number): Promise<boolean> {
+  const res = await q.query(
+    `SELECT 1 FROM bank_movements m JOIN bank_links l ON l.id = m.link_id
+      WHERE l.bank_code = $1 AND l.account_ref = $2 AND m.kind = 'charge' AND m.status <> 'voided' AND m.amount >= $3 LIMIT 1`,
+    [link.bankCode, link.accountRef, from]);
+  return res.rows.length > 0;
+}
+
+/** Whether the wallet ever withdrew (not voided) to this bank account, through any of its links to it. */
+async function withdrewTo(q: Queryable, walletId: string, link: LinkForMovement): Promise<boolean> {
+  const res = await q.query(
+    `SELECT 1 FROM bank_movements m JOIN bank_links l ON l.id = m.link_id
+      WHERE m.wallet_id = $1 AND l.bank_code = $2 AND l.account_ref = $3 AND m.kind = 'withdrawal' AND m.status <> 'voided' LIMIT 1`,
+    [walletId, link.bankCode, link.accountRef]);
+  return res.rows.length > 0;
+}
+
+/** Minutes since the wallet's latest charge that was not voided (cash-out: charge, then at once out); null if none in 30 days. */
+async function minutesSinceCharge(q: Queryable, walletId: string): Promise<number | null> {
+  const res = await q.query<{ minutes: number | string | null }>(
+    `SELECT extract(epoch FROM now() - max(created_at)) / 60 AS minutes FROM bank_movements
+      WHERE wallet_id = $1 AND kind = 'charge' AND status <> 'voided' AND created_at > now() - interval '30 days'`, [walletId]);
+  const minutes = res.rows[0]?.minutes;
+  return minutes === null || minutes === undefined ? null : Math.round(Number(minutes) * 100) / 100;
 }
 
 async function insertMovement(tx: Queryable, m: {

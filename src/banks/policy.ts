@@ -21,7 +21,7 @@ export interface LinkPolicy {
   nameSource: 'verified_identity' | 'typed';
   /** Holder name (kana) and date of birth must match the eKYC identity: strong or exact, equal DOB. */
   nameMatching: boolean;
-  /** New links start with lower charge limits (coolingOffLimitFor). */
+  /** New links start with lower charge limits and grow with the account's age and clean history (link-trust.ts). */
   coolingOff: boolean;
   /** The bank tells the holder of every new link through its own channel. */
   notifyHolder: boolean;

@@ -4,6 +4,7 @@
 import type { Db } from '../store/db.js';
 import type { Config } from '../config.js';
 import { startPeriodic } from '../jobs/periodic.js';
+import { sendDueHolderChargeNotices } from './holder-charge-notices.js';
 import { completeIdempotentKey } from '../http/idempotency.js';
 import {
   callBank, getMovement, movementJson, outcomeOf, REVIEW_REJECTED, settleMovement, type Movement, type MovementDeps,
@@ -43,6 +44,8 @@ export async function reconcileOnce(
     const movement = await settleFromBank(deps, id);
     if (movement.status === 'posted' || movement.status === 'voided') settled += 1; else stillOpen += 1;
   }
+  // The holders' charge notices the bank did not confirm when the charge posted (or posted here): sent again, same key.
+  await sendDueHolderChargeNotices(deps).catch(() => 0);
   return { settled, stillOpen };
 }
 

@@ -1,6 +1,7 @@
 // Owns the record of risk decisions (SPEC §7, issue 5 item 4): every decision with its inputs and rule hits, read
 // back by wallet, device, IP or bank account, and the alert queue review and deny decisions feed.
-// Must never drop a decision's inputs, nor open an alert for a decision that allowed or challenged.
+// Must never drop a decision's inputs, nor open an alert for a decision that allowed or challenged unless a rule with
+// `alert: true` fired (allow but alert).
 import type { Queryable } from '../store/db.js';
 import { newId } from '../ids.js';
 import type { RiskAction, RiskDecision, RiskEvent, RiskEventKind } from './hook.js';
@@ -12,6 +13,8 @@ export interface RuleHit {
   text: string;
   action?: RiskAction;
   score?: number;
+  /** The rule opens an alert when it fires (`alert: true`). */
+  alert?: true;
 }
 
 export interface DecisionToStore {
@@ -52,7 +55,8 @@ export interface RiskAlert {
   id: string;
   seq: number;
   decisionId: string;
-  kind: 'review' | 'deny';
+  /** review/deny: the decision's action; alert: allowed, but a rule with `alert: true` fired. */
+  kind: 'review' | 'deny' | 'alert';
   status: AlertStatus;
   createdAt: Date;
   acknowledgedAt: Date | null;
@@ -98,10 +102,12 @@ export async function storeDecision(q: Queryable, input: DecisionToStore): Promi
       JSON.stringify(input.features), input.at ?? null],
   );
   // Unenforced review/deny decisions open alerts too: an analyst watching a rule set in shadow mode needs to see them.
-  if (decision.action === 'review' || decision.action === 'deny') {
+  // An allowed (or challenged) decision opens one of kind 'alert' when a rule with `alert: true` fired.
+  const alertKind = decision.action === 'review' || decision.action === 'deny' ? decision.action : decision.alert ? 'alert' : null;
+  if (alertKind !== null) {
     await q.query(
       `INSERT INTO risk_alerts (id, decision_id, kind, created_at) VALUES ($1, $2, $3, coalesce($4::timestamptz, now()))`,
-      [newId('alr'), id, decision.action, input.at ?? null],
+      [newId('alr'), id, alertKind, input.at ?? null],
     );
   }
   return id;
@@ -182,7 +188,7 @@ export async function getDecision(q: Queryable, id: string): Promise<StoredDecis
 }
 
 type AlertRow = DecisionRow & {
-  alert_id: string; alert_seq: number | string; kind: 'review' | 'deny'; status: AlertStatus; alert_created_at: Date;
+  alert_id: string; alert_seq: number | string; kind: 'review' | 'deny' | 'alert'; status: AlertStatus; alert_created_at: Date;
   acknowledged_at: Date | null; acknowledged_by: string | null; resolution: 'released' | 'rejected' | null; note: string | null;
 };
 

@@ -29,6 +29,8 @@ const ORDINARY: Record<string, FeatureVector> = {
     link_failures_per_wallet_30d: 2, link_failures_per_person_30d: 2, typed_accounts_started_per_wallet_24h: 2,
     typed_accounts_started_per_wallet_30d: 3, typed_accounts_started_per_person_30d: 3, typed_accounts_started_per_device_24h: 2,
     typed_accounts_started_per_device_30d: 3,
+    link_holder_confirmed: true, link_phone_matches: true, account_link_age_hours: 2000, first_large_charge: false,
+    new_destination: false, minutes_since_charge: 4000,
   },
   'new customer on day one: sign-up, link, a first 10,000 yen charge': {
     amount: 10000, name_match_score: 92, dob_matches: true, link_method: 'pin_otp', link_age_hours: 0.5,
@@ -48,6 +50,9 @@ const ORDINARY: Record<string, FeatureVector> = {
     link_failures_per_wallet_30d: 3, link_failures_per_person_30d: 3, typed_accounts_started_per_wallet_24h: 3,
     typed_accounts_started_per_wallet_30d: 3, typed_accounts_started_per_person_30d: 3, typed_accounts_started_per_device_24h: 3,
     typed_accounts_started_per_device_30d: 3,
+    // Not confirmed yet: the bank's e-mail is minutes old, and the link half an hour.
+    link_holder_confirmed: false, link_phone_matches: true, account_link_age_hours: 0.5, first_large_charge: false,
+    new_destination: true, minutes_since_charge: 600,
   },
   'a couple sharing a tablet, each with a wallet and a salary account': {
     amount: 30000, name_match_score: 100, dob_matches: true, link_method: 'redirect', link_age_hours: 100,
@@ -66,6 +71,8 @@ const ORDINARY: Record<string, FeatureVector> = {
     link_failures_per_wallet_30d: 1, link_failures_per_person_30d: 1, typed_accounts_started_per_wallet_24h: 3,
     typed_accounts_started_per_wallet_30d: 3, typed_accounts_started_per_person_30d: 3, typed_accounts_started_per_device_24h: 5,
     typed_accounts_started_per_device_30d: 5,
+    link_holder_confirmed: true, link_phone_matches: true, account_link_age_hours: 100, first_large_charge: false,
+    new_destination: false, minutes_since_charge: 1500,
   },
   'an ordinary shopper: a few payments a week at a few shops, one of them opened this month': {
     amount: 1800, name_match_score: 100, dob_matches: true, link_method: 'redirect', link_age_hours: 900,
@@ -85,6 +92,8 @@ const ORDINARY: Record<string, FeatureVector> = {
     link_failures_per_wallet_30d: 0, link_failures_per_person_30d: 0, typed_accounts_started_per_wallet_24h: 0,
     typed_accounts_started_per_wallet_30d: 0, typed_accounts_started_per_person_30d: 0, typed_accounts_started_per_device_24h: 0,
     typed_accounts_started_per_device_30d: 0,
+    link_holder_confirmed: true, link_phone_matches: true, account_link_age_hours: 900, first_large_charge: false,
+    new_destination: false, minutes_since_charge: 3000,
   },
   'a busy lunch at a popular new shop: the customer pays there for the first time': {
     amount: 1200, name_match_score: 100, dob_matches: true, link_method: 'pin_otp', link_age_hours: 400,
@@ -103,6 +112,8 @@ const ORDINARY: Record<string, FeatureVector> = {
     link_failures_per_wallet_30d: 0, link_failures_per_person_30d: 0, typed_accounts_started_per_wallet_24h: 0,
     typed_accounts_started_per_wallet_30d: 0, typed_accounts_started_per_person_30d: 0, typed_accounts_started_per_device_24h: 0,
     typed_accounts_started_per_device_30d: 0,
+    link_holder_confirmed: true, link_phone_matches: true, account_link_age_hours: 900, first_large_charge: false,
+    new_destination: false, minutes_since_charge: 3000,
   },
 };
 
@@ -151,6 +162,11 @@ const PATTERNS: Record<string, { event: RiskEventKind; features: Record<string, 
   'person-many-typed-accounts-30d': { event: 'link_start', features: { typed_accounts_started_per_person_30d: 6 } },
   'device-many-typed-accounts-24h': { event: 'link_start', features: { typed_accounts_started_per_device_24h: 6 } },
   'device-many-typed-accounts-30d': { event: 'link_start', features: { typed_accounts_started_per_device_30d: 10 } },
+  'first-large-charge-after-new-link': { event: 'charge', features: { amount: 50000, first_large_charge: true, account_link_age_hours: 80 } },
+  'charge-on-unconfirmed-pin-link': { event: 'charge', features: { link_method: 'pin_otp', link_holder_confirmed: false, account_link_age_hours: 25 } },
+  'cash-out-right-after-charge': { event: 'withdrawal', features: { minutes_since_charge: 3 } },
+  'link-phone-mismatch': { event: 'link_complete', features: { link_phone_matches: false } },
+  'pay-new-merchant-right-after-charge': { event: 'payment', features: { minutes_since_charge: 5, new_destination: true, amount: 20000 } },
 };
 
 const established = Object.values(ORDINARY)[0]!;
@@ -245,6 +261,28 @@ describe('default rule set', () => {
     });
     assert.equal(sprayer.action, 'review');
     assert.deepEqual(sprayer.hits.map((h) => h.rule).sort(), ['wallet-link-failures-24h', 'wallet-many-typed-accounts-24h']);
+  });
+
+  it('allows but alerts: the issue-10 rules open an alert without changing the action', () => {
+    for (const id of ['first-large-charge-after-new-link', 'charge-on-unconfirmed-pin-link', 'cash-out-right-after-charge', 'pay-new-merchant-right-after-charge', 'link-phone-mismatch']) {
+      const rule = rules.rules.find((r) => r.id === id)!;
+      assert.equal(rule.action, 'allow');
+      assert.equal(rule.alert, true);
+      const pattern = PATTERNS[id]!;
+      const result = evaluate(rules, { kind: pattern.event }, { ...established, ...pattern.features });
+      assert.equal(result.action, 'allow', id);
+      assert.equal(result.alert, true, id);
+    }
+    const quiet = evaluate(rules, { kind: 'charge' }, established);
+    assert.equal(quiet.alert, undefined);
+  });
+
+  it('SIM swap: the day-0 charge passes quietly, the next day\'s charge on the unconfirmed link alerts', () => {
+    const simSwap = { ...ORDINARY['new customer on day one: sign-up, link, a first 10,000 yen charge']!, link_method: 'pin_otp', link_holder_confirmed: false };
+    assert.equal(evaluate(rules, { kind: 'charge' }, { ...simSwap, account_link_age_hours: 0.3 }).alert, undefined);
+    const dayTwo = evaluate(rules, { kind: 'charge' }, { ...simSwap, account_link_age_hours: 24.5, link_age_hours: 24.5 });
+    assert.equal(dayTwo.alert, true);
+    assert.ok(dayTwo.hits.some((h) => h.rule === 'charge-on-unconfirmed-pin-link'));
   });
 
   it('decides the 2020 attack shape — new wallet, PIN-only link to a victim, large charge at once — as review', () => {

@@ -83,6 +83,8 @@ export interface DryRunSummary {
   /** changes[before][after]: how many decisions went from one action to the other (the diagonal did not change). */
   changes: Record<RiskAction, ActionCounts>;
   changed: number;
+  /** Decisions that opened (recorded) or would open (candidate) an alert: review, deny, or a rule with `alert: true`. */
+  alerts: { before: number; after: number };
   /** Every rule of the candidate, in file order. */
   rules: DryRunRuleCount[];
   /** Up to 20 decisions whose action changed, newest first. */
@@ -106,7 +108,8 @@ export class DryRun {
     for (const r of rules) this.byRule.set(r.rule, r);
     this.reads = candidate.rules.map((r, i) => ({ count: rules[i]!, events: new Set(r.events), features: [...featuresRead(r.when)] }));
     this.summary = {
-      replayed: 0, truncated: false, first: null, last: null, before: zeroCounts(), after: zeroCounts(), changes, changed: 0, rules, samples: [],
+      replayed: 0, truncated: false, first: null, last: null, before: zeroCounts(), after: zeroCounts(), changes, changed: 0,
+      alerts: { before: 0, after: 0 }, rules, samples: [],
     };
   }
 
@@ -120,6 +123,9 @@ export class DryRun {
     s.before[decision.action] += 1;
     s.after[result.action] += 1;
     s.changes[decision.action][result.action] += 1;
+    const opensAlert = (action: RiskAction, alert: boolean) => action === 'review' || action === 'deny' || alert;
+    if (opensAlert(decision.action, decision.ruleHits.some((h) => h.alert === true))) s.alerts.before += 1;
+    if (opensAlert(result.action, result.alert === true)) s.alerts.after += 1;
     for (const hit of result.hits) this.byRule.get(hit.rule)!.enforcedHits += 1;
     for (const hit of result.shadowHits) this.byRule.get(hit.rule)!.shadowHits += 1;
     const recorded = new Set([...decision.ruleHits, ...decision.shadowHits].map((h) => h.rule));

@@ -30,6 +30,8 @@ export interface RiskDecision {
   reasons: Array<{ rule: string; text: string }>;
   /** The stored decision (risk_decisions.id) when the engine recorded one: a held movement points at it. */
   decisionId?: string;
+  /** An enforced rule with `alert: true` fired: an alert is opened for analysts even though the action may be allow. */
+  alert?: boolean;
 }
 
 /**

@@ -29,6 +29,13 @@ export const FEATURES = {
   dob_matches: { type: 'boolean', meaning: "link_complete: the bank holder's date of birth equals the wallet's verified identity's; null when either is unknown." },
   link_method: { type: 'string', meaning: "Method of the bank link this event creates or uses: 'redirect', 'pin_otp' or 'pin_only'; null when no link is involved." },
   link_age_hours: { type: 'number', meaning: 'charge/withdrawal: hours (fractional) since the bank link this event uses became active; null when no link is involved.' },
+  // Graduated trust and the holder's own channel (issue 10), carried by the event.
+  link_holder_confirmed: { type: 'boolean', meaning: "link_complete/charge: the bank-account holder confirmed the link on a channel the phone alone cannot reach (bank sign-in, or the bank's e-mailed one tap); redirect links always; null when no link is involved." },
+  link_phone_matches: { type: 'boolean', meaning: "link_complete/charge: the wallet's verified phone is the phone the bank holds for the account; null when not compared." },
+  account_link_age_hours: { type: 'number', meaning: "charge: hours since this person's first link of the bank account (re-linking does not reset it); null on other events." },
+  first_large_charge: { type: 'boolean', meaning: 'charge: the amount is at least KOZA_LARGE_CHARGE_NOTICE_FROM and the bank account had no such charge before (any wallet); null on other events.' },
+  new_destination: { type: 'boolean', meaning: 'withdrawal: the wallet never withdrew to this bank account before; payment: the wallet never paid this merchant before; null on other events.' },
+  minutes_since_charge: { type: 'number', meaning: "withdrawal/payment: minutes since the wallet's latest charge that was not voided (cash-out: charge, then straight out); null if none in 30 days." },
   // Wallet and session facts.
   email_domain: { type: 'string', meaning: "Lower-cased domain part of the wallet's e-mail address (at signup: the address being registered); null when unknown." },
   new_device: { type: 'boolean', meaning: "The event's device is one the wallet was not using: unknown to it, or first seen in the last 24 h while the wallet has an older device; false for the wallet's first device; null without a device key." },
@@ -145,5 +152,11 @@ export function featuresFromEvent(event: RiskEvent): FeatureVector {
     dob_matches: pick('dob_matches'),
     link_method: attr.method === undefined ? pick('link_method') : attr.method,
     link_age_hours: pick('link_age_hours'),
+    link_holder_confirmed: pick('link_holder_confirmed'),
+    link_phone_matches: attr.phone_matches === undefined ? pick('link_phone_matches') : attr.phone_matches,
+    account_link_age_hours: pick('account_link_age_hours'),
+    first_large_charge: pick('first_large_charge'),
+    new_destination: pick('new_destination'),
+    minutes_since_charge: pick('minutes_since_charge'),
   };
 }

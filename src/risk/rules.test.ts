@@ -103,7 +103,9 @@ describe('evaluate', () => {
     assert.deepEqual(featuresFromEvent({
       kind: 'link_complete', walletId: 'wal_1', amount: 3000,
       attributes: { method: 'pin_only', name_match_score: 72, dob_matches: true, policy: 'secure' },
-    }), { amount: 3000, name_match_score: 72, dob_matches: true, link_method: 'pin_only', link_age_hours: null });
+    }), { amount: 3000, name_match_score: 72, dob_matches: true, link_method: 'pin_only', link_age_hours: null,
+      link_holder_confirmed: null, link_phone_matches: null, account_link_age_hours: null, first_large_charge: null, new_destination: null,
+      minutes_since_charge: null });
   });
 });
 

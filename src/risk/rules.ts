@@ -47,6 +47,11 @@ export interface Rule {
   score: number;
   mode: RuleMode;
   rationale: string;
+  /**
+   * Open an alert for analysts when it fires, whatever the action (`allow` too): "allow but alert" for patterns an
+   * honest customer also shows now and then (a first large charge), where a refusal would strand them.
+   */
+  alert: boolean;
 }
 
 export interface RuleSet {
@@ -83,7 +88,7 @@ export interface ParseOptions {
   readList?: (file: string) => string;
 }
 
-const RULE_KEYS = new Set(['id', 'description', 'events', 'when', 'action', 'score', 'mode', 'rationale']);
+const RULE_KEYS = new Set(['id', 'description', 'events', 'when', 'action', 'score', 'mode', 'rationale', 'alert']);
 const TOP_KEYS = new Set(['version', 'description', 'lists', 'rules']);
 const ID_PATTERN = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 const LIST_NAME_PATTERN = /^[a-z][a-z0-9_]*$/;
@@ -155,11 +160,14 @@ export function parseRuleSet(text: string, options: ParseOptions = {}): RuleSet 
     }
     const mode = raw.mode ?? 'enforce';
     if (mode !== 'enforce' && mode !== 'shadow') bad(`unknown mode ${JSON.stringify(mode)}; expected enforce or shadow`, ['mode']);
+    const alert = raw.alert ?? false;
+    if (typeof alert !== 'boolean') bad(`\`alert\` must be true or false, not ${JSON.stringify(alert)}`, ['alert']);
     if (raw.when === undefined) bad('`when` is required');
     const when = parseCondition(raw.when, ['when'], lists, bad);
     return {
       id, description: (raw.description as string).trim(), events, when,
       action: raw.action as RiskAction, score: score as number, mode: mode as RuleMode, rationale: (raw.rationale as string).trim(),
+      alert: alert as boolean,
     };
   });
   return {
@@ -305,6 +313,8 @@ export interface RuleHit {
   action: RiskAction;
   score: number;
   mode: RuleMode;
+  /** The rule opens an alert when it fires (an enforced hit does; a shadow hit is only recorded). */
+  alert?: true;
 }
 
 export interface RuleEvaluation extends RiskDecision {
@@ -325,7 +335,9 @@ export function evaluate(ruleSet: RuleSet, event: Pick<RiskEvent, 'kind'>, featu
   for (const rule of ruleSet.rules) {
     if (!rule.events.includes(event.kind)) continue;
     if (test(rule.when, features, ruleSet.lists) !== true) continue;
-    const hit: RuleHit = { rule: rule.id, text: rule.description, action: rule.action, score: rule.score, mode: rule.mode };
+    const hit: RuleHit = {
+      rule: rule.id, text: rule.description, action: rule.action, score: rule.score, mode: rule.mode, ...(rule.alert ? { alert: true as const } : {}),
+    };
     (rule.mode === 'shadow' ? shadowHits : hits).push(hit);
   }
   let action: RiskAction = 'allow';
@@ -334,7 +346,10 @@ export function evaluate(ruleSet: RuleSet, event: Pick<RiskEvent, 'kind'>, featu
     if (ACTION_STRENGTH[hit.action] > ACTION_STRENGTH[action]) action = hit.action;
     score = Math.max(score, hit.score);
   }
-  return { action, score, reasons: hits.map(({ rule, text }) => ({ rule, text })), hits, shadowHits };
+  return {
+    action, score, reasons: hits.map(({ rule, text }) => ({ rule, text })), hits, shadowHits,
+    ...(hits.some((h) => h.alert) ? { alert: true } : {}),
+  };
 }
 
 /** The feature names a condition reads, for documentation and for asking the counter store only for what is needed. */

@@ -409,8 +409,8 @@ forEachBackend('bank links (secure)', (db, backend) => {
 
       loseNotices = false;
       const env = { db: db(), config: lossyKoza.config, client, risk: allowAll };
-      assert.deepEqual(await settleLinks(env), { notified: 0, revoked: 0 }, 'a notice younger than a minute is left to the request');
-      assert.deepEqual(await settleLinks(env, { noticeAfterSeconds: 0 }), { notified: 1, revoked: 0 });
+      assert.deepEqual(await settleLinks(env), { notified: 0, revoked: 0, confirmed: 0 }, 'a notice younger than a minute is left to the request');
+      assert.deepEqual(await settleLinks(env, { noticeAfterSeconds: 0 }), { notified: 1, revoked: 0, confirmed: 0 });
       const link = expectOk(await complete(), 201);
       assert.equal(link.id, pending!.id);
       assert.equal(link.status, 'active');

@@ -19,7 +19,7 @@ import {
 import { riskDeviceKey } from '../../risk/device-key.js';
 import { getVerifiedIdentity } from '../../identity/verification/store.js';
 import { getBankLink, listBankLinks, type BankLink } from '../../banks/link-store.js';
-import { coolingOffLimitFor } from '../../banks/link-cooling-off.js';
+import { trustLimitFor } from '../../banks/link-trust.js';
 import { linkPolicy, usableMethods } from '../../banks/policy.js';
 import type { LinkMethod } from '../../banks/protocol.js';
 
@@ -39,7 +39,18 @@ export const LinkSchema = Type.Object({
     description: 'notifying: made, the bank is telling the account holder (no money moves yet); active; revoked.',
   }),
   cooling_off: Type.Union([Type.Object({ daily_cap: Type.Integer(), ends_at: Timestamp }), Type.Null()], {
-    description: 'While set, charges from this link are capped per day (a new link cannot be emptied on day one).',
+    description: 'While set (the new-link window), charges from the account are capped per rolling 24 h and in total.',
+  }),
+  trust: Type.Union([Type.Object({
+    stage: Type.Union([Type.Literal('new_link'), Type.Literal('unconfirmed'), Type.Literal('ramp'), Type.Literal('full')]),
+    per_24h_cap: Type.Union([Type.Integer(), Type.Null()]), total_cap: Type.Union([Type.Integer(), Type.Null()]),
+    next_stage_at: Type.Union([Timestamp, Type.Null()]),
+  }), Type.Null()], {
+    description: 'Graduated trust as this link sees it (charges count per bank account and person, so re-linking resets nothing). '
+      + 'unconfirmed: a PIN+text link the holder has not confirmed at the bank stays at the new-link cap in total.',
+  }),
+  holder_confirmed_at: Type.Union([Timestamp, Type.Null()], {
+    description: 'When the account holder confirmed the link at the bank (redirect: at creation; PIN+text: the bank\'s e-mailed one tap or a bank sign-in).',
   }),
   created_at: Timestamp, holder_notified_at: Type.Union([Timestamp, Type.Null()]), revoked_at: Type.Union([Timestamp, Type.Null()]),
 });
@@ -90,11 +101,18 @@ function startedJson(s: StartedLink) {
 }
 
 export function linkJson(link: BankLink, ctx: Ctx) {
-  const coolingOff = link.status === 'revoked' ? null : coolingOffLimitFor(link, new Date(), ctx.config);
+  // This link's own view (its age, its confirmation); a charge counts per bank account and person (link-trust.ts).
+  const trust = link.status === 'revoked' ? null : trustLimitFor({
+    firstLinkedAt: link.createdAt, method: link.method, holderConfirmed: link.holderConfirmedAt !== null, clean: true,
+  }, new Date(), ctx.config);
   return {
     id: link.id, bank_code: link.bankCode, branch_code: link.branchCode, account_number_masked: link.accountNumberMasked,
     method: link.method, status: link.status,
-    cooling_off: coolingOff && { daily_cap: coolingOff.dailyCapYen, ends_at: coolingOff.endsAt.toISOString() },
+    cooling_off: trust?.stage === 'new_link' ? { daily_cap: trust.per24hYen!, ends_at: trust.nextStageAt!.toISOString() } : null,
+    trust: trust && {
+      stage: trust.stage, per_24h_cap: trust.per24hYen, total_cap: trust.totalYen, next_stage_at: trust.nextStageAt?.toISOString() ?? null,
+    },
+    holder_confirmed_at: link.holderConfirmedAt?.toISOString() ?? null,
     created_at: link.createdAt.toISOString(), holder_notified_at: link.holderNotifiedAt?.toISOString() ?? null,
     revoked_at: link.revokedAt?.toISOString() ?? null,
   };

@@ -8,6 +8,8 @@ import { runIdempotent, runIdempotentFlow, type IdempotentResult } from '../idem
 import { Amount, IdempotencyHeaders, problems, Timestamp } from '../schemas.js';
 import { createError, NotFound } from '../../errors.js';
 import type { Yen } from '../../money.js';
+import { sendHolderChargeNotice } from '../../banks/holder-charge-notices.js';
+import { refreshUnconfirmedLink } from '../../banks/link-state-sync.js';
 import {
   callBank, getMovement, listWalletMovements, movementJson, outcomeOf, reserveCharge, reserveWithdrawal, settleMovement,
   type Movement, type MovementDeps,
@@ -53,12 +55,14 @@ export function registerMovementRoutes(app: App, ctx: Ctx): void {
     const d = deps();
     const settled = await settleMovement(d.db, movement.id, outcomeOf(await callBank(d, movement)));
     ctx.metrics.moneyMovements.inc({ code: settled.kind });
+    // A follow-up step: the holder's notice never fails the charge; one the bank did not confirm is the reconciler's.
+    if (settled.status === 'posted' && settled.kind === 'charge') await sendHolderChargeNotice(d, settled.id).catch(() => false);
     const [status, body] = answerFor(settled);
     return { status, body: JSON.parse(body) as unknown };
   };
 
   const moneyRoute = (path: '/v1/charges' | '/v1/withdrawals', summary: string, description: string,
-    reserve: typeof reserveCharge) => {
+    reserve: typeof reserveCharge, beforeReserve?: (d: MovementDeps, walletId: string, linkId: string, amount: number) => Promise<void>) => {
     app.post(path, {
       schema: {
         tags: ['banks'], summary, description,
@@ -70,6 +74,7 @@ export function registerMovementRoutes(app: App, ctx: Ctx): void {
     }, async (request, reply) => {
       const session = await requireSession(ctx, request);
       const d = deps();
+      if (beforeReserve) await beforeReserve(d, session.walletId, request.body.link_id, request.body.amount);
       return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, {
         prepare: (tx, key) => reserve(d, tx, {
           walletId: session.walletId, linkId: request.body.link_id, amount: request.body.amount as Yen,
@@ -85,7 +90,7 @@ export function registerMovementRoutes(app: App, ctx: Ctx): void {
     + 'for review: 202 with status held) → pending → signed bank debit with descriptor "KOZA <reference>" → posted (201) '
     + 'or voided (422 bank-declined). If the bank does not answer in time the charge stays pending (202) until '
     + 'reconciliation settles it from the bank\'s record.',
-    reserveCharge);
+    reserveCharge, refreshUnconfirmedLink);
   moneyRoute('/v1/withdrawals', 'Withdraw from the wallet to its own linked bank account',
     'The amount is held (pending) before the bank is asked to pay; posted on the bank\'s answer, released if it declines. '
     + 'A risk review holds it (202, status held) until an analyst releases or rejects it.',

@@ -1,6 +1,7 @@
 // Owns payments (wallet → merchant) and refunds (merchant → wallet) over HTTP.
 // Must never move money without an Idempotency-Key, nor show a payment to anyone but its two parties.
 import { Type } from 'typebox';
+import { paymentCashOutFacts } from '../../risk/cash-out-facts.js';
 import type { FastifyRequest } from 'fastify';
 import type { App, Ctx } from '../context.js';
 import { gateOnRisk, PaymentRefused } from '../risk-gate.js';
@@ -73,7 +74,8 @@ export function registerPaymentRoutes(app: App, ctx: Ctx): void {
       // A checkout cannot wait for an analyst: review refuses the payment (its alert stays open), deny refuses it.
       const trusted = await isTrustedDestination(tx, wallet.id, request.body.merchant_id);
       const risk = await gateOnRisk(ctx, request, tx, {
-        kind: 'payment', walletId: wallet.id, amount: request.body.amount, attributes: { merchant_id: request.body.merchant_id },
+        kind: 'payment', walletId: wallet.id, amount: request.body.amount,
+        attributes: { merchant_id: request.body.merchant_id, ...await paymentCashOutFacts(tx, wallet.id, request.body.merchant_id) },
       });
       if (risk.action === 'review') {
         throw new PaymentRefused('This payment needs a check first; nothing was paid. Contact koza support.');

@@ -30,6 +30,7 @@ const Limit = Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,2}$', descript
 const RuleHitSchema = Type.Object({
   rule: Type.String(), text: Type.String(),
   action: Type.Optional(Action), score: Type.Optional(Type.Number()), mode: Type.Optional(Mode),
+  alert: Type.Optional(Type.Literal(true, { description: 'The rule opens an alert even when it allows.' })),
 }, { additionalProperties: false });
 
 const DecisionSchema = Type.Object({
@@ -46,7 +47,7 @@ const DecisionSchema = Type.Object({
 }, { additionalProperties: false });
 
 const AlertSchema = Type.Object({
-  id: Type.String(), seq: Type.Integer(), kind: Type.Union([Type.Literal('review'), Type.Literal('deny')]),
+  id: Type.String(), seq: Type.Integer(), kind: Type.Union([Type.Literal('review'), Type.Literal('deny'), Type.Literal('alert')], { description: 'alert: allowed, but a rule with alert: true fired.' }),
   status: Type.Union([Type.Literal('open'), Type.Literal('acknowledged')]), created_at: Timestamp,
   acknowledged_at: Type.Union([Timestamp, Type.Null()]), acknowledged_by: Type.Union([Type.String(), Type.Null()]),
   resolution: Type.Union([Type.Literal('released'), Type.Literal('rejected'), Type.Null()]),
@@ -59,6 +60,7 @@ const RuleSchema = Type.Object({
   when: Type.Unknown({ description: 'The condition, as in the rule file (docs/risk-rules.md).' }),
   features: Type.Array(Type.String(), { description: 'The feature names the condition reads.' }),
   action: Action, score: Type.Number(), mode: Mode, rationale: Type.String(),
+  alert: Type.Optional(Type.Boolean({ description: 'Opens an alert for analysts whenever it fires, even when the action is allow.' })),
 }, { additionalProperties: false });
 
 const RulesSchema = Type.Union([
@@ -121,7 +123,7 @@ export function rulesJson(set: RuleSet) {
     lists: [...set.lists].map(([name, entries]) => ({ name, entries: entries.size })),
     rules: set.rules.map((r) => ({
       id: r.id, description: r.description, events: r.events, when: r.when, features: [...featuresRead(r.when)],
-      action: r.action, score: r.score, mode: r.mode, rationale: r.rationale,
+      action: r.action, score: r.score, mode: r.mode, rationale: r.rationale, ...(r.alert ? { alert: true } : {}),
     })),
   };
 }
@@ -219,7 +221,7 @@ export function registerRiskRoutes(app: App, ctx: Ctx): void {
 
   app.get('/v1/admin/risk/alerts', {
     schema: {
-      tags: ['risk'], summary: 'The risk alert queue (review and deny decisions), oldest first',
+      tags: ['risk'], summary: 'The risk alert queue (review and deny decisions, and allowed ones a rule with alert: true flagged), oldest first',
       security: [{ operatorKey: [] }],
       querystring: Type.Object({
         status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('acknowledged')], { description: 'Default open.' })),

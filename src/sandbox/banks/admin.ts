@@ -6,7 +6,7 @@ import type { LinkMethod, Statement, TransferResult } from '../../banks/protocol
 import { bankEnv, bankOf, type SandboxApp, type SandboxContext } from './context.js';
 import { BankError } from './errors.js';
 import { NO_FAULTS, type BankFaults } from './faults.js';
-import { listHolderReports, listNotifications, listSms } from './holder-store.js';
+import { listEmails, listHolderReports, listNotifications, listSms } from './holder-store.js';
 import { listLinks } from './link-store.js';
 import { AccountNumber, BankCode, BranchCode, StatementSchema, TransferResultSchema, bankProblems } from './schemas.js';
 import type { SeededAccount } from './seed.js';
@@ -27,6 +27,8 @@ export interface SandboxHolderAccount extends AccountKey {
   pin: string;
   online_banking: { user_id: string; password: string };
   registered_phone: string;
+  /** v2: the contact the bank holds besides the phone (where it e-mails the one-tap link confirmation); null when none. */
+  registered_email: string | null;
   person_index: number;
   /** As the bank stores it (half-width at some banks). */
   name_kana: string;
@@ -54,6 +56,16 @@ export interface SandboxNotification {
   sender: 'bank' | 'koza';
   kind: string;
   message: string;
+  /** The channels that carried it (inbox, email, sms). */
+  channels: string[];
+  created_at: string;
+}
+
+export interface SandboxEmail {
+  bank_code: string;
+  address: string;
+  subject: string;
+  body: string;
   created_at: string;
 }
 
@@ -69,6 +81,9 @@ export interface SandboxLink {
   method: LinkMethod;
   created_at: string;
   revoked_at: string | null;
+  holder_confirmed_at: string | null;
+  holder_confirmed_via: 'bank_sign_in' | 'email' | null;
+  revoked_by: 'holder' | 'koza' | 'bank' | null;
 }
 
 export interface SandboxHolderReport {
@@ -91,6 +106,10 @@ export interface SandboxAdmin {
   links(account: AccountKey): Promise<SandboxLink[]>;
   /** The SMS the banks sent (to holders' registered phones), newest first. */
   sms(filter?: { phone?: string; bank_code?: string }): Promise<SandboxSms[]>;
+  /** The e-mail the banks sent to holders' registered addresses, newest first. */
+  emails(filter?: { address?: string; bank_code?: string }): Promise<SandboxEmail[]>;
+  /** The one-tap confirmation URL in the newest confirmation e-mail a bank sent to an address, or null. */
+  lastConfirmationUrl(address: string, bankCode?: string): Promise<string | null>;
   /** The code in the newest SMS a bank sent to a phone, or null. */
   lastOtp(phone: string, bankCode?: string): Promise<string | null>;
   reports(filter?: { bank_code?: string }): Promise<SandboxHolderReport[]>;
@@ -108,6 +127,7 @@ export interface SandboxAdmin {
 }
 
 const OTP_IN_SMS = /】(\d{6}) /;
+const CONFIRMATION_URL = /(https?:\/\/\S+\/confirm-link\?token=\S+)/;
 
 export function createSandboxAdmin(ctx: SandboxContext): SandboxAdmin {
   const seeded = new Map<string, SeededAccount>(
@@ -129,7 +149,7 @@ export function createSandboxAdmin(ctx: SandboxContext): SandboxAdmin {
         return [{
           bank_code: row.bank_code, bank_name: bank.name, branch_code: row.branch_code, account_number: row.account_number,
           account_ref: row.account_ref, pin: secrets.pin, online_banking: { user_id: secrets.onlineId, password: secrets.password },
-          registered_phone: row.registered_phone, person_index: row.person_index, name_kana: row.holder_name_kana,
+          registered_phone: row.registered_phone, registered_email: row.registered_email, person_index: row.person_index, name_kana: row.holder_name_kana,
           name_kanji: row.holder_name_kanji, date_of_birth: row.date_of_birth, link_methods: [...bank.linkMethods],
           balance: row.balance, pin_locked: row.pin_locked_at !== null, pin_failures: row.pin_failures,
         }];
@@ -149,12 +169,13 @@ export function createSandboxAdmin(ctx: SandboxContext): SandboxAdmin {
     },
     async inbox(key) {
       return (await listNotifications(ctx.db, idOf(key))).map((n) => ({
-        sender: n.sender, kind: n.kind, message: n.message, created_at: n.created_at.toISOString(),
+        sender: n.sender, kind: n.kind, message: n.message, channels: n.channels, created_at: n.created_at.toISOString(),
       }));
     },
     async links(key) {
       return (await listLinks(ctx.db, { accountId: idOf(key) })).map((l) => ({
         wallet_ref: l.wallet_ref, method: l.method, created_at: l.created_at.toISOString(), revoked_at: iso(l.revoked_at),
+        holder_confirmed_at: iso(l.holder_confirmed_at), holder_confirmed_via: l.holder_confirmed_via, revoked_by: l.revoked_by,
       }));
     },
     async sms(filter = {}) {
@@ -162,6 +183,20 @@ export function createSandboxAdmin(ctx: SandboxContext): SandboxAdmin {
         ...(filter.phone === undefined ? {} : { phone: filter.phone }),
         ...(filter.bank_code === undefined ? {} : { bankCode: filter.bank_code }),
       })).map((m) => ({ bank_code: m.bank_code, phone: m.phone, body: m.body, created_at: m.created_at.toISOString() }));
+    },
+    async emails(filter = {}) {
+      return (await listEmails(ctx.db, {
+        ...(filter.address === undefined ? {} : { address: filter.address }),
+        ...(filter.bank_code === undefined ? {} : { bankCode: filter.bank_code }),
+      })).map((m) => ({ bank_code: m.bank_code, address: m.address, subject: m.subject, body: m.body, created_at: m.created_at.toISOString() }));
+    },
+    async lastConfirmationUrl(address, bankCode) {
+      const mails = await listEmails(ctx.db, { address, ...(bankCode === undefined ? {} : { bankCode }), limit: 100 });
+      for (const mail of mails) {
+        const url = CONFIRMATION_URL.exec(mail.body)?.[1];
+        if (url) return url;
+      }
+      return null;
     },
     async lastOtp(phone, bankCode) {
       const [newest] = await listSms(ctx.db, { phone, ...(bankCode === undefined ? {} : { bankCode }), limit: 1 });
@@ -215,7 +250,7 @@ const FaultsSchema = Type.Object({
 const HolderSchema = Type.Object({
   bank_code: Type.String(), bank_name: Type.String(), branch_code: Type.String(), account_number: Type.String(),
   account_ref: Type.String(), pin: Type.String(), online_banking: Type.Object({ user_id: Type.String(), password: Type.String() }),
-  registered_phone: Type.String(), person_index: Type.Integer(), name_kana: Type.String(), name_kanji: Type.String(),
+  registered_phone: Type.String(), registered_email: Type.Union([Type.String(), Type.Null()]), person_index: Type.Integer(), name_kana: Type.String(), name_kanji: Type.String(),
   date_of_birth: Type.String(), link_methods: Type.Array(Type.String()), balance: Type.Integer(), pin_locked: Type.Boolean(),
   pin_failures: Type.Integer(),
 });
@@ -251,10 +286,12 @@ export function registerAdminRoutes(app: SandboxApp, ctx: SandboxContext, admin:
       balance_after: Type.Integer(), reference: Type.Union([Type.String(), Type.Null()]),
     }), admin.passbook],
     ['inbox', 'A holder\'s inbox, newest first', Type.Object({
-      sender: Type.String(), kind: Type.String(), message: Type.String(), created_at: Timestamp,
+      sender: Type.String(), kind: Type.String(), message: Type.String(), channels: Type.Array(Type.String()), created_at: Timestamp,
     }), admin.inbox],
     ['links', 'The wallet links of an account', Type.Object({
       wallet_ref: Type.String(), method: Type.String(), created_at: Timestamp, revoked_at: Type.Union([Timestamp, Type.Null()]),
+      holder_confirmed_at: Type.Union([Timestamp, Type.Null()]), holder_confirmed_via: Type.Union([Type.String(), Type.Null()]),
+      revoked_by: Type.Union([Type.String(), Type.Null()]),
     }), admin.links],
   ] as const;
   for (const [what, summary, item, read] of accountLists) {
@@ -284,6 +321,24 @@ export function registerAdminRoutes(app: SandboxApp, ctx: SandboxContext, admin:
   }, async (request) => ({
     data: await admin.sms({
       ...(request.query.phone === undefined ? {} : { phone: request.query.phone }),
+      ...(request.query.bank_code === undefined ? {} : { bank_code: request.query.bank_code }),
+    }),
+  }));
+
+  app.get('/sandbox/emails', {
+    schema: {
+      tags, summary: 'E-mail the banks sent to holders\' registered addresses (the contact besides the phone), newest first',
+      querystring: Type.Object({ address: Type.Optional(Type.String({ maxLength: 254 })), bank_code: Type.Optional(BankCode) },
+        { additionalProperties: false }),
+      response: {
+        200: Type.Object({ data: Type.Array(Type.Object({
+          bank_code: Type.String(), address: Type.String(), subject: Type.String(), body: Type.String(), created_at: Timestamp,
+        })) }),
+      },
+    },
+  }, async (request) => ({
+    data: await admin.emails({
+      ...(request.query.address === undefined ? {} : { address: request.query.address }),
       ...(request.query.bank_code === undefined ? {} : { bank_code: request.query.bank_code }),
     }),
   }));

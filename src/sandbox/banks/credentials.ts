@@ -10,7 +10,7 @@ export const OTP_MAX_ATTEMPTS = 5;
 export const AUTHORIZATION_CODE_TTL_MS = 60_000;
 
 /** 256 random bits; only its hash is stored. */
-export function newBankSecret(prefix: 'blt' | 'bac' | 'hst'): string {
+export function newBankSecret(prefix: 'blt' | 'bac' | 'blc' | 'hst'): string {
   return `${prefix}_${randomBytes(32).toString('base64url')}`;
 }
 

@@ -1,5 +1,6 @@
 // Owns the holder-facing pages of every sandbox bank (SPEC §6.4): sign-in with the bank's own OTP, the consent page
-// of a redirect link, the passbook, the inbox and "report a debit I don't recognise", plus the sandbox's phone.
+// of a redirect link, the passbook, the inbox, "report a debit I don't recognise", the holder's wallet links (confirm or
+// stop in one click, also from the e-mailed one-tap page), plus the sandbox's phone and mailbox.
 // Must never accept a form without the session's CSRF token, nor redirect anywhere but the link request's redirect_uri.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
@@ -9,11 +10,13 @@ import { bankEnv, type BankEnv, type SandboxApp, type SandboxContext } from './c
 import { maskAccountNumber, maskPhone, newBankSecret, newCsrfToken } from './credentials.js';
 import { hidden, html, page, yen, type Html } from './html.js';
 import {
-  findHolderSession, insertHolderReport, insertHolderSession, listNotifications, listSms, notifyHolder, updateHolderSession,
+  findHolderSession, insertHolderReport, insertHolderSession, listEmails, listNotifications, listSms, notifyHolder, updateHolderSession,
   type HolderSessionRow,
 } from './holder-store.js';
-import { REQUEST_URI_PREFIX, authorizeLinkRequest, checkCredential, checkOtp, sendBankOtp } from './link-flows.js';
-import { getLinkRequest, updateLinkRequest, type LinkRequestRow } from './link-store.js';
+import { REQUEST_URI_PREFIX, authorizeLinkRequest, checkCredential, checkOtp, holderDecides, sendBankOtp } from './link-flows.js';
+import {
+  findLinkConfirmation, getLinkById, getLinkRequest, listLinks, updateLinkRequest, useLinkConfirmation, type LinkRequestRow, type LinkRow,
+} from './link-store.js';
 import { BankCode } from './schemas.js';
 import { findAccountByOnlineId, getAccount, getPassbookLine, listPassbook, type AccountRow } from './store.js';
 import type { SeededBank } from './seed.js';
@@ -168,6 +171,19 @@ function dateTime(at: Date): string {
   return new Date(at.getTime() + 9 * 3_600_000).toISOString().slice(0, 16).replace('T', ' ');
 }
 
+/** The link an e-mailed confirmation token is for, with its account; a page that says so otherwise. */
+async function confirmationOf(
+  q: Queryable, env: BankEnv, token: string, lock = false,
+): Promise<{ link: LinkRow; account: AccountRow }> {
+  const confirmation = await findLinkConfirmation(q, hashToken(token), lock);
+  const link = confirmation && await getLinkById(q, env.bank.code, confirmation.link_id);
+  if (!confirmation || !link || (confirmation.expires_at <= env.now && confirmation.used_at === null)) {
+    throw new HolderPageError(404, 'このリンクは無効か期限切れです。当行にログインして「ウォレット連携」から確認できます。 '
+      + 'This link is not valid or has expired; sign in to the bank and use Wallet links instead.');
+  }
+  return { link, account: (await getAccount(q, link.account_id))! };
+}
+
 /** A redirect link request the holder may still act on; anything else is a page that says so. */
 async function openRedirectRequest(q: Queryable, env: BankEnv, requestUri: string): Promise<LinkRequestRow> {
   const id = requestUri.startsWith(REQUEST_URI_PREFIX) ? requestUri.slice(REQUEST_URI_PREFIX.length) : '';
@@ -185,6 +201,49 @@ function redirectBack(request: LinkRequestRow, env: BankEnv, answer: Record<stri
     target.searchParams.set(key, value);
   }
   return target.toString();
+}
+
+const METHOD_LABEL: Record<string, string> = {
+  redirect: '当行ログイン bank sign-in', pin_otp: '暗証番号＋SMS PIN and text', pin_only: '暗証番号のみ PIN only',
+};
+
+function linkStatus(link: LinkRow): string {
+  if (link.revoked_at !== null) return `停止済み Stopped ${dateTime(link.revoked_at)}${link.revoked_by === 'holder' ? '（お客さま you）' : ''}`;
+  if (link.holder_confirmed_at !== null) return `確認済み Confirmed ${dateTime(link.holder_confirmed_at)}`;
+  return '未確認 Not confirmed';
+}
+
+/** The e-mailed one-tap page: what was linked, and two buttons (GET only shows it; the POST acts). */
+function confirmationPage(bank: SeededBank, account: AccountRow, link: LinkRow, token: string): string {
+  const open = link.revoked_at === null;
+  return page(bank, '口座連携のご確認 Confirm a wallet link', html`
+    <p>口座 Account: ${bank.name} 支店 ${account.branch_code} 普通 ${maskAccountNumber(account.account_number)}</p>
+    <p>ウォレット Wallet: <strong>${link.wallet_ref}</strong>（koza）— ${METHOD_LABEL[link.method] ?? link.method} — ${dateTime(link.created_at)}</p>
+    <p>状態 Status: <strong>${linkStatus(link)}</strong></p>
+    ${open ? html`
+    <p>ご自身で連携した場合は「確認」を押してください。確認するまで、このウォレットが引き落とせる金額は小さく制限されます。<br>
+      If you linked it yourself, tap Confirm: until you do, the wallet can take only a small amount.</p>
+    <p>お心当たりがない場合は「自分ではない — 停止する」を押してください。直ちに引き落としが止まります。<br>
+      If this was not you, tap "This was not me — stop it": debits stop at once.</p>
+    <form method="post" action="/banks/${bank.code}/confirm-link">
+      ${hidden({ token })}
+      <button type="submit" name="decision" value="confirm">確認 Confirm</button>
+      <button type="submit" name="decision" value="revoke" class="secondary">自分ではない — 停止する This was not me — stop it</button>
+    </form>` : ''}`);
+}
+
+/** The signed-in holder's wallet links, each with one-click confirm (when unconfirmed) and stop. */
+function linksPage(bank: SeededBank, session: HolderSessionRow, links: LinkRow[], notice?: string): string {
+  const rows: Html[] = links.map((l) => html`<tr><td>${dateTime(l.created_at)}</td><td>${l.wallet_ref}</td>
+    <td>${METHOD_LABEL[l.method] ?? l.method}</td><td>${linkStatus(l)}</td><td>${l.revoked_at === null ? html`
+      <form method="post" action="/banks/${bank.code}/links/${l.id}">${hidden({ csrf: session.csrf_token })}
+        ${l.holder_confirmed_at === null ? html`<button type="submit" name="decision" value="confirm">確認 Confirm</button>` : ''}
+        <button type="submit" name="decision" value="revoke" class="secondary">停止 Stop</button></form>` : ''}</td></tr>`);
+  return page(bank, 'ウォレット連携 Wallet links', html`
+    ${notice ? html`<p class="note">${notice}</p>` : ''}
+    ${links.length === 0 ? html`<p>連携はありません。 No wallet links.</p>` : html`
+    <table><thead><tr><th>連携日時 Linked (JST)</th><th>ウォレット Wallet</th><th>方法 Method</th><th>状態 Status</th><th></th></tr></thead>
+    <tbody>${rows}</tbody></table>`}`, { signedIn: true });
 }
 
 export function renderHolderError(ctx: SandboxContext, bankCode: string, message: string): string | null {
@@ -409,6 +468,79 @@ export function registerHolderPages(app: SandboxApp, ctx: SandboxContext): void 
     const session = await postedSession(ctx, request, env, request.body.csrf);
     await updateHolderSession(ctx.db, session.id, { stage: 'anonymous', accountId: null, expiresAt: env.now });
     return reply.redirect(`/banks/${env.bank.code}/sign-in`, 303);
+  });
+
+  app.get('/banks/:bank_code/confirm-link', {
+    schema: {
+      tags, summary: 'The one-tap link confirmation the bank e-mailed: shows the link with Confirm and "This was not me — stop it"',
+      params: Params, querystring: Type.Object({ token: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }),
+    },
+  }, async (request, reply) => {
+    const env = bankEnv(ctx, request.params.bank_code);
+    const found = await confirmationOf(ctx.db, env, request.query.token);
+    return sendPage(reply, confirmationPage(env.bank, found.account, found.link, request.query.token));
+  });
+
+  app.post('/banks/:bank_code/confirm-link', {
+    schema: {
+      tags, summary: 'Confirm the link, or stop it (debits through it are refused at once)', params: Params,
+      body: Type.Object({
+        token: Type.String({ minLength: 1, maxLength: 128 }), decision: Type.Union([Type.Literal('confirm'), Type.Literal('revoke')]),
+      }, { additionalProperties: false }),
+    },
+  }, async (request, reply) => {
+    const env = bankEnv(ctx, request.params.bank_code);
+    // The unguessable token in the e-mail is the capability (and the form's CSRF defence): only its reader can post it.
+    const done = await ctx.db.transaction(async (tx) => {
+      const found = await confirmationOf(tx, env, request.body.token, true);
+      await holderDecides(tx, env, found.link, request.body.decision, 'email');
+      await useLinkConfirmation(tx, hashToken(request.body.token), env.now, request.body.decision === 'confirm' ? 'confirmed' : 'revoked');
+      return { ...found, link: (await getLinkById(tx, env.bank.code, found.link.id))! };
+    });
+    return sendPage(reply, page(env.bank, request.body.decision === 'confirm' ? '確認しました Confirmed' : '停止しました Stopped', html`
+      <p>${request.body.decision === 'confirm'
+        ? 'ご確認ありがとうございます。 Thank you: the link is confirmed.'
+        : '連携を停止しました。この連携による引き落としはできません。当行またはウォレット事業者にご連絡ください。 '
+          + 'The link is stopped: no debit can be made through it. Please contact us or the wallet operator.'}</p>
+      <p>状態 Status: <strong>${linkStatus(done.link)}</strong></p>`));
+  });
+
+  app.get('/banks/:bank_code/links', {
+    schema: { tags, summary: 'The signed-in holder\'s wallet links, with one-click confirm and stop', params: Params },
+  }, async (request, reply) => holderPage(request, reply, async (env, signedIn) =>
+    linksPage(env.bank, signedIn.session, await listLinks(ctx.db, { accountId: signedIn.account.id, bankCode: env.bank.code }))));
+
+  app.post('/banks/:bank_code/links/:link_id', {
+    schema: {
+      tags, summary: 'Confirm or stop one of the signed-in holder\'s links (one click)',
+      params: Type.Object({ bank_code: BankCode, link_id: Type.String({ maxLength: 64 }) }),
+      body: Type.Object({ csrf: Csrf, decision: Type.Union([Type.Literal('confirm'), Type.Literal('revoke')]) }, { additionalProperties: false }),
+    },
+  }, async (request, reply) => {
+    const env = bankEnv(ctx, request.params.bank_code);
+    const accountId = await postedAccountId(ctx, request, env, request.body.csrf);
+    await ctx.db.transaction(async (tx) => {
+      const link = await getLinkById(tx, env.bank.code, request.params.link_id);
+      if (!link || link.account_id !== accountId) throw new HolderPageError(404, 'この連携は見つかりません。 No such link.');
+      // Signed in with the bank's password and code: a confirmation the phone alone could not give.
+      await holderDecides(tx, env, link, request.body.decision, 'bank_sign_in');
+    });
+    return reply.redirect(`/banks/${env.bank.code}/links`, 303);
+  });
+
+  app.get('/banks/:bank_code/mailbox', {
+    schema: {
+      tags: ['sandbox'], summary: 'Sandbox mailbox: the e-mail this bank sent to an address, newest first', params: Params,
+      querystring: Type.Object({ address: Type.String({ minLength: 3, maxLength: 254 }) }, { additionalProperties: false }),
+    },
+  }, async (request, reply) => {
+    const env = bankEnv(ctx, request.params.bank_code);
+    const messages = await listEmails(ctx.db, { address: request.query.address, bankCode: env.bank.code, limit: 20 });
+    const items: Html[] = messages.map((m) => html`<tr><td>${dateTime(m.created_at)}</td><td><strong>${m.subject}</strong><br>
+      <pre style="white-space:pre-wrap">${m.body}</pre></td></tr>`);
+    return sendPage(reply, page(env.bank, `E-mail → ${request.query.address}`, html`
+      <p class="note">サンドボックスのメールボックス — the sandbox's stand-in for the holder's e-mail.</p>
+      <table><tbody>${items}</tbody></table>`));
   });
 
   app.get('/banks/:bank_code/sms', {

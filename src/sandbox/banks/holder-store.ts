@@ -1,4 +1,4 @@
-// Owns the holder's side of a sandbox bank in SQL: web sessions, the SMS the bank sends, the inbox and the
+// Owns the holder's side of a sandbox bank in SQL: web sessions, the SMS and e-mail the bank sends, the inbox and the
 // reports of unrecognised debits. Must never store a session token in clear.
 import type { Queryable } from '../../store/db.js';
 import { sandboxId } from './store.js';
@@ -65,6 +65,33 @@ export async function listSms(q: Queryable, filter: { phone?: string; bankCode?:
   return res.rows;
 }
 
+export interface EmailRow {
+  seq: number;
+  bank_code: string;
+  account_id: string;
+  address: string;
+  subject: string;
+  body: string;
+  created_at: Date;
+}
+
+/** An e-mail to the address the bank holds for the account (the sandbox's mailbox keeps it). */
+export async function sendEmail(
+  q: Queryable, mail: { bankCode: string; accountId: string; address: string; subject: string; body: string; now: Date },
+): Promise<void> {
+  await q.query('INSERT INTO email_messages (bank_code, account_id, address, subject, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
+    [mail.bankCode, mail.accountId, mail.address, mail.subject, mail.body, mail.now]);
+}
+
+/** Newest first. */
+export async function listEmails(q: Queryable, filter: { address?: string; bankCode?: string; limit?: number }): Promise<EmailRow[]> {
+  const res = await q.query<EmailRow>(
+    `SELECT seq, bank_code, account_id, address, subject, body, created_at FROM email_messages
+     WHERE ($1::text IS NULL OR address = $1) AND ($2::text IS NULL OR bank_code = $2) ORDER BY seq DESC LIMIT $3`,
+    [filter.address ?? null, filter.bankCode ?? null, filter.limit ?? 100]);
+  return res.rows;
+}
+
 export interface HolderNotificationRow {
   seq: number;
   bank_code: string;
@@ -72,21 +99,26 @@ export interface HolderNotificationRow {
   sender: 'bank' | 'koza';
   kind: string;
   message: string;
+  channels: string[];
   created_at: Date;
 }
 
 export async function notifyHolder(
-  q: Queryable, n: { bankCode: string; accountId: string; sender: 'bank' | 'koza'; kind: string; message: string; now: Date },
+  q: Queryable, n: {
+    bankCode: string; accountId: string; sender: 'bank' | 'koza'; kind: string; message: string; now: Date; channels?: string[];
+  },
 ): Promise<void> {
   await q.query(
-    'INSERT INTO holder_notifications (bank_code, account_id, sender, kind, message, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
-    [n.bankCode, n.accountId, n.sender, n.kind, n.message, n.now]);
+    `INSERT INTO holder_notifications (bank_code, account_id, sender, kind, message, created_at, channels)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [n.bankCode, n.accountId, n.sender, n.kind, n.message, n.now, n.channels ?? ['inbox']]);
 }
 
 /** Newest first. */
 export async function listNotifications(q: Queryable, accountId: string): Promise<HolderNotificationRow[]> {
   const res = await q.query<HolderNotificationRow>(
-    'SELECT seq, bank_code, account_id, sender, kind, message, created_at FROM holder_notifications WHERE account_id = $1 ORDER BY seq DESC',
+    `SELECT seq, bank_code, account_id, sender, kind, message, channels, created_at FROM holder_notifications
+     WHERE account_id = $1 ORDER BY seq DESC`,
     [accountId]);
   return res.rows;
 }

@@ -49,7 +49,7 @@ nav a{color:#fff;margin-right:16px}ul.scopes li{margin:6px 0}.sandbox{font-size:
 export function page(bank: SeededBank, title: string, body: Html, options: { signedIn?: boolean } = {}): string {
   const base = `/banks/${bank.code}`;
   const nav = options.signedIn
-    ? html`<nav><a href="${base}/passbook">通帳 Passbook</a><a href="${base}/inbox">お知らせ Inbox</a></nav>`
+    ? html`<nav><a href="${base}/passbook">通帳 Passbook</a><a href="${base}/inbox">お知らせ Inbox</a><a href="${base}/links">ウォレット連携 Wallet links</a></nav>`
     : html``;
   return `<!doctype html>${html`<html lang="ja"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${title} — ${bank.name}</title><style>${new Html(STYLE)}</style></head>

@@ -2,7 +2,8 @@
 // PIN checks with a lock after 5 failures, the bank's OTP to the phone it has on file, code exchange with PKCE.
 // Must never say which of account, PIN or OTP was wrong, nor link an account whose holder did not prove control of it.
 import type {
-  LinkCompleteBody, LinkCompleted, LinkRequestBody, LinkRequestCreated, LinkRevoked, HolderNotificationBody,
+  HolderChannel, HolderNotified, LinkCompleteBody, LinkCompleted, LinkRequestBody, LinkRequestCreated, LinkRevoked, LinkState,
+  HolderNotificationBody,
 } from '../../banks/protocol.js';
 import type { Queryable } from '../../store/db.js';
 import { hashToken } from '../../identity/secrets.js';
@@ -14,10 +15,11 @@ import {
 } from './credentials.js';
 import {
   findAuthorizationCode, findLinkByTokenHash, getLinkRequest, insertAuthorizationCode, insertLink, insertLinkRequest,
-  insertOtp, latestOtp, markAuthorizationCodeUsed, markPinFailureCounted, recordLinkRequestTry, recordOtpAttempt, revokeLink,
-  updateLinkRequest, type LinkRequestRow, type LinkRow, type PinVerdict,
+  insertOtp, latestOtp, markAuthorizationCodeUsed, markPinFailureCounted, recordLinkRequestTry, recordOtpAttempt,
+  revokeLink, updateLinkRequest, type LinkRequestRow, type LinkRow, type PinVerdict, confirmLink,
+  insertLinkConfirmation,
 } from './link-store.js';
-import { notifyHolder, sendSms } from './holder-store.js';
+import { notifyHolder, sendEmail, sendSms } from './holder-store.js';
 import {
   findHolderAccount, getAccount, recordCredentialFailure, resetCredentialFailures, sandboxId, type AccountRow,
 } from './store.js';
@@ -153,7 +155,7 @@ async function exchangeCode(tx: Queryable, env: BankEnv, request: LinkRequestRow
   if (!code || code.link_request_id !== request.id) throw new BankError('invalid_grant');
   if (code.used_at !== null) {
     // A code presented twice was intercepted (RFC 6749 §4.1.2): the link made from it is revoked too.
-    if (code.link_id !== null) await revokeLink(tx, code.link_id, env.now);
+    if (code.link_id !== null) await revokeLink(tx, code.link_id, env.now, 'bank');
     throw new BankError('invalid_grant', 'The code was already used; the link made with it is revoked.', { keepWrites: true });
   }
   if (code.expires_at <= env.now) throw new BankError('invalid_grant', 'The code has expired.');
@@ -179,16 +181,19 @@ export async function completeLinkRequest(
   if (request.account_id === null) throw new BankError('invalid_grant', 'The holder has not consented.');
   const account = (await getAccount(tx, request.account_id))!;
   const linkToken = newBankSecret('blt');
+  // A redirect link's holder signed in at the bank and consented: confirmed at creation. A PIN and a text prove only
+  // the phone (a SIM swap passes both), so those links wait for the holder's word on the other contact.
+  const signedIn = request.method === 'redirect';
   const link = await insertLink(tx, {
     bank_code: env.bank.code, token_hash: hashToken(linkToken), account_id: account.id, wallet_ref: request.wallet_ref,
     method: request.method, link_request_id: request.id, created_at: env.now,
+    holder_confirmed_at: signedIn ? env.now : null, holder_confirmed_via: signedIn ? 'bank_sign_in' : null,
   });
   if (codeHash !== null) await markAuthorizationCodeUsed(tx, codeHash, env.now, link.id);
   await updateLinkRequest(tx, request.id, { status: 'completed', completedAt: env.now });
+  if (!signedIn) await sendLinkConfirmation(tx, env, account, link);
+  const claimedPhone = request.claims?.phone;
   return {
-    // Set by the holder-channel work of protocol v2 (phone match, confirmation); here what is known for sure.
-    phone_matches: null,
-    holder_confirmed: request.method === 'redirect',
     link_token: linkToken,
     iss: env.issuer,
     account: {
@@ -196,6 +201,9 @@ export async function completeLinkRequest(
       account_ref: account.account_ref,
     },
     holder: { name_kana: account.holder_name_kana, date_of_birth: account.date_of_birth },
+    // Whether the wallet's verified phone is the one on file, never the number itself.
+    phone_matches: claimedPhone === undefined ? null : claimedPhone === account.registered_phone,
+    holder_confirmed: signedIn,
   };
 }
 
@@ -242,6 +250,63 @@ async function countPinFailure(tx: Queryable, env: BankEnv, account: AccountRow)
   if (lockedNow && account.pin_locked_at === null) await notifyLocked(tx, env, account, 'pin');
 }
 
+/** How long the e-mailed one-tap confirmation works; afterwards the holder confirms by signing in to the bank. */
+export const LINK_CONFIRMATION_TTL_MS = 30 * 86_400_000;
+
+/**
+ * The one-tap confirmation, e-mailed to the contact the bank holds besides the phone: a page with "confirm" and "this
+ * was not me — stop it". A holder with no e-mail on file confirms by signing in (the links page).
+ */
+async function sendLinkConfirmation(tx: Queryable, env: BankEnv, account: AccountRow, link: LinkRow): Promise<void> {
+  if (account.registered_email === null) return;
+  const token = newBankSecret('blc');
+  await insertLinkConfirmation(tx, {
+    tokenHash: hashToken(token), linkId: link.id, now: env.now, expiresAt: new Date(env.now.getTime() + LINK_CONFIRMATION_TTL_MS),
+  });
+  const url = `${env.issuer}/confirm-link?token=${encodeURIComponent(token)}`;
+  await sendEmail(tx, {
+    bankCode: env.bank.code, accountId: account.id, address: account.registered_email, now: env.now,
+    subject: `【${env.bank.name}】口座連携のご確認 Please confirm a new link to your account`,
+    body: `支店 ${account.branch_code} 普通 ${maskAccountNumber(account.account_number)} の口座が、ウォレット（${link.wallet_ref}）と`
+      + '連携されました。ご自身の手続きであれば「確認」を、お心当たりがなければ「自分ではない — 停止する」を押してください。\n'
+      + `Your account was linked to the wallet ${link.wallet_ref}. If this was you, tap Confirm; if not, tap "This was not me — stop it".\n`
+      + `${url}`,
+  });
+}
+
+/** The holder's word on a link (the e-mailed page, or the links page after signing in). Revoking stops debits at once. */
+export async function holderDecides(
+  tx: Queryable, env: BankEnv, link: LinkRow, decision: 'confirm' | 'revoke', via: 'bank_sign_in' | 'email',
+): Promise<void> {
+  if (decision === 'revoke') {
+    await revokeLink(tx, link.id, env.now, 'holder');
+    await notifyHolder(tx, {
+      bankCode: env.bank.code, accountId: link.account_id, sender: 'bank', kind: 'link_revoked_by_holder', now: env.now,
+      message: `ウォレット（${link.wallet_ref}）との口座連携を停止しました。以後この連携による引き落としはできません。 `
+        + `You stopped the link to wallet ${link.wallet_ref}; no debit can be made through it any more.`,
+    });
+    return;
+  }
+  if (await confirmLink(tx, link.id, env.now, via)) {
+    await notifyHolder(tx, {
+      bankCode: env.bank.code, accountId: link.account_id, sender: 'bank', kind: 'link_confirmed', now: env.now,
+      message: `ウォレット（${link.wallet_ref}）との口座連携を確認しました。 You confirmed the link to wallet ${link.wallet_ref}.`,
+    });
+  }
+}
+
+export function linkStateOf(link: LinkRow): LinkState {
+  return {
+    status: link.revoked_at === null ? 'active' : 'revoked', method: link.method, created_at: link.created_at.toISOString(),
+    holder_confirmed_at: link.holder_confirmed_at?.toISOString() ?? null, holder_confirmed_via: link.holder_confirmed_via,
+    revoked_at: link.revoked_at?.toISOString() ?? null, revoked_by: link.revoked_by,
+  };
+}
+
+export async function linkStateByToken(q: Queryable, env: BankEnv, linkToken: string): Promise<LinkState> {
+  return linkStateOf(await findLink(q, env, linkToken));
+}
+
 /** The holder consented on the bank's page: the request is bound to their account and a code is issued. */
 export async function authorizeLinkRequest(
   tx: Queryable, env: BankEnv, request: LinkRequestRow, accountId: string,
@@ -262,15 +327,36 @@ export async function findLink(tx: Queryable, env: BankEnv, linkToken: string): 
 
 export async function revokeLinkByToken(tx: Queryable, env: BankEnv, linkToken: string): Promise<LinkRevoked> {
   const link = await findLink(tx, env, linkToken);
-  await revokeLink(tx, link.id, env.now);
+  await revokeLink(tx, link.id, env.now, 'koza');
   return { revoked: true };
 }
 
-/** koza's message to the holder, delivered through the bank's inbox; a revoked link can still carry news of its end. */
-export async function deliverNotification(tx: Queryable, env: BankEnv, body: HolderNotificationBody): Promise<{ notified: true }> {
+/**
+ * koza's message to the holder, through each channel asked for that the bank has for the holder (inbox always; e-mail
+ * when one is on file; SMS to the registered phone). A revoked link can still carry news of its end.
+ */
+export async function deliverNotification(tx: Queryable, env: BankEnv, body: HolderNotificationBody): Promise<HolderNotified> {
   const link = await findLink(tx, env, body.link_token);
+  const account = (await getAccount(tx, link.account_id))!;
+  const asked = new Set<HolderChannel>(body.channels ?? ['inbox']);
+  const used: HolderChannel[] = [];
+  if (asked.has('inbox')) used.push('inbox');
+  if (asked.has('email') && account.registered_email !== null) {
+    await sendEmail(tx, {
+      bankCode: env.bank.code, accountId: account.id, address: account.registered_email, now: env.now,
+      subject: `【${env.bank.name}】ウォレットからのお知らせ A message from a wallet linked to your account`,
+      body: `${body.message}\nお心当たりがない場合は ${env.issuer}/links で連携を停止できます。 `
+        + `If this was not you, stop the link at ${env.issuer}/links.`,
+    });
+    used.push('email');
+  }
+  if (asked.has('sms')) {
+    await sendSms(tx, { bankCode: env.bank.code, phone: account.registered_phone, now: env.now, body: `【${env.bank.name}】${body.message}` });
+    used.push('sms');
+  }
+  // The inbox keeps a record of every notice, whichever channels carried it.
   await notifyHolder(tx, {
-    bankCode: env.bank.code, accountId: link.account_id, sender: 'koza', kind: body.kind, message: body.message, now: env.now,
+    bankCode: env.bank.code, accountId: link.account_id, sender: 'koza', kind: body.kind, message: body.message, now: env.now, channels: used,
   });
-  return { notified: true };
+  return { notified: true, channels: used };
 }

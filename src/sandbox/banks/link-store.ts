@@ -11,7 +11,7 @@ export interface LinkRequestRow {
   bank_code: string;
   method: LinkMethod;
   wallet_ref: string;
-  claims: { name_kana: string; date_of_birth: string } | null;
+  claims: { name_kana: string; date_of_birth: string; phone?: string } | null;
   redirect_uri: string | null;
   code_challenge: string | null;
   state: string | null;
@@ -77,37 +77,86 @@ export interface LinkRow {
   link_request_id: string;
   created_at: Date;
   revoked_at: Date | null;
+  /** v2: when and how the holder confirmed the link on a channel the phone alone cannot reach. */
+  holder_confirmed_at: Date | null;
+  holder_confirmed_via: 'bank_sign_in' | 'email' | null;
+  revoked_by: 'holder' | 'koza' | 'bank' | null;
 }
 
+const LINK_COLUMNS = `id, bank_code, account_id, wallet_ref, method, link_request_id, created_at, revoked_at, holder_confirmed_at,
+  holder_confirmed_via, revoked_by`;
+
 export async function insertLink(
-  q: Queryable, link: Omit<LinkRow, 'id' | 'revoked_at'> & { token_hash: string },
+  q: Queryable, link: Omit<LinkRow, 'id' | 'revoked_at' | 'revoked_by'> & { token_hash: string },
 ): Promise<LinkRow> {
   const res = await q.query<LinkRow>(
-    `INSERT INTO links (id, bank_code, token_hash, account_id, wallet_ref, method, link_request_id, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-     RETURNING id, bank_code, account_id, wallet_ref, method, link_request_id, created_at, revoked_at`,
+    `INSERT INTO links (id, bank_code, token_hash, account_id, wallet_ref, method, link_request_id, created_at,
+       holder_confirmed_at, holder_confirmed_via)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+     RETURNING ${LINK_COLUMNS}`,
     [sandboxId('blk'), link.bank_code, link.token_hash, link.account_id, link.wallet_ref, link.method, link.link_request_id,
-      link.created_at]);
+      link.created_at, link.holder_confirmed_at, link.holder_confirmed_via]);
   return res.rows[0]!;
 }
 
 export async function findLinkByTokenHash(q: Queryable, bankCode: string, tokenHash: string): Promise<LinkRow | null> {
   const res = await q.query<LinkRow>(
-    `SELECT id, bank_code, account_id, wallet_ref, method, link_request_id, created_at, revoked_at FROM links
-     WHERE bank_code = $1 AND token_hash = $2`, [bankCode, tokenHash]);
+    `SELECT ${LINK_COLUMNS} FROM links WHERE bank_code = $1 AND token_hash = $2`, [bankCode, tokenHash]);
   return res.rows[0] ?? null;
 }
 
 export async function listLinks(q: Queryable, filter: { accountId?: string; bankCode?: string }): Promise<LinkRow[]> {
   const res = await q.query<LinkRow>(
-    `SELECT id, bank_code, account_id, wallet_ref, method, link_request_id, created_at, revoked_at FROM links
+    `SELECT ${LINK_COLUMNS} FROM links
      WHERE ($1::text IS NULL OR account_id = $1) AND ($2::text IS NULL OR bank_code = $2) ORDER BY created_at, id`,
     [filter.accountId ?? null, filter.bankCode ?? null]);
   return res.rows;
 }
 
-export async function revokeLink(q: Queryable, linkId: string, now: Date): Promise<void> {
-  await q.query('UPDATE links SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1', [linkId, now]);
+/** Revokes once: the first revocation's time and author stand. */
+export async function revokeLink(q: Queryable, linkId: string, now: Date, by: 'holder' | 'koza' | 'bank'): Promise<void> {
+  await q.query(
+    `UPDATE links SET revoked_at = coalesce(revoked_at, $2), revoked_by = coalesce(revoked_by, CASE WHEN revoked_at IS NULL THEN $3 END)
+     WHERE id = $1`, [linkId, now, by]);
+}
+
+export async function getLinkById(q: Queryable, bankCode: string, linkId: string): Promise<LinkRow | null> {
+  const res = await q.query<LinkRow>(`SELECT ${LINK_COLUMNS} FROM links WHERE bank_code = $1 AND id = $2 FOR UPDATE`, [bankCode, linkId]);
+  return res.rows[0] ?? null;
+}
+
+/** The holder confirmed the link (a no-op on a confirmed or revoked one: the first word stands). */
+export async function confirmLink(q: Queryable, linkId: string, now: Date, via: 'bank_sign_in' | 'email'): Promise<boolean> {
+  const res = await q.query(
+    `UPDATE links SET holder_confirmed_at = $2, holder_confirmed_via = $3
+     WHERE id = $1 AND holder_confirmed_at IS NULL AND revoked_at IS NULL RETURNING id`, [linkId, now, via]);
+  return res.rows.length > 0;
+}
+
+export interface LinkConfirmationRow {
+  token_hash: string;
+  link_id: string;
+  created_at: Date;
+  expires_at: Date;
+  used_at: Date | null;
+  outcome: 'confirmed' | 'revoked' | null;
+}
+
+export async function insertLinkConfirmation(
+  q: Queryable, row: { tokenHash: string; linkId: string; now: Date; expiresAt: Date },
+): Promise<void> {
+  await q.query('INSERT INTO link_confirmations (token_hash, link_id, created_at, expires_at) VALUES ($1, $2, $3, $4)',
+    [row.tokenHash, row.linkId, row.now, row.expiresAt]);
+}
+
+export async function findLinkConfirmation(q: Queryable, tokenHash: string, lock = false): Promise<LinkConfirmationRow | null> {
+  const res = await q.query<LinkConfirmationRow>(
+    `SELECT * FROM link_confirmations WHERE token_hash = $1${lock ? ' FOR UPDATE' : ''}`, [tokenHash]);
+  return res.rows[0] ?? null;
+}
+
+export async function useLinkConfirmation(q: Queryable, tokenHash: string, now: Date, outcome: 'confirmed' | 'revoked'): Promise<void> {
+  await q.query('UPDATE link_confirmations SET used_at = $2, outcome = $3 WHERE token_hash = $1 AND used_at IS NULL', [tokenHash, now, outcome]);
 }
 
 export interface AuthorizationCodeRow {

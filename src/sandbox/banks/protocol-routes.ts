@@ -10,9 +10,9 @@ import type { Queryable } from '../../store/db.js';
 import { bankEnv, bankOf, type BankEnv, type SandboxApp, type SandboxContext } from './context.js';
 import { BankError } from './errors.js';
 import { requestHash, runIdempotent } from './idempotency.js';
-import { completeLinkRequest, createLinkRequest, deliverNotification, revokeLinkByToken } from './link-flows.js';
+import { completeLinkRequest, createLinkRequest, deliverNotification, linkStateByToken, revokeLinkByToken } from './link-flows.js';
 import {
-  BankCode, DirectoryEntrySchema, HolderNotificationBodySchema, LinkCompleteBodySchema, LinkCompletedSchema,
+  BankCode, DirectoryEntrySchema, HolderNotificationBodySchema, LinkCompleteBodySchema, LinkCompletedSchema, LinkStateSchema,
   LinkRequestBodySchema, LinkRequestCreatedSchema, LinkRevokedSchema, NotifiedSchema, SignedHeaders, SignedIdempotentHeaders,
   StatementSchema, TransferBodySchema, TransferResultSchema, bankProblems,
 } from './schemas.js';
@@ -143,9 +143,17 @@ export function registerProtocolRoutes(app: SandboxApp, ctx: SandboxContext): vo
       },
     }, async (request, reply) => answerOnce(request, reply, 200, (tx, env) => revokeLinkByToken(tx, env, request.params.link_token)));
 
+    bankApp.get('/links/:link_token', {
+      schema: {
+        ...signedGet, summary: 'v2: the link as the bank sees it (holder confirmation, revocation and by whom)',
+        params: Type.Object({ bank_code: BankCode, link_token: Type.String({ maxLength: 128 }) }),
+        response: { 200: LinkStateSchema, ...bankProblems(401, 404, 503) },
+      },
+    }, async (request) => linkStateByToken(ctx.db, bankEnv(ctx, request.params.bank_code), request.params.link_token));
+
     bankApp.post('/notifications', {
       schema: {
-        ...signedPost, summary: 'A message to the holder through the bank\'s own channel (inbox)',
+        ...signedPost, summary: 'A message to the holder through the bank\'s own channels (inbox, e-mail, SMS); answers the channels used',
         params: BankParams, body: HolderNotificationBodySchema,
         response: { 200: NotifiedSchema, ...bankProblems(400, 401, 404, 409, 503) },
       },

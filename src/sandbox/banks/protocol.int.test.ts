@@ -426,10 +426,42 @@ forEachBackend('bank sandbox protocol', (_db, backend) => {
       const { link_token } = await linkPinOnly(holder);
       assert.deepEqual(answered(await client.notifyHolder(holder.bank_code, {
         link_token, kind: 'link_created', message: 'Your account was linked to the koza wallet wal_test.',
-      }, randomUUID())), { notified: true });
+      }, randomUUID())), { notified: true, channels: ['inbox'] });
       const [message] = await sandbox.admin.inbox(holder);
-      assert.deepEqual([message!.sender, message!.kind, message!.message],
-        ['koza', 'link_created', 'Your account was linked to the koza wallet wal_test.']);
+      assert.deepEqual([message!.sender, message!.kind, message!.message, message!.channels],
+        ['koza', 'link_created', 'Your account was linked to the koza wallet wal_test.', ['inbox']]);
+    });
+
+    it('v2: notifies on the channels asked for that the holder has, and says which carried it', async () => {
+      const withEmail = await freshHolder('pin_only', (h) => h.registered_email !== null);
+      const { link_token } = await linkPinOnly(withEmail);
+      assert.deepEqual(answered(await client.notifyHolder(withEmail.bank_code, {
+        link_token, kind: 'large_charge', message: 'A charge of ¥50,000.', channels: ['inbox', 'email'],
+      }, randomUUID())), { notified: true, channels: ['inbox', 'email'] });
+      const [mail] = await sandbox.admin.emails({ address: withEmail.registered_email!, bank_code: withEmail.bank_code });
+      assert.match(mail!.body, /A charge of ¥50,000\./);
+      const noEmail = await freshHolder('pin_only', (h) => h.registered_email === null);
+      const second = await linkPinOnly(noEmail);
+      assert.deepEqual(answered(await client.notifyHolder(noEmail.bank_code, {
+        link_token: second.link_token, kind: 'first_charge', message: 'A first charge.', channels: ['inbox', 'email'],
+      }, randomUUID())), { notified: true, channels: ['inbox'] }, 'no e-mail on file: the answer says so');
+    });
+
+    it('v2: a pin link is not holder-confirmed and its phone is matched; GET /links/{token} tells its state', async () => {
+      const holder = await freshHolder('pin_only', (h) => h.registered_email !== null);
+      const created = answered(await client.createLinkRequest(holder.bank_code, {
+        method: 'pin_only', wallet_ref: 'wal_state', claims: { name_kana: 'ダレカ', date_of_birth: '2000-01-01', phone: holder.registered_phone },
+        account: accountOf(holder), pin: holder.pin,
+      }, randomUUID()));
+      const linked = answered(await client.completeLinkRequest(holder.bank_code, created.link_request_id, {}, randomUUID()));
+      assert.equal(linked.phone_matches, true);
+      assert.equal(linked.holder_confirmed, false);
+      const state = answered(await client.getLinkState(holder.bank_code, linked.link_token));
+      assert.deepEqual([state.status, state.method, state.holder_confirmed_at, state.revoked_by], ['active', 'pin_only', null, null]);
+      assert.ok(await sandbox.admin.lastConfirmationUrl(holder.registered_email!, holder.bank_code), 'the bank e-mailed a one-tap confirmation');
+      answered(await client.revokeLink(holder.bank_code, linked.link_token, randomUUID()));
+      const revoked = answered(await client.getLinkState(holder.bank_code, linked.link_token));
+      assert.deepEqual([revoked.status, revoked.revoked_by], ['revoked', 'koza']);
     });
   });
 });

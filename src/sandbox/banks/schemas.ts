@@ -2,13 +2,14 @@
 // the sandbox's OpenAPI document. Must never drift from banks/protocol.ts: the type checks at the end hold them together.
 import { Type, type Static, type TSchema } from 'typebox';
 import type {
-  BankProblem, DirectoryEntry, LinkCompleteBody, LinkCompleted, LinkRequestBody, LinkRequestCreated, Statement, TransferBody,
-  TransferResult, HolderNotificationBody,
+  BankProblem, DirectoryEntry, LinkCompleteBody, LinkCompleted, LinkRequestBody, LinkRequestCreated, LinkState, Statement, TransferBody,
+  TransferResult, HolderNotificationBody, HolderNotified,
 } from '../../banks/protocol.js';
 
 export const BankCode = Type.String({ pattern: '^[0-9]{4}$', description: 'Zengin bank code, 4 digits.', examples: ['0001'] });
 export const BranchCode = Type.String({ pattern: '^[0-9]{3}$', description: 'Branch code, 3 digits.' });
 export const AccountNumber = Type.String({ pattern: '^[0-9]{7}$', description: 'Account number, 7 digits.' });
+const HolderChannelSchema = Type.Union([Type.Literal('inbox'), Type.Literal('email'), Type.Literal('sms')]);
 const LinkMethodSchema = Type.Union([Type.Literal('redirect'), Type.Literal('pin_otp'), Type.Literal('pin_only')]);
 const IsoDate = Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' });
 const Timestamp = Type.String({ format: 'date-time' });
@@ -45,6 +46,7 @@ export const LinkRequestBodySchema = Type.Object({
   wallet_ref: Type.String({ minLength: 1, maxLength: 64 }),
   claims: Type.Union([Type.Object({
     name_kana: Type.String({ minLength: 1, maxLength: 100 }), date_of_birth: IsoDate,
+    phone: Type.Optional(Type.String({ pattern: '^\\+[0-9]{6,15}$', description: 'v2: the wallet\'s verified phone (E.164).' })),
   }, { additionalProperties: false }), Type.Null()]),
   redirect_uri: Type.Optional(Type.String({ minLength: 1, maxLength: 2000 })),
   code_challenge: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' })),
@@ -72,8 +74,18 @@ export const LinkCompletedSchema = Type.Object({
   iss: Type.String(),
   account: Type.Object({ branch_code: BranchCode, account_number_masked: Type.String(), account_ref: Type.String() }),
   holder: Type.Object({ name_kana: Type.String(), date_of_birth: IsoDate }),
-  phone_matches: Type.Union([Type.Boolean(), Type.Null()]),
-  holder_confirmed: Type.Boolean(),
+  phone_matches: Type.Union([Type.Boolean(), Type.Null()], { description: 'v2: claims.phone is the phone the bank holds; null when none was claimed.' }),
+  holder_confirmed: Type.Boolean({ description: 'v2: redirect links are confirmed at creation; pin links wait for the holder.' }),
+});
+
+export const LinkStateSchema = Type.Object({
+  status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
+  method: LinkMethodSchema,
+  created_at: Timestamp,
+  holder_confirmed_at: Type.Union([Timestamp, Type.Null()]),
+  holder_confirmed_via: Type.Union([Type.Literal('bank_sign_in'), Type.Literal('email'), Type.Null()]),
+  revoked_at: Type.Union([Timestamp, Type.Null()]),
+  revoked_by: Type.Union([Type.Literal('holder'), Type.Literal('koza'), Type.Literal('bank'), Type.Null()]),
 });
 
 export const LinkRevokedSchema = Type.Object({ revoked: Type.Literal(true) });
@@ -83,10 +95,13 @@ export const HolderNotificationBodySchema = Type.Object({
   kind: Type.Union([Type.Literal('link_created'), Type.Literal('link_revoked'), Type.Literal('debit'), Type.Literal('credit'),
     Type.Literal('first_charge'), Type.Literal('large_charge')]),
   message: Type.String({ minLength: 1, maxLength: 2000 }),
-  channels: Type.Optional(Type.Array(Type.Union([Type.Literal('inbox'), Type.Literal('email'), Type.Literal('sms')]), { maxItems: 3 })),
+  channels: Type.Optional(Type.Array(HolderChannelSchema, { minItems: 1, maxItems: 3, uniqueItems: true, description: 'v2; default [inbox].' })),
 }, { additionalProperties: false });
 
-export const NotifiedSchema = Type.Object({ notified: Type.Literal(true) });
+export const NotifiedSchema = Type.Object({
+  notified: Type.Literal(true),
+  channels: Type.Array(HolderChannelSchema, { description: 'v2: the channels that carried the message.' }),
+});
 
 export const TransferBodySchema = Type.Object({
   link_token: Token,
@@ -126,6 +141,8 @@ contract<Same<Static<typeof LinkRequestCreatedSchema>, LinkRequestCreated>>();
 contract<Same<Static<typeof LinkCompleteBodySchema>, LinkCompleteBody>>();
 contract<Same<Static<typeof LinkCompletedSchema>, LinkCompleted>>();
 contract<Same<Static<typeof HolderNotificationBodySchema>, HolderNotificationBody>>();
+contract<Same<Static<typeof NotifiedSchema>, HolderNotified>>();
+contract<Same<Static<typeof LinkStateSchema>, LinkState>>();
 contract<Same<Static<typeof TransferBodySchema>, TransferBody>>();
 contract<Same<Static<typeof TransferResultSchema>, TransferResult>>();
 contract<Same<Static<typeof StatementSchema>, Statement>>();

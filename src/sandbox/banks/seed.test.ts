@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generatePopulation } from '../population.js';
 import { isBankKana, toBankKana } from '../../identity/kana.js';
-import { MAX_OPENING_BALANCE, MIN_OPENING_BALANCE, seedBankSandbox } from './seed.js';
+import { holderEmail, MAX_OPENING_BALANCE, MIN_OPENING_BALANCE, seedBankSandbox } from './seed.js';
 
 describe('bank sandbox seed', () => {
   const world = seedBankSandbox({ seed: 2020 });
@@ -95,5 +95,16 @@ describe('bank sandbox seed', () => {
     assert.ok(small.banks.some((b) => b.linkMethods.includes('redirect')));
     assert.throws(() => seedBankSandbox({ bankCount: 0 }), RangeError);
     assert.throws(() => seedBankSandbox({ bankCount: 1000 }), RangeError);
+  });
+});
+
+describe('holderEmail (protocol v2: the contact besides the phone)', () => {
+  it('is the same for the same seed and person, and about 1 in 10 holders have none', () => {
+    assert.equal(holderEmail(2020, 7), holderEmail(2020, 7));
+    const emails = Array.from({ length: 2000 }, (_, i) => holderEmail(2020, i));
+    const none = emails.filter((e) => e === null).length;
+    assert.ok(none > 140 && none < 260, `${none} of 2000 have no e-mail`);
+    for (const e of emails) if (e !== null) assert.match(e, /^holder\d+\.[0-9a-f]{6}@mail\.example\.jp$/);
+    assert.equal(new Set(emails.filter((e) => e !== null)).size, 2000 - none, 'one address per person');
   });
 });

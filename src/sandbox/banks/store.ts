@@ -10,7 +10,7 @@ import type { BankSandboxSeed } from './seed.js';
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 
 /** A public identifier with a readable prefix and 128 random bits. */
-export function sandboxId(prefix: 'lrq' | 'blk' | 'btx' | 'otp' | 'hss' | 'hrp'): string {
+export function sandboxId(prefix: 'lrq' | 'blk' | 'btx' | 'otp' | 'hss' | 'hrp' | 'eml'): string {
   return `${prefix}_${randomBytes(16).toString('base64url')}`;
 }
 
@@ -76,16 +76,16 @@ export async function ensureSeeded(db: Db, world: BankSandboxSeed, now: Date): P
     const column = <K extends keyof (typeof accounts)[number]>(key: K) => accounts.map((a) => a[key]);
     await tx.query(
       `INSERT INTO accounts (id, bank_code, kind, branch_code, account_number, account_ref, person_index, holder_name_kana,
-         holder_name_kanji, date_of_birth, registered_phone, online_id, secret_salt, pin_hash, password_hash)
+         holder_name_kanji, date_of_birth, registered_phone, online_id, secret_salt, pin_hash, password_hash, registered_email)
        SELECT id, bank_code, 'holder', branch_code, account_number, account_ref, person_index, name_kana, name_kanji, dob,
-         phone, online_id, salt, pin_hash, password_hash
+         phone, online_id, salt, pin_hash, password_hash, email
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::text[],
-         $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+         $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[])
          AS a(id, bank_code, branch_code, account_number, account_ref, person_index, name_kana, name_kanji, dob, phone,
-              online_id, salt, pin_hash, password_hash)`,
+              online_id, salt, pin_hash, password_hash, email)`,
       [column('id'), column('bankCode'), column('branchCode'), column('accountNumber'), column('accountRef'),
         column('personIndex'), column('nameKana'), column('nameKanji'), column('dateOfBirth'), column('phone'),
-        column('onlineId'), column('salt'), column('pinHash'), column('passwordHash')]);
+        column('onlineId'), column('salt'), column('pinHash'), column('passwordHash'), column('email')]);
     // Opening balances are journal rows like any other (from the bank's equity), so the books sum to zero from day one.
     await tx.query(
       `SELECT count(bank_post_entry(o.bank_code, 'eqt_' || o.bank_code, o.id, o.amount, 'opening', NULL,
@@ -109,6 +109,8 @@ export interface AccountRow {
   holder_name_kanji: string;
   date_of_birth: string;
   registered_phone: string;
+  /** The contact besides the phone (protocol v2); null for the holders who gave the bank none. */
+  registered_email: string | null;
   online_id: string;
   secret_salt: string;
   pin_hash: string;
