@@ -123,7 +123,7 @@ export class BankClient {
 
   /** v2: the link as the bank sees it now: the holder's confirmation, or a revocation (by the holder on the bank's page). */
   getLinkState(bankCode: string, linkToken: string, options?: CallOptions): Promise<BankOutcome<LinkState>> {
-    return this.bankCall(bankCode, 'GET', `/v1/links/${encodeURIComponent(linkToken)}`, undefined, null, options);
+    return this.bankCall(bankCode, 'GET', `/v2/links/${encodeURIComponent(linkToken)}`, undefined, null, options);
   }
 
   /** Charge: takes money from the holder's account. A 200 with status 'rejected' is an answer, not a refusal. */
