@@ -8,7 +8,8 @@ export type IdPrefix =
   | 'kyc' | 'idn'
   | 'opr' | 'chg' | 'wdl'
   | 'rsk' | 'alr'
-  | 'lnk' | 'lrq';
+  | 'lnk' | 'lrq'
+  | 'lgc';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomBytes(16).toString('base64url')}`;

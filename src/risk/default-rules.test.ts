@@ -21,6 +21,8 @@ const ORDINARY: Record<string, FeatureVector> = {
     wallets_per_bank_account: 1, bank_accounts_per_wallet_30d: 2,
     charges_per_wallet_24h: 1, charge_amount_per_wallet_24h: 5000, charges_per_account_24h: 1,
     amount_vs_p95_history: 1.2, hours_since_charge_from_other_account: 200,
+    login_failed: false, login_failures_per_account_1h: 1, accounts_failed_login_per_ip_1h: 1, accounts_failed_login_per_network_1h: 3,
+    accounts_failed_login_global_1h: 40, logins_succeeded_global_1h: 900, failed_login_accounts_per_success_1h: 0.04,
   },
   'new customer on day one: sign-up, link, a first 10,000 yen charge': {
     amount: 10000, name_match_score: 92, dob_matches: true, link_method: 'pin_otp', link_age_hours: 0.5,
@@ -31,6 +33,9 @@ const ORDINARY: Record<string, FeatureVector> = {
     wallets_per_bank_account: 1, bank_accounts_per_wallet_30d: 1,
     charges_per_wallet_24h: 1, charge_amount_per_wallet_24h: 10000, charges_per_account_24h: 1,
     amount_vs_p95_history: 1, hours_since_charge_from_other_account: 500,
+    // Forgot the password twice before getting it right, on a carrier network where others mistype too.
+    login_failed: false, login_failures_per_account_1h: 2, accounts_failed_login_per_ip_1h: 6, accounts_failed_login_per_network_1h: 25,
+    accounts_failed_login_global_1h: 150, logins_succeeded_global_1h: 2000, failed_login_accounts_per_success_1h: 0.08,
   },
   'a couple sharing a tablet, each with a wallet and a salary account': {
     amount: 30000, name_match_score: 100, dob_matches: true, link_method: 'redirect', link_age_hours: 100,
@@ -41,6 +46,9 @@ const ORDINARY: Record<string, FeatureVector> = {
     wallets_per_bank_account: 1, bank_accounts_per_wallet_30d: 2,
     charges_per_wallet_24h: 2, charge_amount_per_wallet_24h: 40000, charges_per_account_24h: 2,
     amount_vs_p95_history: 3, hours_since_charge_from_other_account: 100,
+    // A quiet night: few sign-ins at all, a few typos among them.
+    login_failed: false, login_failures_per_account_1h: 0, accounts_failed_login_per_ip_1h: 2, accounts_failed_login_per_network_1h: 2,
+    accounts_failed_login_global_1h: 12, logins_succeeded_global_1h: 10, failed_login_accounts_per_success_1h: 1.2,
   },
 };
 
@@ -70,6 +78,16 @@ const PATTERNS: Record<string, { event: RiskEventKind; features: Partial<Record<
   'sim-swap-then-factor-change': { event: 'factor_change', features: { hours_since_phone_change: 3 } },
   'sim-swap-then-link-or-withdrawal': { event: 'link_complete', features: { hours_since_phone_change: 10 } },
   'factor-change-then-withdrawal': { event: 'withdrawal', features: { hours_since_factor_change: 2 } },
+  'login-after-password-failures': { event: 'login', features: { login_failures_per_account_1h: 6 } },
+  'login-credential-stuffing-address': { event: 'login', features: { accounts_failed_login_per_ip_1h: 12 } },
+  'login-password-spraying-network': { event: 'login', features: { accounts_failed_login_per_network_1h: 40 } },
+  'login-password-spraying-global': {
+    event: 'login', features: { accounts_failed_login_global_1h: 800, logins_succeeded_global_1h: 900, failed_login_accounts_per_success_1h: 0.89 },
+  },
+  'login-password-spraying-alert': {
+    event: 'login', features: { login_failed: true, accounts_failed_login_global_1h: 100, failed_login_accounts_per_success_1h: 0.6 },
+  },
+  'login-credential-stuffing-alert': { event: 'login', features: { login_failed: true, accounts_failed_login_per_ip_1h: 20 } },
 };
 
 const established = Object.values(ORDINARY)[0]!;
@@ -139,6 +157,19 @@ describe('default rule set', () => {
           { action: 'allow', hits: [], shadowHits: [] }, `${kind} for the ${who}`);
       }
     }
+  });
+
+  it('asks a sprayed sign-in for a second proof and never denies a sign-in on address counts', () => {
+    const sprayed = { ...established, accounts_failed_login_per_ip_1h: 5000, accounts_failed_login_per_network_1h: 5000,
+      accounts_failed_login_global_1h: 5000, failed_login_accounts_per_success_1h: 5, login_failures_per_account_1h: 50 };
+    const right = evaluate(rules, { kind: 'login' }, { ...sprayed, login_failed: false });
+    assert.equal(right.action, 'challenge', JSON.stringify(right.hits));
+    const failed = evaluate(rules, { kind: 'login' }, { ...sprayed, login_failed: true });
+    assert.notEqual(failed.action, 'deny');
+    // A spray reaching the alert mark opens one alert; the failures after it do not open one each.
+    const atMark = evaluate(rules, { kind: 'login' }, { ...sprayed, login_failed: true, accounts_failed_login_global_1h: 100 });
+    assert.equal(atMark.action, 'review');
+    assert.equal(failed.action, 'allow');
   });
 
   it('decides the 2020 attack shape — new wallet, PIN-only link to a victim, large charge at once — as review', () => {

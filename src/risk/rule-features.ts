@@ -64,6 +64,15 @@ export const FEATURES = {
   charges_per_account_24h: { type: 'number', meaning: "Charges debiting the event's bank account in the last 24 h, across all wallets, including this one." },
   amount_vs_p95_history: { type: 'number', meaning: "amount ÷ the 95th percentile of this wallet's earlier charges that were not voided; null with no earlier charge." },
   hours_since_charge_from_other_account: { type: 'number', meaning: "withdrawal: hours since the latest posted charge into this wallet from a bank account other than the withdrawal's; null if none in 30 days." },
+  // Sign-in (issue 10): failed sign-ins are login events with attribute failure='password' or 'second_factor'.
+  login_failed: { type: 'boolean', meaning: 'login: true for a failed sign-in (wrong password or second proof), false for a right password; null on other events.' },
+  login_failures_per_account_1h: { type: 'number', meaning: "Failed sign-ins on the event's login account (the e-mail tried, wallet or not) in the last hour, including this one when it failed." },
+  login_failures_per_ip_1h: { type: 'number', meaning: "Failed sign-ins from the event's IP address in the last hour, any account." },
+  accounts_failed_login_per_ip_1h: { type: 'number', meaning: "Distinct login accounts with a failed sign-in from the event's IP address in the last hour (credential stuffing)." },
+  accounts_failed_login_per_network_1h: { type: 'number', meaning: "Distinct login accounts with a failed sign-in from the event's IPv4 /24 or IPv6 /48 in the last hour." },
+  accounts_failed_login_global_1h: { type: 'number', meaning: 'Distinct login accounts with a failed sign-in from anywhere in the last hour (password spraying across accounts).' },
+  logins_succeeded_global_1h: { type: 'number', meaning: 'Sign-ins with a right password from anywhere in the last hour: the baseline the failures are read against.' },
+  failed_login_accounts_per_success_1h: { type: 'number', meaning: 'accounts_failed_login_global_1h ÷ max(1, logins_succeeded_global_1h), 2 decimals.' },
 } as const satisfies Record<string, FeatureDefinition>;
 
 export type FeatureName = keyof typeof FEATURES;
@@ -90,7 +99,14 @@ export const WINDOWED_COUNTS = {
   wallets_failing_per_bank_account: { kind: 'distinct', key: 'account', meaning: 'distinct wallets with a PIN/OTP failure on the event\'s bank account' },
   bank_accounts_per_wallet: { kind: 'distinct', key: 'wallet', meaning: 'distinct bank accounts the bank vouched for to the wallet' },
   wallets_per_bank_account: { kind: 'distinct', key: 'account', meaning: 'distinct wallets the bank vouched for the event\'s bank account to' },
-} as const satisfies Record<string, { kind: 'count' | 'distinct'; key: 'ip' | 'device' | 'email_domain' | 'account' | 'wallet'; meaning: string }>;
+  login_failures_per_account: { kind: 'count', key: 'login_account', meaning: 'failed sign-ins on the event\'s login account' },
+  login_failures_per_ip: { kind: 'count', key: 'ip', meaning: 'failed sign-ins from the event\'s IP address' },
+  logins_succeeded_global: { kind: 'count', key: 'global', meaning: 'sign-ins with a right password, anywhere' },
+  accounts_failed_login_per_ip: { kind: 'distinct', key: 'ip', meaning: 'distinct login accounts failing from the event\'s IP' },
+  accounts_failed_login_per_network: { kind: 'distinct', key: 'network', meaning: 'distinct login accounts failing from the event\'s /24 or /48' },
+  accounts_failed_login_global: { kind: 'distinct', key: 'global', meaning: 'distinct login accounts failing anywhere' },
+} as const satisfies Record<string, { kind: 'count' | 'distinct';
+  key: 'ip' | 'device' | 'email_domain' | 'account' | 'wallet' | 'network' | 'global' | 'login_account'; meaning: string }>;
 
 export type WindowedBase = keyof typeof WINDOWED_COUNTS;
 
@@ -128,5 +144,6 @@ export function featuresFromEvent(event: RiskEvent): FeatureVector {
     dob_matches: pick('dob_matches'),
     link_method: attr.method === undefined ? pick('link_method') : attr.method,
     link_age_hours: pick('link_age_hours'),
+    login_failed: event.kind !== 'login' ? null : attr.failure === 'password' || attr.failure === 'second_factor',
   };
 }
