@@ -25,6 +25,10 @@ export interface Config {
   phoneCodesPerIpPerHour: number;
   /** Seed of the sandbox population (identities now; bank holders later): the same seed, the same persons. */
   sandboxSeed: number;
+  /** After a phone or e-mail change, payments + withdrawals per rolling 24 h are capped at this (KOZA_CONTACT_CHANGE_MONEY_OUT_CAP). */
+  contactChangeMoneyOutCap: number;
+  /** For this many hours after the change (KOZA_CONTACT_CHANGE_HOLD_HOURS). */
+  contactChangeHoldHours: number;
   /** Payments of this many yen or more need a step-up proof bound to the amount and merchant (PSD2 SCA). */
   stepUpPaymentFrom: number;
   /** Money limits per assurance level (KOZA_LIMITS, JSON overrides of the defaults). */
@@ -267,5 +271,9 @@ export function loadConfig(env: Env = process.env): Config {
     // one twentieth of the largest 2020 case (¥600,000 from one account, all on day one).
     coolingOffDailyCap: intVar(env, 'KOZA_COOLING_OFF_DAILY_CAP', 10_000, 0, 1_000_000_000),
     trustProxy: trustProxyVar(env),
+    // ¥10,000 a day for 72 h: what a takeover that moved the contacts can take before the old channel's owner reacts,
+    // while the customer who changed phones can still buy lunch.
+    contactChangeMoneyOutCap: intVar(env, 'KOZA_CONTACT_CHANGE_MONEY_OUT_CAP', 10_000, 0, 1_000_000_000),
+    contactChangeHoldHours: intVar(env, 'KOZA_CONTACT_CHANGE_HOLD_HOURS', 72, 0, 24 * 90),
   };
 }
