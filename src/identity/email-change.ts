@@ -45,7 +45,7 @@ export async function startEmailChange(
   const taken = await q.query('SELECT 1 FROM wallets WHERE email_normalized = $1', [email]);
   // The code row is written either way (the send limits count it); only a free address receives it.
   const { code } = await issueCode(q, key, { walletId: input.walletId, purpose: 'email_change', target: email, ip: input.ip });
-  await sendMessage(q, taken.rowCount > 0
+  await sendMessage(q, taken.rows.length > 0
     ? {
       channel: 'email', recipient: email, subject: 'Someone tried to move a koza wallet to your e-mail',
       body: 'A koza wallet asked to use your address, which already has a koza wallet. Nothing changed; no action is needed.',

@@ -50,7 +50,7 @@ async function walletIdByEmail(q: Queryable, email: string): Promise<string | nu
 
 async function isKnownDevice(q: Queryable, walletId: string, client: ClientInfo): Promise<boolean> {
   const res = await q.query('SELECT 1 FROM devices WHERE wallet_id = $1 AND device_key = $2', [walletId, deviceKeyOf(client)]);
-  return res.rowCount > 0;
+  return res.rows.length > 0;
 }
 
 export async function logIn(
@@ -73,8 +73,9 @@ export async function logIn(
   const knownDevice = await isKnownDevice(q, wallet.id, client);
   const hasFactor = (await listActiveFactors(q, wallet.id)).length > 0;
   const decision = await risk.decide({ walletId: wallet.id, accountKey, newDevice: !knownDevice });
-  // AAL2 where it matters: a password alone opens a wallet that has a factor only on a device it already knows.
-  if ((hasFactor && !knownDevice) || decision.action === 'challenge') {
+  // AAL2 where it matters: a password alone opens a wallet that has a factor only on a device it already knows. A rule
+  // asking for a challenge or a review gets a second proof too: the owner passes it, and a review's alert stays open.
+  if ((hasFactor && !knownDevice) || decision.action === 'challenge' || decision.action === 'review') {
     const challenge = await openLoginChallenge(q, env, {
       walletId: wallet.id, email, reason: hasFactor && !knownDevice ? 'new_device' : 'risk', client,
     });
