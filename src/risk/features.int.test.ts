@@ -94,6 +94,10 @@ forEachBackend('risk features', (db) => {
       bank_accounts_per_wallet_30d: 2,
       charges_per_bank_account_24h: 3,
       charge_amount_per_wallet_24h: 2000 + 1000 + 5800, // 23 h and 2 h ago, and this one
+      // Sign-in counts: no failed sign-in anywhere in this story; a charge names no login account.
+      login_failures_per_account_1h: null, login_failures_per_ip_1h: 0, accounts_failed_login_per_ip_1h: 0,
+      accounts_failed_login_per_network_1h: 0, accounts_failed_login_global_1h: 0, logins_succeeded_global_1h: 0,
+      failed_login_accounts_per_success_1h: 0,
     });
   });
 

@@ -103,7 +103,7 @@ describe('evaluate', () => {
     assert.deepEqual(featuresFromEvent({
       kind: 'link_complete', walletId: 'wal_1', amount: 3000,
       attributes: { method: 'pin_only', name_match_score: 72, dob_matches: true, policy: 'secure' },
-    }), { amount: 3000, name_match_score: 72, dob_matches: true, link_method: 'pin_only', link_age_hours: null });
+    }), { amount: 3000, name_match_score: 72, dob_matches: true, link_method: 'pin_only', link_age_hours: null, login_failed: null });
   });
 });
 
