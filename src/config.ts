@@ -26,6 +26,10 @@ export interface Config {
   phoneCodesPerIpPerHour: number;
   /** Seed of the sandbox population (identities now; bank holders later): the same seed, the same persons. */
   sandboxSeed: number;
+  /** After a phone or e-mail change, payments + withdrawals per rolling 24 h are capped at this (KOZA_CONTACT_CHANGE_MONEY_OUT_CAP). */
+  contactChangeMoneyOutCap: number;
+  /** For this many hours after the change (KOZA_CONTACT_CHANGE_HOLD_HOURS). */
+  contactChangeHoldHours: number;
   /** Payments of this many yen or more need a step-up proof bound to the amount and merchant (PSD2 SCA). */
   stepUpPaymentFrom: number;
   /** Money to a destination the wallet never used (a first payment to a merchant, a first withdrawal to an account) of this many yen or more needs a step-up. */
@@ -302,5 +306,9 @@ export function loadConfig(env: Env = process.env): Config {
     largeChargeNoticeFrom: intVar(env, 'KOZA_LARGE_CHARGE_NOTICE_FROM', 30_000, 1, 1_000_000_000_000),
     // ¥10,000: a thief's first withdrawal to a new account (or payment to a new merchant) is above it; small honest ones pass.
     trustProxy: trustProxyVar(env),
+    // ¥10,000 a day for 72 h: what a takeover that moved the contacts can take before the old channel's owner reacts,
+    // while the customer who changed phones can still buy lunch.
+    contactChangeMoneyOutCap: intVar(env, 'KOZA_CONTACT_CHANGE_MONEY_OUT_CAP', 10_000, 0, 1_000_000_000),
+    contactChangeHoldHours: intVar(env, 'KOZA_CONTACT_CHANGE_HOLD_HOURS', 72, 0, 24 * 90),
   };
 }

@@ -9,7 +9,7 @@ export type IdPrefix =
   | 'opr' | 'chg' | 'wdl'
   | 'rsk' | 'alr'
   | 'lnk' | 'lrq'
-  | 'bzv' | 'pyo';
+  | 'bzv' | 'pyo' | 'lgc';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomBytes(16).toString('base64url')}`;

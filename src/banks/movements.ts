@@ -164,7 +164,8 @@ export async function reserveCharge(deps: MovementDeps, tx: Queryable, input: Mo
 
 /** Step 1 of a withdrawal: the amount is held (pending debit on the wallet) before the bank is asked to pay. */
 export async function reserveWithdrawal(deps: MovementDeps, tx: Queryable, input: MovementRequest): Promise<Movement> {
-  const { wallet, link } = await walletAndLink(deps, tx, input);
+  const { wallet, level, link } = await walletAndLink(deps, tx, input);
+  await assertMovementWithinLimits(tx, deps.config.limits[level], 'withdrawal', wallet.id, input.amount);
   const newDestination = !(await withdrewTo(tx, wallet.id, link));
   const decision = await deps.risk({
     kind: 'withdrawal', walletId: wallet.id, bankCode: link.bankCode, accountRef: link.accountRef, amount: input.amount,

@@ -145,6 +145,8 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   app.setErrorHandler((err, request, reply) => {
     const problem = toProblem(err, request.url);
     if (problem.status >= 500) request.log.error({ err: loggableError(err) }, 'unhandled error');
+    // A throttled client is told when to come back in the header HTTP clients read (RFC 9110 §10.2.3), not only the body.
+    if (problem.status === 429 && typeof problem.retry_after_seconds === 'number') void reply.header('retry-after', String(problem.retry_after_seconds));
     void reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
   });
   app.setNotFoundHandler((request, reply) => {

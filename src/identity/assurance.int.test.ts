@@ -196,9 +196,15 @@ forEachBackend('identity assurance', (db) => {
     }
     const throttled = expectProblem(await post(app, '/v1/sessions', { email: user.email, password: DEFAULT_PASSWORD }), 429, 'login-throttled');
     assert.ok(throttled.retry_after_seconds >= 1 && throttled.retry_after_seconds <= 2);
-    // Time passes (the attempts age), and the right password gets in; the count starts again.
-    await db().query(`UPDATE login_attempts SET created_at = created_at - interval '3 seconds' WHERE email_normalized = $1`, [user.email]);
-    expectJson(await post(app, '/v1/sessions', { email: user.email, password: DEFAULT_PASSWORD }), 201);
+    // Time passes (the attempts age), and the right password gets in — after five failures in the hour only with a
+    // second proof (rule login-after-password-failures): this wallet has no factor, so a code goes to its e-mail.
+    await db().query(`UPDATE login_throttle SET last_failure_at = last_failure_at - interval '3 seconds' WHERE email_normalized = $1`, [user.email]);
+    const challenged = expectJson<{ status: string; methods: string[]; login_challenge: string }>(
+      await post(app, '/v1/sessions', { email: user.email, password: DEFAULT_PASSWORD }), 202);
+    assert.deepEqual([challenged.status, challenged.methods], ['second_factor_required', ['email_code']]);
+    const mail = (await outbox(app, user.email)).find((m) => m.subject === 'Your koza sign-in code')!;
+    const code = /enter (\d{6})/.exec(mail.body)![1]!;
+    expectJson(await post(app, '/v1/sessions/second-factor', { login_challenge: challenged.login_challenge, code }), 201);
     expectProblem(await post(app, '/v1/sessions', { email: user.email, password: 'not the password' }), 401, 'login-failed');
     assert.deepEqual([4, 5, 6, 7, 14, 30].map(waitSeconds), [0, 2, 4, 8, 900, 900]);
   });

@@ -1,6 +1,6 @@
 // Owns sign-in throttling per account and per address (NIST SP 800-63B §5.2.2), and the attempt record.
-// Must never lock an account for good: an attacker who knows a victim's e-mail must not be able to keep
-// them out, so waits grow with failures but are capped, and failures age out.
+// Must never lock an account for good (an attacker who knows a victim's e-mail must not keep them out: waits grow with
+// failures but are capped, and failures age out), nor let concurrent tries each see the count before the others.
 import type { Queryable } from '../store/db.js';
 import { createError } from '../errors.js';
 
@@ -16,23 +16,25 @@ export const MAX_FAILURES_PER_IP = 50;
 export const LoginThrottled = createError<{ retry_after_seconds: number }>(
   'login-throttled', 429, 'Too many failed sign-ins', { retryable: true });
 
-interface AttemptStats { failures: number; last_failure_age_s: number | null }
-
-/** Refuses the attempt, before any password is checked, while its account or address must wait. */
-export async function assertLoginAllowed(q: Queryable, email: string, ip: string): Promise<void> {
-  const account = await q.query<AttemptStats>(
-    `SELECT count(*)::int8 AS failures,
-            extract(epoch FROM now() - max(created_at))::float8 AS last_failure_age_s
-       FROM login_attempts
-      WHERE email_normalized = $1 AND NOT succeeded AND created_at > now() - make_interval(mins => $2)
-        AND created_at > coalesce((SELECT max(created_at) FROM login_attempts
-                                    WHERE email_normalized = $1 AND succeeded), '-infinity')`,
+/**
+ * Reserves this try for the account, then decides: the account's throttle row is locked (an upsert, so the first try
+ * for an account creates it) and stays locked until the caller's transaction commits the outcome
+ * (recordLoginAttempt). Concurrent tries for one account — in this process or another — queue on the row and each is
+ * decided on the failures the ones before it left: 30 simultaneous wrong passwords get the free 5 checked, the rest
+ * wait. Refuses, before any password is checked, while the account or the address must wait.
+ */
+export async function reserveLoginAttempt(q: Queryable, email: string, ip: string): Promise<void> {
+  const account = await q.query<{ failures: number; last_failure_age_s: number | null }>(
+    `INSERT INTO login_throttle AS t (email_normalized) VALUES ($1)
+     ON CONFLICT (email_normalized) DO UPDATE SET updated_at = now()
+     RETURNING CASE WHEN t.last_failure_at > now() - make_interval(mins => $2) THEN t.consecutive_failures ELSE 0 END AS failures,
+               extract(epoch FROM now() - t.last_failure_at)::float8 AS last_failure_age_s`,
     [email, FAILURE_WINDOW_MINUTES]);
   const { failures, last_failure_age_s: age } = account.rows[0]!;
   const wait = waitSeconds(failures);
   if (wait > 0 && age !== null && age < wait) {
-    const retryAfter = Math.ceil(wait - age);
-    throw new LoginThrottled(`Too many failed sign-ins for this account. Try again in ${retryAfter} seconds.`,
+    const retryAfter = Math.max(1, Math.ceil(wait - age));
+    throw new LoginThrottled(`Too many failed sign-ins for this account. Try again in ${retryAfter} seconds, or reset your password.`,
       { retry_after_seconds: retryAfter });
   }
   const byIp = await q.query<{ failures: number }>(
@@ -51,6 +53,17 @@ export function waitSeconds(failures: number): number {
   return Math.min(MAX_WAIT_SECONDS, 2 ** (failures - FREE_FAILURES_PER_ACCOUNT + 1));
 }
 
+/**
+ * Writes the outcome of a reserved try: a failure adds to the account's consecutive count (a stale count starts over),
+ * a success clears it. Also appends to login_attempts, which the per-address limit and analysts read.
+ */
 export async function recordLoginAttempt(q: Queryable, email: string, ip: string, succeeded: boolean): Promise<void> {
   await q.query('INSERT INTO login_attempts (email_normalized, ip, succeeded) VALUES ($1, $2, $3)', [email, ip, succeeded]);
+  await q.query(
+    succeeded
+      ? 'UPDATE login_throttle SET consecutive_failures = 0, last_failure_at = NULL, updated_at = now() WHERE email_normalized = $1'
+      : `UPDATE login_throttle SET updated_at = now(), last_failure_at = now(),
+           consecutive_failures = CASE WHEN last_failure_at > now() - make_interval(mins => $2) THEN consecutive_failures + 1 ELSE 1 END
+         WHERE email_normalized = $1`,
+    succeeded ? [email] : [email, FAILURE_WINDOW_MINUTES]);
 }

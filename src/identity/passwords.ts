@@ -1,7 +1,8 @@
-// Owns password hashing (argon2id, SPEC §3) and the length rule of NIST SP 800-63B.
-// Must never store, log or compare a password in clear.
+// Owns password hashing (argon2id, SPEC §3) and what a password must be: NIST SP 800-63B length, not common, not
+// guessable (a zxcvbn strength score). Must never store, log or compare a password in clear, nor echo it in an error.
 import argon2 from 'argon2';
-import { dictionary } from '@zxcvbn-ts/language-common';
+import { ZxcvbnFactory } from '@zxcvbn-ts/core';
+import { adjacencyGraphs, dictionary } from '@zxcvbn-ts/language-common';
 import { createError, InvalidRequest } from '../errors.js';
 
 export const PASSWORD_MIN_LENGTH = 8;
@@ -27,9 +28,26 @@ function isContextWord(password: string, context: string[]): boolean {
   return ['koza', 'kozawallet', 'koza wallet', ...context.map((c) => c.toLowerCase())].some((w) => w.length > 0 && p === w);
 }
 
-export const WeakPassword = createError('weak-password', 422, 'Choose a different password');
+export const WeakPassword = createError<{ reason: 'common' | 'guessable' }>('weak-password', 422, 'Choose a different password');
 
-/** NIST SP 800-63B: length only, no composition rules; refuse common, breached and context passwords. */
+/** zxcvbn's score 0–4; below 3 ("safely unguessable: moderate protection from offline slow-hash attacks") is refused. */
+export const MIN_PASSWORD_SCORE = 3;
+
+/**
+ * A list alone lets `Password2024!` through: it is not on the list, but it is a dictionary word, a year and a symbol,
+ * exactly what a spraying attacker tries first. zxcvbn scores it by how few guesses find it, with the e-mail's local
+ * part and the service name as words an attacker knows too.
+ */
+let strength: ZxcvbnFactory | undefined;
+export function passwordScore(password: string, userInputs: string[]): number {
+  strength ??= new ZxcvbnFactory({ dictionary: { ...dictionary }, graphs: adjacencyGraphs });
+  return strength.check(password.slice(0, PASSWORD_MAX_LENGTH), userInputs.filter((w) => w.length > 0)).score;
+}
+
+/**
+ * NIST SP 800-63B: length, no composition rules; refuse common, breached and context passwords, and guessable ones.
+ * `context`: words an attacker knows about this account (the e-mail and its local part); "koza" is always one.
+ */
 export function assertAcceptablePassword(password: string, context: string[] = []): void {
   const length = [...password].length;
   if (length < PASSWORD_MIN_LENGTH) {
@@ -39,7 +57,13 @@ export function assertAcceptablePassword(password: string, context: string[] = [
     throw new InvalidRequest(`The password must be at most ${PASSWORD_MAX_LENGTH} characters long.`);
   }
   if (isCommonPassword(password) || isContextWord(password, context)) {
-    throw new WeakPassword('This password is too common or appears in known data breaches; choose another, a passphrase works well.');
+    throw new WeakPassword('This password is too common or appears in known data breaches; choose another, a passphrase works well.',
+      { reason: 'common' });
+  }
+  if (passwordScore(password, ['koza', ...context]) < MIN_PASSWORD_SCORE) {
+    throw new WeakPassword('This password is too easy to guess: a word with a year, a name or a keyboard pattern is among the '
+      + 'first things attackers try. Choose a passphrase of three or four words that do not belong together, '
+      + 'e.g. "kettle maple ferry 38"; no symbols or capitals are needed.', { reason: 'guessable' });
   }
 }
 

@@ -8,6 +8,7 @@ import { checkCode, countRecentCodes, countRecentLockouts, issueCode, CODE_TTL_M
 import { raiseAssuranceLevel } from './assurance.js';
 import { recordRiskSignal } from '../risk/signals.js';
 import type { SmsSender } from './sms.js';
+import { afterContactChange, assertContactChangeAuthorized, type ContactChangeHold } from './contact-change.js';
 
 /** Send limits: a code every few minutes is plenty for a person; more is SMS pumping or enumeration. */
 export const PHONE_CODE_LIMITS = {
@@ -43,12 +44,25 @@ async function assertFactorNotLocked(q: Queryable, walletId: string): Promise<vo
   }
 }
 
+async function verifiedPhoneOf(q: Queryable, walletId: string): Promise<{ phone: string | null; email: string }> {
+  const res = await q.query<{ phone: string | null; email: string }>(
+    'SELECT CASE WHEN phone_verified_at IS NOT NULL THEN phone END AS phone, email_normalized AS email FROM wallets WHERE id = $1', [walletId]);
+  return res.rows[0] ?? { phone: null, email: '' };
+}
+
+/**
+ * Sends a code to the number. Replacing a verified number is a phone change: once the wallet has a factor it needs a
+ * step-up proof for phone_change (a thief with a session must not move the SMS channel to their SIM).
+ */
 export async function startPhoneVerification(
   q: Queryable, key: Buffer, sms: SmsSender,
-  input: { walletId: string; phone: string; ip: string; codesPerIpPerHour: number },
+  input: { walletId: string; phone: string; ip: string; codesPerIpPerHour: number; stepUpProof?: string | undefined },
 ): Promise<{ phone: string; expiresInSeconds: number }> {
   const phone = normalizeJapaneseMobile(input.phone);
   await assertFactorNotLocked(q, input.walletId);
+  if ((await verifiedPhoneOf(q, input.walletId)).phone !== null) {
+    await assertContactChangeAuthorized(q, { walletId: input.walletId, change: 'phone', stepUpProof: input.stepUpProof });
+  }
   // One after another: q may be a single transaction connection, which cannot run queries side by side.
   const per15 = await countRecentCodes(q, { purpose: 'phone_verify', target: phone, withinMinutes: 15 });
   const perDay = await countRecentCodes(q, { purpose: 'phone_verify', target: phone, withinMinutes: 24 * 60 });
@@ -62,11 +76,15 @@ export async function startPhoneVerification(
   return { phone, expiresInSeconds: CODE_TTL_MINUTES.phone_verify * 60 };
 }
 
-/** Checks the SMS code; on success the number is the wallet's verified phone and the wallet is L1. */
+/**
+ * Checks the SMS code; on success the number is the wallet's verified phone and the wallet is L1. When it replaces
+ * another verified number, the old number and the e-mail hear of it and money-out is held (afterContactChange).
+ */
 export async function confirmPhone(
-  q: Queryable, key: Buffer, input: { walletId: string; code: string },
-): Promise<{ phone: string }> {
+  q: Queryable, key: Buffer, input: { walletId: string; code: string; sms: SmsSender; hold: ContactChangeHold },
+): Promise<{ phone: string; changed: boolean }> {
   await assertFactorNotLocked(q, input.walletId);
+  const before = await verifiedPhoneOf(q, input.walletId);
   const result = await checkCode(q, key, { walletId: input.walletId, purpose: 'phone_verify', code: input.code });
   if (!result.ok) {
     if (result.lockedNow) {
@@ -93,5 +111,11 @@ export async function confirmPhone(
     throw err;
   }
   await raiseAssuranceLevel(q, input.walletId, 'L1');
-  return { phone: result.target };
+  const changed = before.phone !== null && before.phone !== result.target;
+  if (changed) {
+    await afterContactChange(q, input.sms, input.hold, {
+      walletId: input.walletId, change: 'phone', oldEmail: before.email, oldPhone: before.phone, to: result.target,
+    });
+  }
+  return { phone: result.target, changed };
 }

@@ -6,6 +6,7 @@ import type { Yen } from '../money.js';
 
 export const STEP_UP_ACTIONS = [
   'charge', 'payment', 'withdrawal', 'link', 'factor_enrollment', 'factor_removal', 'recovery_codes',
+  'phone_change', 'email_change',
 ] as const;
 export type StepUpAction = (typeof STEP_UP_ACTIONS)[number];
 
@@ -26,6 +27,8 @@ const RULES: Record<StepUpAction, { amount: Need; destination: Need; describe: (
   factor_enrollment: { amount: 'forbidden', destination: 'forbidden', describe: () => 'Add a second factor to your wallet' },
   factor_removal: { amount: 'forbidden', destination: 'required', describe: (b) => `Remove the second factor ${b.destination}` },
   recovery_codes: { amount: 'forbidden', destination: 'forbidden', describe: () => 'Replace your recovery codes' },
+  phone_change: { amount: 'forbidden', destination: 'forbidden', describe: () => 'Change the phone number of your wallet' },
+  email_change: { amount: 'forbidden', destination: 'forbidden', describe: () => 'Change the e-mail address of your wallet' },
 };
 
 function yen(amount: Yen | null): string {

@@ -58,7 +58,11 @@ forEachBackend('step-up challenges and proofs', (db) => {
   /** A wallet with an authenticator app enrolled at T0; returns its id, TOTP secret and recovery codes. */
   async function walletWithTotp(): Promise<{ walletId: string; secret: string; recoveryCodes: string[] }> {
     const { walletId } = await signUpVerified(app);
-    const started = await db().transaction((tx) => startTotpEnrollment(tx, at(0), { walletId, label: undefined, stepUpProof: undefined }));
+    // The sign-up's own session, on the device that verified the e-mail: the first factor needs no further mailbox proof.
+    const sessionId = (await db().query<{ id: string }>('SELECT id FROM sessions WHERE wallet_id = $1', [walletId])).rows[0]!.id;
+    const started = await db().transaction((tx) => startTotpEnrollment(tx, at(0), {
+      walletId, label: undefined, stepUpProof: undefined, sessionId, emailCode: undefined,
+    }));
     const done = await db().transaction((tx) => confirmTotpEnrollment(tx, at(0), {
       walletId, factorId: started.factor.id, code: totpCodeAt(started.secret, T0.getTime()),
     }));

@@ -31,6 +31,8 @@ const ORDINARY: Record<string, FeatureVector> = {
     typed_accounts_started_per_device_30d: 3,
     link_holder_confirmed: true, link_phone_matches: true, account_link_age_hours: 2000, first_large_charge: false,
     new_destination: false, minutes_since_charge: 4000,
+    login_failed: false, login_failures_per_account_1h: 1, accounts_failed_login_per_ip_1h: 1, accounts_failed_login_per_network_1h: 3,
+    accounts_failed_login_global_1h: 40, logins_succeeded_global_1h: 900, failed_login_accounts_per_success_1h: 0.04,
   },
   'new customer on day one: sign-up, link, a first 10,000 yen charge': {
     amount: 10000, name_match_score: 92, dob_matches: true, link_method: 'pin_otp', link_age_hours: 0.5,
@@ -53,6 +55,9 @@ const ORDINARY: Record<string, FeatureVector> = {
     // Not confirmed yet: the bank's e-mail is minutes old, and the link half an hour.
     link_holder_confirmed: false, link_phone_matches: true, account_link_age_hours: 0.5, first_large_charge: false,
     new_destination: true, minutes_since_charge: 600,
+    // Forgot the password twice before getting it right, on a carrier network where others mistype too.
+    login_failed: false, login_failures_per_account_1h: 2, accounts_failed_login_per_ip_1h: 6, accounts_failed_login_per_network_1h: 25,
+    accounts_failed_login_global_1h: 150, logins_succeeded_global_1h: 2000, failed_login_accounts_per_success_1h: 0.08,
   },
   'a couple sharing a tablet, each with a wallet and a salary account': {
     amount: 30000, name_match_score: 100, dob_matches: true, link_method: 'redirect', link_age_hours: 100,
@@ -73,6 +78,9 @@ const ORDINARY: Record<string, FeatureVector> = {
     typed_accounts_started_per_device_30d: 5,
     link_holder_confirmed: true, link_phone_matches: true, account_link_age_hours: 100, first_large_charge: false,
     new_destination: false, minutes_since_charge: 1500,
+    // A quiet night: few sign-ins at all, a few typos among them.
+    login_failed: false, login_failures_per_account_1h: 0, accounts_failed_login_per_ip_1h: 2, accounts_failed_login_per_network_1h: 2,
+    accounts_failed_login_global_1h: 12, logins_succeeded_global_1h: 10, failed_login_accounts_per_success_1h: 1.2,
   },
   'an ordinary shopper: a few payments a week at a few shops, one of them opened this month': {
     amount: 1800, name_match_score: 100, dob_matches: true, link_method: 'redirect', link_age_hours: 900,
@@ -94,6 +102,8 @@ const ORDINARY: Record<string, FeatureVector> = {
     typed_accounts_started_per_device_30d: 0,
     link_holder_confirmed: true, link_phone_matches: true, account_link_age_hours: 900, first_large_charge: false,
     new_destination: false, minutes_since_charge: 3000,
+    login_failed: false, login_failures_per_account_1h: 0, accounts_failed_login_per_ip_1h: 1, accounts_failed_login_per_network_1h: 2,
+    accounts_failed_login_global_1h: 40, logins_succeeded_global_1h: 900, failed_login_accounts_per_success_1h: 0.04,
   },
   'a busy lunch at a popular new shop: the customer pays there for the first time': {
     amount: 1200, name_match_score: 100, dob_matches: true, link_method: 'pin_otp', link_age_hours: 400,
@@ -114,6 +124,8 @@ const ORDINARY: Record<string, FeatureVector> = {
     typed_accounts_started_per_device_30d: 0,
     link_holder_confirmed: true, link_phone_matches: true, account_link_age_hours: 900, first_large_charge: false,
     new_destination: false, minutes_since_charge: 3000,
+    login_failed: false, login_failures_per_account_1h: 0, accounts_failed_login_per_ip_1h: 1, accounts_failed_login_per_network_1h: 2,
+    accounts_failed_login_global_1h: 40, logins_succeeded_global_1h: 900, failed_login_accounts_per_success_1h: 0.04,
   },
 };
 
@@ -167,6 +179,16 @@ const PATTERNS: Record<string, { event: RiskEventKind; features: Record<string, 
   'cash-out-right-after-charge': { event: 'withdrawal', features: { minutes_since_charge: 3 } },
   'link-phone-mismatch': { event: 'link_complete', features: { link_phone_matches: false } },
   'pay-new-merchant-right-after-charge': { event: 'payment', features: { minutes_since_charge: 5, new_destination: true, amount: 20000 } },
+  'login-after-password-failures': { event: 'login', features: { login_failures_per_account_1h: 6 } },
+  'login-credential-stuffing-address': { event: 'login', features: { accounts_failed_login_per_ip_1h: 12 } },
+  'login-password-spraying-network': { event: 'login', features: { accounts_failed_login_per_network_1h: 40 } },
+  'login-password-spraying-global': {
+    event: 'login', features: { accounts_failed_login_global_1h: 800, logins_succeeded_global_1h: 900, failed_login_accounts_per_success_1h: 0.89 },
+  },
+  'login-password-spraying-alert': {
+    event: 'login', features: { login_failed: true, accounts_failed_login_global_1h: 100, failed_login_accounts_per_success_1h: 0.6 },
+  },
+  'login-credential-stuffing-alert': { event: 'login', features: { login_failed: true, accounts_failed_login_per_ip_1h: 20 } },
 };
 
 const established = Object.values(ORDINARY)[0]!;
@@ -283,6 +305,19 @@ describe('default rule set', () => {
     const dayTwo = evaluate(rules, { kind: 'charge' }, { ...simSwap, account_link_age_hours: 24.5, link_age_hours: 24.5 });
     assert.equal(dayTwo.alert, true);
     assert.ok(dayTwo.hits.some((h) => h.rule === 'charge-on-unconfirmed-pin-link'));
+  });
+
+  it('asks a sprayed sign-in for a second proof and never denies a sign-in on address counts', () => {
+    const sprayed = { ...established, accounts_failed_login_per_ip_1h: 5000, accounts_failed_login_per_network_1h: 5000,
+      accounts_failed_login_global_1h: 5000, failed_login_accounts_per_success_1h: 5, login_failures_per_account_1h: 50 };
+    const right = evaluate(rules, { kind: 'login' }, { ...sprayed, login_failed: false });
+    assert.equal(right.action, 'challenge', JSON.stringify(right.hits));
+    const failed = evaluate(rules, { kind: 'login' }, { ...sprayed, login_failed: true });
+    assert.notEqual(failed.action, 'deny');
+    // A spray reaching the alert mark opens one alert; the failures after it do not open one each.
+    const atMark = evaluate(rules, { kind: 'login' }, { ...sprayed, login_failed: true, accounts_failed_login_global_1h: 100 });
+    assert.equal(atMark.action, 'review');
+    assert.equal(failed.action, 'allow');
   });
 
   it('decides the 2020 attack shape — new wallet, PIN-only link to a victim, large charge at once — as review', () => {

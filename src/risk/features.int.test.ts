@@ -98,6 +98,10 @@ forEachBackend('risk features', (db) => {
       merchant_age_hours: null, first_payment_to_merchant: null, merchant_owner_is_payer: null, payments_per_wallet_1h: null,
       payments_per_wallet_24h: null, payment_amount_per_wallet_1h: null, payment_amount_per_wallet_24h: null,
       wallets_paying_merchant_24h: null, payments_to_merchant_1h: null,
+      // Sign-in counts: no failed sign-in anywhere in this story; a charge names no login account.
+      login_failures_per_account_1h: null, login_failures_per_ip_1h: 0, accounts_failed_login_per_ip_1h: 0,
+      accounts_failed_login_per_network_1h: 0, accounts_failed_login_global_1h: 0, logins_succeeded_global_1h: 0,
+      failed_login_accounts_per_success_1h: 0,
     });
   });
 

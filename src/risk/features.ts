@@ -6,6 +6,7 @@ import type { RiskEvent } from './hook.js';
 import { readCounters, writeCounters, type CounterRead, type CounterStore, type CounterWrite } from './counters.js';
 import { parseWindowedFeature, WINDOWED_COUNTS } from './rule-features.js';
 import { PAYMENT_FEATURE_MEANINGS, PAYMENT_FEATURE_NAMES, paymentFeatures } from './payment-features.js';
+import { ipNetworkOf } from '../identity/devices.js';
 
 export type FeatureValue = number | string | boolean | null;
 export type Features = Record<string, FeatureValue>;
@@ -26,6 +27,9 @@ export const COUNTERS = {
   linkFailuresPerAccount: 'link_failures_per_account',
   linkFailuresPerWallet: 'link_failures_per_wallet',
   linkFailuresPerPerson: 'link_failures_per_person',
+  loginFailuresPerAccount: 'login_failures_per_account',
+  loginFailuresPerIp: 'login_failures_per_ip',
+  loginsSucceededGlobal: 'logins_succeeded_global',
 } as const;
 
 export const DIMENSIONS = {
@@ -38,7 +42,13 @@ export const DIMENSIONS = {
   typedAccountsStartedPerWallet: 'typed_accounts_started_per_wallet',
   typedAccountsStartedPerPerson: 'typed_accounts_started_per_person',
   typedAccountsStartedPerDevice: 'typed_accounts_started_per_device',
+  accountsFailedLoginPerIp: 'accounts_failed_login_per_ip',
+  accountsFailedLoginPerNetwork: 'accounts_failed_login_per_network',
+  accountsFailedLoginGlobal: 'accounts_failed_login_global',
 } as const;
+
+/** The one key of koza-wide counts (password spraying is seen across every account, from every address). */
+export const GLOBAL_KEY = 'all';
 
 /** Every feature computeFeatures returns, in a stable order (the rules' vocabulary). */
 export const FEATURE_NAMES = [
@@ -55,6 +65,10 @@ export const FEATURE_NAMES = [
   'bank_accounts_per_wallet_30d', 'charges_per_bank_account_24h', 'charge_amount_per_wallet_24h',
   // Payments (payment-features.ts): merchant age and owner, first payment to it, wallet and merchant velocity.
   ...PAYMENT_FEATURE_NAMES,
+  // Sign-in failures (issue 10): per account, per address, per network, across koza.
+  'login_failures_per_account_1h', 'login_failures_per_ip_1h', 'accounts_failed_login_per_ip_1h',
+  'accounts_failed_login_per_network_1h', 'accounts_failed_login_global_1h', 'logins_succeeded_global_1h',
+  'failed_login_accounts_per_success_1h',
 ] as const;
 export type FeatureName = typeof FEATURE_NAMES[number];
 
@@ -102,6 +116,13 @@ export const FEATURE_MEANINGS: Record<FeatureName, string> = {
   charges_per_bank_account_24h: 'The same as charges_per_account_24h.',
   charge_amount_per_wallet_24h: 'Sum in yen of the charge events of the wallet in the last 24 h (refused ones too).',
   ...PAYMENT_FEATURE_MEANINGS,
+  login_failures_per_account_1h: "Failed sign-ins (wrong password or wrong second proof) on the event's login account (attribute login_account) in the last hour.",
+  login_failures_per_ip_1h: "Failed sign-ins from the event's IP in the last hour, on any account.",
+  accounts_failed_login_per_ip_1h: "Distinct login accounts with a failed sign-in from the event's IP in the last hour.",
+  accounts_failed_login_per_network_1h: "Distinct login accounts with a failed sign-in from the event's IPv4 /24 or IPv6 /48 in the last hour.",
+  accounts_failed_login_global_1h: 'Distinct login accounts with a failed sign-in from anywhere in the last hour.',
+  logins_succeeded_global_1h: 'Sign-ins with a right password, from anywhere, in the last hour.',
+  failed_login_accounts_per_success_1h: 'accounts_failed_login_global_1h ÷ max(1, logins_succeeded_global_1h).',
 };
 
 /**
@@ -117,7 +138,10 @@ export const FEATURE_MEANINGS: Record<FeatureName, string> = {
  *  - `name_match_score`: the holder name match the link flow computed (link_complete).
  */
 export interface FeatureAttributes {
-  failure?: 'pin' | 'otp' | 'credentials';
+  /** pin/otp/credentials: a bank refused a link's credential; password/second_factor (login): a failed sign-in. */
+  failure?: 'pin' | 'otp' | 'credentials' | 'password' | 'second_factor';
+  /** login: the account the sign-in named (a keyed hash of the e-mail: loginAccountKey), known wallet or not. */
+  login_account?: string;
   email?: string;
   email_domain?: string;
   name_key?: string;
@@ -209,6 +233,22 @@ export async function recordEvent(q: Queryable, store: CounterStore, event: Risk
     // The bank vouched for the account: the wallet and the account are now tied, linked in the end or refused.
     addDistinct(DIMENSIONS.walletsPerBankAccount, account, event.walletId);
     addDistinct(DIMENSIONS.bankAccountsPerWallet, event.walletId, account);
+  }
+
+  if (event.kind === 'login') {
+    const loginAccount = stringAttr(event, 'login_account');
+    if (failure === 'password' || failure === 'second_factor') {
+      // Credential stuffing (one address, many accounts) and spraying (many addresses, many accounts, few tries each).
+      if (loginAccount) increment(COUNTERS.loginFailuresPerAccount, loginAccount);
+      if (event.ip) increment(COUNTERS.loginFailuresPerIp, event.ip);
+      if (loginAccount) {
+        if (event.ip) addDistinct(DIMENSIONS.accountsFailedLoginPerIp, event.ip, loginAccount);
+        if (event.ip) addDistinct(DIMENSIONS.accountsFailedLoginPerNetwork, ipNetworkOf(event.ip), loginAccount);
+        addDistinct(DIMENSIONS.accountsFailedLoginGlobal, GLOBAL_KEY, loginAccount);
+      }
+    } else if (failure === undefined && loginAccount) {
+      increment(COUNTERS.loginsSucceededGlobal, GLOBAL_KEY);
+    }
   }
 
   if (event.kind === 'charge') {
@@ -383,7 +423,10 @@ export async function computeFeatures(
   };
   // Every count named <base>_<window> (the fixed vocabulary's and those the rules pick) is read the same way, keyed as
   // WINDOWED_COUNTS says; the all-time distinct counts have no window in their names.
-  const keyOf = { ip, device, email_domain: domain, account, wallet: walletId, person: event.personKey ?? null } as const;
+  const keyOf = {
+    ip, device, email_domain: domain, account, wallet: walletId, person: event.personKey ?? null,
+    network: ip === null ? null : ipNetworkOf(ip), global: GLOBAL_KEY, login_account: stringAttr(event, 'login_account'),
+  } as const;
   for (const name of new Set([...FEATURE_NAMES, ...windowed])) {
     const parsed = parseWindowedFeature(name);
     if (!parsed) continue;
@@ -453,6 +496,16 @@ export async function computeFeatures(
   f.charges_per_bank_account_24h = f.charges_per_account_24h;
   f.charge_amount_per_wallet_24h = v('charge_amount_per_wallet_24h');
   Object.assign(f, await paymentFeatures(q, event, now));
+  f.login_failures_per_account_1h = v('login_failures_per_account_1h');
+  f.login_failures_per_ip_1h = v('login_failures_per_ip_1h');
+  f.accounts_failed_login_per_ip_1h = v('accounts_failed_login_per_ip_1h');
+  f.accounts_failed_login_per_network_1h = v('accounts_failed_login_per_network_1h');
+  f.accounts_failed_login_global_1h = v('accounts_failed_login_global_1h');
+  f.logins_succeeded_global_1h = v('logins_succeeded_global_1h');
+  const failedAccounts = f.accounts_failed_login_global_1h;
+  const successes = f.logins_succeeded_global_1h;
+  f.failed_login_accounts_per_success_1h = failedAccounts === null || successes === null ? null
+    : Math.round((failedAccounts / Math.max(1, successes)) * 100) / 100;
   for (const name of windowed) if (!(name in f) && parseWindowedFeature(name)) f[name] = v(name);
   return f;
 }

@@ -81,6 +81,15 @@ export const FEATURES = {
   payment_amount_per_wallet_24h: { type: 'number', meaning: 'payment: yen paid by this wallet in the last 24 h, including this payment.' },
   wallets_paying_merchant_24h: { type: 'number', meaning: 'payment: distinct wallets that paid this merchant in the last 24 h, including this one.' },
   payments_to_merchant_1h: { type: 'number', meaning: 'payment: payments to this merchant in the last hour from any wallet, including this one.' },
+  // Sign-in (issue 10): failed sign-ins are login events with attribute failure='password' or 'second_factor'.
+  login_failed: { type: 'boolean', meaning: 'login: true for a failed sign-in (wrong password or second proof), false for a right password; null on other events.' },
+  login_failures_per_account_1h: { type: 'number', meaning: "Failed sign-ins on the event's login account (the e-mail tried, wallet or not) in the last hour, including this one when it failed." },
+  login_failures_per_ip_1h: { type: 'number', meaning: "Failed sign-ins from the event's IP address in the last hour, any account." },
+  accounts_failed_login_per_ip_1h: { type: 'number', meaning: "Distinct login accounts with a failed sign-in from the event's IP address in the last hour (credential stuffing)." },
+  accounts_failed_login_per_network_1h: { type: 'number', meaning: "Distinct login accounts with a failed sign-in from the event's IPv4 /24 or IPv6 /48 in the last hour." },
+  accounts_failed_login_global_1h: { type: 'number', meaning: 'Distinct login accounts with a failed sign-in from anywhere in the last hour (password spraying across accounts).' },
+  logins_succeeded_global_1h: { type: 'number', meaning: 'Sign-ins with a right password from anywhere in the last hour: the baseline the failures are read against.' },
+  failed_login_accounts_per_success_1h: { type: 'number', meaning: 'accounts_failed_login_global_1h ÷ max(1, logins_succeeded_global_1h), 2 decimals.' },
 } as const satisfies Record<string, FeatureDefinition>;
 
 export type FeatureName = keyof typeof FEATURES;
@@ -114,7 +123,14 @@ export const WINDOWED_COUNTS = {
   typed_accounts_started_per_wallet: { kind: 'distinct', key: 'wallet', meaning: 'distinct typed bank accounts (account number and PIN) the wallet started links to' },
   typed_accounts_started_per_person: { kind: 'distinct', key: 'person', meaning: 'distinct typed bank accounts the event\'s verified person started links to, from any wallet' },
   typed_accounts_started_per_device: { kind: 'distinct', key: 'device', meaning: 'distinct typed bank accounts links were started to from the event\'s device id' },
-} as const satisfies Record<string, { kind: 'count' | 'distinct'; key: 'ip' | 'device' | 'email_domain' | 'account' | 'wallet' | 'person'; meaning: string }>;
+  login_failures_per_account: { kind: 'count', key: 'login_account', meaning: 'failed sign-ins on the event\'s login account' },
+  login_failures_per_ip: { kind: 'count', key: 'ip', meaning: 'failed sign-ins from the event\'s IP address' },
+  logins_succeeded_global: { kind: 'count', key: 'global', meaning: 'sign-ins with a right password, anywhere' },
+  accounts_failed_login_per_ip: { kind: 'distinct', key: 'ip', meaning: 'distinct login accounts failing from the event\'s IP' },
+  accounts_failed_login_per_network: { kind: 'distinct', key: 'network', meaning: 'distinct login accounts failing from the event\'s /24 or /48' },
+  accounts_failed_login_global: { kind: 'distinct', key: 'global', meaning: 'distinct login accounts failing anywhere' },
+} as const satisfies Record<string, { kind: 'count' | 'distinct';
+  key: 'ip' | 'device' | 'email_domain' | 'account' | 'wallet' | 'person' | 'network' | 'global' | 'login_account'; meaning: string }>;
 
 export type WindowedBase = keyof typeof WINDOWED_COUNTS;
 
@@ -158,5 +174,6 @@ export function featuresFromEvent(event: RiskEvent): FeatureVector {
     first_large_charge: pick('first_large_charge'),
     new_destination: pick('new_destination'),
     minutes_since_charge: pick('minutes_since_charge'),
+    login_failed: event.kind !== 'login' ? null : attr.failure === 'password' || attr.failure === 'second_factor',
   };
 }

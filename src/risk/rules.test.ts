@@ -105,7 +105,7 @@ describe('evaluate', () => {
       attributes: { method: 'pin_only', name_match_score: 72, dob_matches: true, policy: 'secure' },
     }), { amount: 3000, name_match_score: 72, dob_matches: true, link_method: 'pin_only', link_age_hours: null,
       link_holder_confirmed: null, link_phone_matches: null, account_link_age_hours: null, first_large_charge: null, new_destination: null,
-      minutes_since_charge: null });
+      minutes_since_charge: null, login_failed: null });
   });
 });
 

@@ -4,6 +4,7 @@
 import type { Queryable } from '../store/db.js';
 import { createError } from '../errors.js';
 import type { AssuranceLevel } from '../identity/assurance.js';
+import { formatYen, jstTime } from '../identity/contact-change.js';
 
 export interface LevelLimits {
   /** Most the wallet may hold. */
@@ -87,13 +88,46 @@ const MOVEMENT_LIMITS = {
 } as const satisfies Record<string, { max: keyof LevelLimits; daily: keyof LevelLimits; monthly: keyof LevelLimits;
   codes: readonly [string, string, string]; from: string }>;
 
+export const MoneyOutLimitedAfterContactChange = createError<{
+  limit: 'contact_change_money_out'; limit_yen: number; remaining_yen: number; until: string;
+}>('money-out-limited-after-contact-change', 403, 'Payments and withdrawals are limited after a phone or e-mail change');
+
 /**
- * The single-movement cap, then the Japan-day and month totals, for a payment or a charge. The caller holds the
- * wallet row lock, so the totals cannot move under the check.
+ * For a while after a phone or e-mail change (contact_change_holds, written by identity/contact-change.ts), payments
+ * and withdrawals together are capped per rolling 24 h: a takeover moves the contacts first so the owner hears
+ * nothing, then the money. Charges (money in from the wallet's own bank) are not money-out and pass.
+ */
+export async function assertMoneyOutWithinContactChangeHold(q: Queryable, walletId: string, amount: number): Promise<void> {
+  const res = await q.query<{ ends_at: Date | null; cap: number | string | null; used: number | string }>(
+    `SELECT max(h.ends_at) AS ends_at, min(h.cap_per_24h) AS cap,
+            (SELECT coalesce(sum(amount), 0) FROM payments WHERE wallet_id = $1 AND created_at > now() - interval '24 hours')
+          + (SELECT coalesce(sum(amount), 0) FROM bank_movements WHERE wallet_id = $1 AND kind = 'withdrawal'
+               AND status <> 'voided' AND created_at > now() - interval '24 hours') AS used
+       FROM contact_change_holds h WHERE h.wallet_id = $1 AND h.ends_at > now()`, [walletId]);
+  const row = res.rows[0];
+  if (!row || row.ends_at === null || row.cap === null) return;
+  const cap = Number(row.cap);
+  const used = Number(row.used);
+  if (used + amount <= cap) return;
+  const until = new Date(row.ends_at);
+  const remaining = Math.max(0, cap - used);
+  throw new MoneyOutLimitedAfterContactChange(
+    `Your phone number or e-mail address changed recently, so until ${jstTime(until)} payments and withdrawals are limited `
+    + `to ${formatYen(cap)} in any 24 hours; ${formatYen(remaining)} is left now. Pay or withdraw at most that, or wait `
+    + `until ${jstTime(until)}. If you did not make the change, contact koza support at once.`,
+    { limit: 'contact_change_money_out', limit_yen: cap, remaining_yen: remaining, until: until.toISOString() });
+}
+
+/**
+ * The single-movement cap, then the Japan-day and month totals, for a payment or a charge; for payments and
+ * withdrawals the cap after a contact change too (withdrawals have no level limits of their own here). The caller
+ * holds the wallet row lock, so the totals cannot move under the check.
  */
 export async function assertMovementWithinLimits(
-  q: Queryable, limits: LevelLimits, kind: keyof typeof MOVEMENT_LIMITS, walletId: string, amount: number,
+  q: Queryable, limits: LevelLimits, kind: keyof typeof MOVEMENT_LIMITS | 'withdrawal', walletId: string, amount: number,
 ): Promise<void> {
+  if (kind === 'payment' || kind === 'withdrawal') await assertMoneyOutWithinContactChangeHold(q, walletId, amount);
+  if (kind === 'withdrawal') return;
   const rule = MOVEMENT_LIMITS[kind];
   const [maxCode, dailyCode, monthlyCode] = rule.codes;
   const max = limits[rule.max];

@@ -14,7 +14,7 @@ import type { Factor } from '../../identity/factors/store.js';
 import { listActiveFactors, listActivePasskeys, liveRecoveryBatch } from '../../identity/factors/store.js';
 import { TOTP_CODE_PATTERN } from '../../identity/factors/totp.js';
 import {
-  confirmPasskeyEnrollment, confirmTotpEnrollment, regenerateRecoveryCodes, removeFactor, startPasskeyEnrollment,
+  confirmPasskeyEnrollment, confirmTotpEnrollment, regenerateRecoveryCodes, removeFactor, sendFirstFactorEmailCode, startPasskeyEnrollment,
   startTotpEnrollment, TOTP_ENROLLMENT_MINUTES, type FactorEnv,
 } from '../../identity/factors/enrollment.js';
 import { PASSKEY_CEREMONY_SECONDS } from '../../identity/factors/passkeys.js';
@@ -55,7 +55,14 @@ const Label = Type.String({ minLength: 1, maxLength: 64, description: 'A name th
 const EnrollBody = Type.Object({
   label: Type.Optional(Label),
   step_up_proof: Type.Optional(stepUpProofField('Required once the wallet has a factor: a proof for action factor_enrollment.')),
+  email_code: Type.Optional(Type.String({
+    pattern: '^[0-9]{6}$',
+    description: 'The first factor, when asked for (403 email-code-required): the code from POST /v1/factors/email-code.',
+  })),
 }, { additionalProperties: false });
+
+const FIRST_FACTOR_RULE = 'The first factor needs a proof of the wallet\'s mailbox: none on the device that signed up, within a day of '
+  + 'verifying the e-mail; otherwise 403 email-code-required: ask POST /v1/factors/email-code and send email_code. ';
 
 const RecoveryCodes = Type.Array(Type.String(), {
   description: `${RECOVERY_CODE_COUNT} one-use codes, shown once. Each approves one step-up instead of a factor.`,
@@ -135,11 +142,30 @@ export function registerFactorRoutes(app: App, ctx: Ctx): void {
     return factorState(ctx.db, session.walletId);
   });
 
+  app.post('/v1/factors/email-code', {
+    schema: {
+      tags: ['factors'], summary: 'E-mail a code that lets this wallet enrol its first second factor',
+      description: 'Send it as email_code to POST /v1/factors/totp or /v1/factors/passkeys. At most 3 codes per 15 minutes. '
+        + 'The e-mail tells the owner what it is for, so a thief holding only the password is seen.',
+      security: [{ session: [] }], headers: IdempotencyHeaders,
+      response: {
+        202: Type.Object({ status: Type.Literal('code_sent'), email: Type.String(), expires_in_seconds: Type.Integer() }),
+        ...problems(400, 401, 409, 413, 415, 429),
+      },
+    },
+  }, async (request, reply) => {
+    const session = await requireSession(ctx, request);
+    return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, async (tx) => {
+      const sent = await sendFirstFactorEmailCode(tx, factorEnv(ctx), { walletId: session.walletId, ip: request.ip });
+      return { status: 202, body: { status: 'code_sent', email: sent.email, expires_in_seconds: sent.expiresInSeconds } };
+    });
+  });
+
   app.post('/v1/factors/totp', {
     schema: {
       tags: ['factors'], summary: 'Start enrolling an authenticator app (TOTP): returns the secret, an otpauth:// URI and a QR code',
       description: `Shown once. Confirm within ${TOTP_ENROLLMENT_MINUTES} minutes with a current code. One authenticator app per wallet. `
-        + 'Once the wallet has a factor, adding one needs a step-up proof for action factor_enrollment.',
+        + FIRST_FACTOR_RULE + 'Once the wallet has a factor, adding one needs a step-up proof for action factor_enrollment.',
       security: [{ session: [] }], headers: IdempotencyHeaders, body: EnrollBody,
       response: {
         201: Type.Object({
@@ -155,6 +181,7 @@ export function registerFactorRoutes(app: App, ctx: Ctx): void {
       await factorChange(request, tx, session.walletId, 'totp_added');
       const started = await startTotpEnrollment(tx, factorEnv(ctx), {
         walletId: session.walletId, label: request.body.label, stepUpProof: request.body.step_up_proof,
+        sessionId: session.sessionId, emailCode: request.body.email_code,
       });
       return {
         status: 201,
@@ -188,7 +215,7 @@ export function registerFactorRoutes(app: App, ctx: Ctx): void {
     schema: {
       tags: ['factors'], summary: 'Start registering a passkey: returns navigator.credentials.create() options',
       description: `Answer within ${PASSKEY_CEREMONY_SECONDS / 60} minutes; the challenge is single use. `
-        + 'Once the wallet has a factor, adding one needs a step-up proof for action factor_enrollment.',
+        + FIRST_FACTOR_RULE + 'Once the wallet has a factor, adding one needs a step-up proof for action factor_enrollment.',
       security: [{ session: [] }], headers: IdempotencyHeaders, body: EnrollBody,
       response: {
         201: Type.Object({ factor: FactorSchema, options: WebAuthnOptions, expires_at: Timestamp }),
@@ -201,6 +228,7 @@ export function registerFactorRoutes(app: App, ctx: Ctx): void {
       await factorChange(request, tx, session.walletId, 'passkey_added');
       const started = await startPasskeyEnrollment(tx, factorEnv(ctx), {
         walletId: session.walletId, label: request.body.label, stepUpProof: request.body.step_up_proof,
+        sessionId: session.sessionId, emailCode: request.body.email_code,
       });
       return {
         status: 201,

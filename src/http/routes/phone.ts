@@ -10,26 +10,40 @@ import { confirmPhone, startPhoneVerification } from '../../identity/phone.js';
 import { sandboxSmsSender } from '../../identity/sms.js';
 import { rotateSession } from '../../identity/sessions.js';
 import { getWallet } from '../../wallets/wallets.js';
+import type { ContactChangeHold } from '../../identity/contact-change.js';
+import { stepUpProofField } from './factors.js';
+
+export function contactChangeHold(ctx: Ctx): ContactChangeHold {
+  return { capYen: ctx.config.contactChangeMoneyOutCap, holdHours: ctx.config.contactChangeHoldHours };
+}
 
 export function registerPhoneRoutes(app: App, ctx: Ctx): void {
   app.post('/v1/phone', {
     schema: {
       tags: ['identity'], summary: 'Send an SMS code to a Japanese mobile number to verify it (toward level L1)',
       description: 'Codes: 6 digits, valid 5 minutes, single use, 5 wrong tries lock the code. At most 3 codes per '
-        + 'number per 15 minutes and 10 per day; per network address per hour as configured (default 20).',
+        + 'number per 15 minutes and 10 per day; per network address per hour as configured (default 20). '
+        + 'Replacing a verified number is a phone change: once the wallet has a second factor it needs step_up_proof '
+        + '(action phone_change); when the new number is verified the old number (SMS) and the e-mail address are told, '
+        + 'and payments plus withdrawals are capped (KOZA_CONTACT_CHANGE_MONEY_OUT_CAP a rolling 24 h, default ¥10,000) '
+        + 'for KOZA_CONTACT_CHANGE_HOLD_HOURS (default 72).',
       security: [{ session: [] }],
       headers: IdempotencyHeaders,
-      body: Type.Object({ phone: Type.String({ minLength: 10, maxLength: 32, examples: ['090-1234-5678'] }) }, { additionalProperties: false }),
+      body: Type.Object({
+        phone: Type.String({ minLength: 10, maxLength: 32, examples: ['090-1234-5678'] }),
+        step_up_proof: Type.Optional(stepUpProofField('A phone change on a wallet with a factor: a proof for action phone_change.')),
+      }, { additionalProperties: false }),
       response: {
         202: Type.Object({ status: Type.Literal('code_sent'), phone: Type.String(), expires_in_seconds: Type.Integer() }),
-        ...problems(400, 401, 413, 415, 422, 423, 429),
+        ...problems(400, 401, 403, 413, 415, 422, 423, 429),
       },
     },
   }, async (request, reply) => {
     const session = await requireSession(ctx, request);
     return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, async (tx) => {
       const sent = await startPhoneVerification(tx, ctx.config.secretKey, sandboxSmsSender,
-        { walletId: session.walletId, phone: request.body.phone, ip: request.ip, codesPerIpPerHour: ctx.config.phoneCodesPerIpPerHour });
+        { walletId: session.walletId, phone: request.body.phone, ip: request.ip, codesPerIpPerHour: ctx.config.phoneCodesPerIpPerHour,
+          stepUpProof: request.body.step_up_proof });
       return { status: 202, body: { status: 'code_sent', phone: sent.phone, expires_in_seconds: sent.expiresInSeconds } };
     });
   });
@@ -50,7 +64,9 @@ export function registerPhoneRoutes(app: App, ctx: Ctx): void {
     return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId, sensitive: true }, async (tx) => {
       // The number becomes the wallet's: a profile change the risk engine decides (a takeover moves the phone first).
       await gateOnRisk(ctx, request, tx, { kind: 'profile_change', walletId: session.walletId, attributes: { change: 'phone' } });
-      const { phone } = await confirmPhone(tx, ctx.config.secretKey, { walletId: session.walletId, code: request.body.code });
+      const { phone } = await confirmPhone(tx, ctx.config.secretKey, {
+        walletId: session.walletId, code: request.body.code, sms: sandboxSmsSender, hold: contactChangeHold(ctx),
+      });
       const rotated = await rotateSession(tx, sessionPolicy(ctx), session.sessionId);
       const wallet = await getWallet(tx, session.walletId);
       return {

@@ -1,44 +1,107 @@
-// Owns sign-in and sign-out.
-// Must never say whether it was the e-mail or the password that was wrong.
+// Owns sign-in (with its second step) and sign-out.
+// Must never say whether it was the e-mail or the password that was wrong, nor which second factor was.
 import { Type } from 'typebox';
+import type { FastifyRequest } from 'fastify';
 import type { App, Ctx } from '../context.js';
 import { requireSession } from '../context.js';
 import { runIdempotent } from '../idempotency.js';
 import { IdempotencyHeaders, problems, Timestamp } from '../schemas.js';
-import { logIn } from '../../identity/login.js';
+import { completeLogin, logIn, type LoginEnv, type LoginRisk } from '../../identity/login.js';
+import { LOGIN_CHALLENGE_MAX_FAILURES, LOGIN_CHALLENGE_MINUTES, type LoginAnswer } from '../../identity/login-challenge.js';
 import { listDevices } from '../../identity/devices.js';
-import { revokeAllSessions, revokeSession } from '../../identity/sessions.js';
+import { revokeAllSessions, revokeSession, type IssuedSession } from '../../identity/sessions.js';
+import type { Queryable } from '../../store/db.js';
 import { clientInfo, sessionPolicy } from '../context.js';
-import { gateOnRisk } from '../risk-gate.js';
+import { gateOnRisk, riskClient } from '../risk-gate.js';
+import { AuthenticationCredential, factorEnv, WebAuthnOptions } from './factors.js';
+
+const SessionCreated = Type.Object({ session_id: Type.String(), token: Type.String(), wallet_id: Type.String(), expires_at: Timestamp });
+const LoginMethod = Type.Union([Type.Literal('totp'), Type.Literal('passkey'), Type.Literal('recovery_code'), Type.Literal('email_code')]);
+const SecondFactorRequired = Type.Object({
+  status: Type.Literal('second_factor_required'),
+  login_challenge: Type.String({ description: 'lgc_…: send it to POST /v1/sessions/second-factor. Single use.' }),
+  methods: Type.Array(LoginMethod, { description: 'What can complete the sign-in: the wallet\'s factors, or a code e-mailed to it (email_code).' }),
+  expires_at: Timestamp,
+  webauthn: Type.Union([WebAuthnOptions, Type.Null()], { description: 'navigator.credentials.get() options when a passkey can answer.' }),
+});
+const LoginChallengeToken = Type.String({ pattern: '^lgc_[A-Za-z0-9_-]{43}$' });
+
+function loginEnv(ctx: Ctx): LoginEnv {
+  return { ...factorEnv(ctx), policy: sessionPolicy(ctx) };
+}
+
+/** Failed sign-ins reach the risk engine as login events with a failure attribute; right ones are decided by it. */
+function loginRisk(ctx: Ctx, request: FastifyRequest, tx: Queryable): LoginRisk {
+  return {
+    async failed({ walletId, accountKey, failure }) {
+      await ctx.risk({ ...riskClient(request), kind: 'login', walletId, attributes: { failure, login_account: accountKey } }, tx);
+    },
+    decide: ({ walletId, accountKey, newDevice }) => gateOnRisk(ctx, request, tx, {
+      kind: 'login', walletId, attributes: { login_account: accountKey, new_device_login: newDevice },
+    }),
+  };
+}
+
+function sessionJson(s: { session: IssuedSession; walletId: string }) {
+  return { session_id: s.session.sessionId, token: s.session.token, wallet_id: s.walletId, expires_at: s.session.expiresAt.toISOString() };
+}
 
 export function registerSessionRoutes(app: App, ctx: Ctx): void {
   app.post('/v1/sessions', {
     schema: {
-      tags: ['wallet'], summary: 'Sign in; returns a session token',
+      tags: ['wallet'], summary: 'Sign in; returns a session token, or asks for a second proof first',
       headers: IdempotencyHeaders,
       body: Type.Object({
         email: Type.String({ minLength: 3, maxLength: 254 }), password: Type.String({ minLength: 1, maxLength: 1024 }),
       }, { additionalProperties: false }),
-      response: {
-        201: Type.Object({ session_id: Type.String(), token: Type.String(), wallet_id: Type.String(), expires_at: Timestamp }),
-        ...problems(400, 401, 403, 413, 415, 422, 429),
-      },
-      description: 'The token is shown once. A retry with the same Idempotency-Key returns the same session. '
+      response: { 201: SessionCreated, 202: SecondFactorRequired, ...problems(400, 401, 403, 413, 415, 422, 429) },
+      description: 'The token is shown once. A retry with the same Idempotency-Key returns the same answer. '
         + 'Send X-Device-Id (a random id the app keeps; or the koza_device cookie, docs/device-signal.md) to be '
-        + 'recognised as a known device; a sign-in from a new '
-        + 'device is e-mailed to the owner. Repeated failures make the account wait (2 s doubling, at most 15 min).',
+        + 'recognised as a known device; a sign-in from a new device is e-mailed to the owner. Once the wallet has a '
+        + 'second factor, a right password from a device the wallet has not seen opens no session: the answer is 202 '
+        + '`second_factor_required` with a login challenge to complete at POST /v1/sessions/second-factor within '
+        + `${LOGIN_CHALLENGE_MINUTES} minutes. The risk engine may ask the same of any sign-in (a wallet without a factor `
+        + 'then gets a code by e-mail, method email_code). Tries for one account are decided one after another, in '
+        + 'every koza process: after 5 failures the account waits (2 s doubling, at most 15 min; 429 with Retry-After).',
     },
   }, async (request, reply) => runIdempotent(ctx.db, ctx.config.secretKey, request, reply,
     { scope: 'public:login', sensitive: true },
     async (tx) => {
-      const session = await logIn(tx, sessionPolicy(ctx), request.body, clientInfo(request), async (walletId) => {
-        // Review and challenge open an alert and go on: sign-in has no second step yet to challenge with.
-        await gateOnRisk(ctx, request, tx, { kind: 'login', walletId });
-      });
+      const outcome = await logIn(tx, loginEnv(ctx), request.body, clientInfo(request), loginRisk(ctx, request, tx));
+      if (outcome.kind === 'session') return { status: 201, body: sessionJson(outcome) };
+      const c = outcome.challenge;
       return {
-        status: 201,
-        body: { session_id: session.sessionId, token: session.token, wallet_id: session.walletId, expires_at: session.expiresAt.toISOString() },
+        status: 202,
+        body: {
+          status: 'second_factor_required', login_challenge: c.token, methods: c.methods, expires_at: c.expiresAt.toISOString(),
+          webauthn: c.webauthn,
+        },
       };
+    }));
+
+  app.post('/v1/sessions/second-factor', {
+    schema: {
+      tags: ['wallet'], summary: 'Complete a sign-in that asked for a second proof; returns the session',
+      description: 'Answer with `code` (a 6-digit authenticator code, a recovery code, or the e-mailed code) or with '
+        + '`credential` (the passkey assertion for the `webauthn` options of the 202). The challenge is single use, valid '
+        + `${LOGIN_CHALLENGE_MINUTES} minutes, and ${LOGIN_CHALLENGE_MAX_FAILURES} wrong answers close it (they count toward `
+        + 'the factor\'s own lockout too). A wrong answer never says which factor was wrong. The device becomes known '
+        + 'to the wallet only now.',
+      headers: IdempotencyHeaders,
+      body: Type.Union([
+        Type.Object({ login_challenge: LoginChallengeToken, code: Type.String({ minLength: 6, maxLength: 20 }) }, { additionalProperties: false }),
+        Type.Object({ login_challenge: LoginChallengeToken, credential: AuthenticationCredential }, { additionalProperties: false }),
+      ]),
+      response: { 201: SessionCreated, ...problems(400, 409, 413, 415, 422, 429) },
+    },
+  }, async (request, reply) => runIdempotent(ctx.db, ctx.config.secretKey, request, reply,
+    { scope: 'public:login-second-factor', sensitive: true },
+    async (tx) => {
+      const body = request.body as { login_challenge: string } & LoginAnswer;
+      const answer: LoginAnswer = 'credential' in body ? { credential: body.credential } : { code: body.code };
+      const done = await completeLogin(tx, loginEnv(ctx), { loginChallenge: body.login_challenge, answer }, request.ip,
+        loginRisk(ctx, request, tx));
+      return { status: 201, body: sessionJson(done) };
     }));
 
   app.delete('/v1/sessions/current', {

@@ -17,7 +17,7 @@ import {
 
 const Action = Type.Enum(STEP_UP_ACTIONS, {
   description: 'charge, payment and withdrawal need amount and destination; link and factor_removal a destination; '
-    + 'factor_enrollment and recovery_codes neither.',
+    + 'factor_enrollment, recovery_codes, phone_change and email_change neither.',
 });
 const Destination = Type.String({
   pattern: '^[A-Za-z0-9_.:-]{1,128}$', description: 'What the action goes to: a merchant, a bank link, a factor id.',

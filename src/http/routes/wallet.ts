@@ -1,10 +1,16 @@
-// Owns the wallet's own routes: who am I, balance, history.
-// Must never show one wallet's data to another's session.
+// Owns the wallet's own routes: who am I, balance, history, changing the e-mail address.
+// Must never show one wallet's data to another's session, nor change the address without the new mailbox's code.
 import { Type } from 'typebox';
 import type { App, Ctx } from '../context.js';
 import { requireSession } from '../context.js';
-import { nextCursor, PageQuery, pageOf, parsePage, problems, Timestamp } from '../schemas.js';
+import { nextCursor, PageQuery, pageOf, parsePage, problems, Timestamp, IdempotencyHeaders } from '../schemas.js';
 import { getWallet, walletBalance, walletHistory, type Wallet } from '../../wallets/wallets.js';
+import { runIdempotent } from '../idempotency.js';
+import { gateOnRisk } from '../risk-gate.js';
+import { confirmEmailChange, startEmailChange } from '../../identity/email-change.js';
+import { sandboxSmsSender } from '../../identity/sms.js';
+import { contactChangeHold } from './phone.js';
+import { stepUpProofField } from './factors.js';
 
 export const WalletSchema = Type.Object({
   id: Type.String({ examples: ['wal_…'] }),
@@ -45,6 +51,56 @@ const TransactionSchema = Type.Object({
 });
 
 export function registerWalletRoutes(app: App, ctx: Ctx): void {
+  app.post('/v1/email', {
+    schema: {
+      tags: ['wallet'], summary: 'Change the e-mail address: a code goes to the NEW address; nothing changes until it is entered',
+      description: 'Once the wallet has a second factor this needs step_up_proof (action email_change). The answer is the same '
+        + 'whether or not the address has a wallet. At most 3 codes per 15 minutes. When the change is confirmed '
+        + '(POST /v1/email/verify), the old address and the verified phone are told, and payments plus withdrawals are '
+        + 'capped (KOZA_CONTACT_CHANGE_MONEY_OUT_CAP a rolling 24 h, default ¥10,000) for KOZA_CONTACT_CHANGE_HOLD_HOURS (default 72).',
+      security: [{ session: [] }], headers: IdempotencyHeaders,
+      body: Type.Object({
+        email: Type.String({ minLength: 3, maxLength: 254, format: 'email' }),
+        step_up_proof: Type.Optional(stepUpProofField('On a wallet with a factor: a proof for action email_change.')),
+      }, { additionalProperties: false }),
+      response: {
+        202: Type.Object({ status: Type.Literal('code_sent'), email: Type.String(), expires_in_seconds: Type.Integer() }),
+        ...problems(400, 401, 403, 413, 415, 422, 429),
+      },
+    },
+  }, async (request, reply) => {
+    const session = await requireSession(ctx, request);
+    return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, async (tx) => {
+      const sent = await startEmailChange(tx, ctx.config.secretKey, {
+        walletId: session.walletId, newEmail: request.body.email, stepUpProof: request.body.step_up_proof, ip: request.ip,
+      });
+      return { status: 202, body: { status: 'code_sent', email: sent.email, expires_in_seconds: sent.expiresInSeconds } };
+    });
+  });
+
+  app.post('/v1/email/verify', {
+    schema: {
+      tags: ['wallet'], summary: 'Confirm the new e-mail address with the code sent to it; the change takes effect now',
+      security: [{ session: [] }], headers: IdempotencyHeaders,
+      body: Type.Object({ code: Type.String({ pattern: '^[0-9]{6}$' }) }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({ wallet: WalletSchema, money_out_limited_until: Type.Union([Timestamp, Type.Null()]) }),
+        ...problems(400, 401, 403, 409, 413, 415, 422, 429),
+      },
+    },
+  }, async (request, reply) => {
+    const session = await requireSession(ctx, request);
+    return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, async (tx) => {
+      // The address is where every notice goes: a profile change the risk engine decides, as a phone change is.
+      await gateOnRisk(ctx, request, tx, { kind: 'profile_change', walletId: session.walletId, attributes: { change: 'email' } });
+      const changed = await confirmEmailChange(tx, ctx.config.secretKey, {
+        walletId: session.walletId, code: request.body.code, sms: sandboxSmsSender, hold: contactChangeHold(ctx),
+      });
+      const wallet = await getWallet(tx, session.walletId);
+      return { status: 200, body: { wallet: walletJson(wallet), money_out_limited_until: changed.holdEndsAt?.toISOString() ?? null } };
+    });
+  });
+
   app.get('/v1/wallet', {
     schema: {
       tags: ['wallet'], summary: 'The signed-in wallet', security: [{ session: [] }],

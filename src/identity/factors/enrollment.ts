@@ -6,6 +6,7 @@ import { Conflict, createError, NotFound } from '../../errors.js';
 import { recordRiskSignal } from '../../risk/signals.js';
 import { sendMessage } from '../outbox.js';
 import { seal } from '../secrets.js';
+import { checkCode, CodeRejected, CODE_TTL_MINUTES, countRecentCodes, issueCode } from '../one-time-codes.js';
 import { consumeStepUpProof } from '../step-up.js';
 import { newTotpSecret, qrCodeSvg, totpProvisioningUri } from './totp.js';
 import {
@@ -34,16 +35,79 @@ export interface EnrollmentRequest {
   label: string | undefined;
   /** Needed once the wallet has a factor: a proof for action factor_enrollment. */
   stepUpProof: string | undefined;
+  /** The session asking: its device decides whether the first factor needs a mailbox proof. */
+  sessionId: string;
+  /** The first factor, away from the sign-up: the code e-mailed by sendFirstFactorEmailCode. */
+  emailCode: string | undefined;
 }
+
+/** The sign-up's own mailbox proof stands for this long on the device that made it. */
+export const SIGNUP_MAILBOX_PROOF_HOURS = 24;
+
+export const EmailCodeRequired = createError('email-code-required', 403, 'Confirm with a code from your e-mail first');
 
 const KIND_NAMES: Record<FactorKind, string> = { totp: 'an authenticator app', passkey: 'a passkey' };
 
-/** Once a wallet has a factor, adding another needs a proof from an existing one: a stolen session must not add its own. */
-async function requireProofToAdd(q: Queryable, env: FactorEnv, walletId: string, stepUpProof: string | undefined): Promise<void> {
-  const active = await listActiveFactors(q, walletId);
-  if (active.length === 0) return;
-  await consumeStepUpProof(q, { walletId, proof: stepUpProof, action: 'factor_enrollment', amount: null, destination: null, now: env.now });
+/**
+ * Once a wallet has a factor, adding another needs a proof from an existing one: a stolen session must not add its own.
+ * The first factor needs a proof of the wallet's mailbox: a session opened with the password alone (a thief's) must not
+ * make its own authenticator the wallet's, which would then approve every step-up. The sign-up's e-mail code is that
+ * proof on the device that signed up, for a day (the honest first-time flow needs no extra code); elsewhere or later,
+ * a code e-mailed now (one extra code).
+ */
+async function requireProofToAdd(q: Queryable, env: FactorEnv, input: EnrollmentRequest): Promise<void> {
+  const active = await listActiveFactors(q, input.walletId);
+  if (active.length === 0) {
+    await requireMailboxProof(q, env, input);
+    return;
+  }
+  await consumeStepUpProof(q, { walletId: input.walletId, proof: input.stepUpProof, action: 'factor_enrollment', amount: null, destination: null, now: env.now });
 }
+
+async function requireMailboxProof(q: Queryable, env: FactorEnv, input: EnrollmentRequest): Promise<void> {
+  const res = await q.query<{ signup_device: boolean }>(
+    `SELECT coalesce(w.email_verified_at > $3::timestamptz - make_interval(hours => $4)
+         AND s.device_id = (SELECT d.id FROM devices d WHERE d.wallet_id = w.id ORDER BY d.first_seen_at, d.id LIMIT 1), false) AS signup_device
+       FROM wallets w JOIN sessions s ON s.id = $2 AND s.wallet_id = w.id WHERE w.id = $1`,
+    [input.walletId, input.sessionId, env.now, SIGNUP_MAILBOX_PROOF_HOURS]);
+  if (res.rows[0]?.signup_device) return;
+  if (input.emailCode === undefined) {
+    throw new EmailCodeRequired('Ask for a code (POST /v1/factors/email-code), then send it as email_code with this request. '
+      + 'It goes to your wallet\'s e-mail address, so only its owner can add the first second factor.');
+  }
+  const checked = await checkCode(q, env.secretKey, { walletId: input.walletId, purpose: 'factor_enrollment', code: input.emailCode });
+  if (!checked.ok) {
+    if (checked.lockedNow) await recordRiskSignal(q, { walletId: input.walletId, kind: 'otp_code_locked', detail: { purpose: 'factor_enrollment' } });
+    throw new CodeRejected('The e-mailed code is wrong, expired or used up. Ask for a new one.');
+  }
+}
+
+/** At most a few codes a quarter hour: enough for a lost mail, too few to flood the owner's inbox. */
+export const FIRST_FACTOR_CODES_PER_15_MINUTES = 3;
+
+/** E-mails the code that lets this wallet enrol its first factor away from the sign-up device; the owner reads why. */
+export async function sendFirstFactorEmailCode(
+  q: Queryable, env: FactorEnv, input: { walletId: string; ip: string },
+): Promise<{ email: string; expiresInSeconds: number }> {
+  const { email } = await lockWalletFactors(q, input.walletId);
+  if ((await listActiveFactors(q, input.walletId)).length > 0) {
+    throw new Conflict('This wallet already has a second factor; adding another needs a step-up approval with it.');
+  }
+  if (await countRecentCodes(q, { purpose: 'factor_enrollment', target: email, withinMinutes: 15 }) >= FIRST_FACTOR_CODES_PER_15_MINUTES) {
+    throw new FactorCodeRateLimited('A code was sent a moment ago; check your e-mail, or try again in 15 minutes.');
+  }
+  const { code } = await issueCode(q, env.secretKey, { walletId: input.walletId, purpose: 'factor_enrollment', target: email, ip: input.ip });
+  await sendMessage(q, {
+    channel: 'email', recipient: email, subject: 'Your koza code to add a second factor',
+    body: `Enter ${code} to add an authenticator app or a passkey to your koza wallet; it expires in `
+      + `${CODE_TTL_MINUTES.factor_enrollment} minutes. If you did not ask for it, someone may know your password: `
+      + 'do not share the code, and change your password now.',
+  });
+  await recordRiskSignal(q, { walletId: input.walletId, kind: 'first_factor_enrollment_code_sent', detail: { ip: input.ip } });
+  return { email, expiresInSeconds: CODE_TTL_MINUTES.factor_enrollment * 60 };
+}
+
+export const FactorCodeRateLimited = createError('factor-code-rate-limited', 429, 'Too many codes sent', { retryable: true });
 
 export interface TotpEnrollment {
   factor: Factor;
@@ -57,7 +121,7 @@ export async function startTotpEnrollment(q: Queryable, env: FactorEnv, input: E
   if ((await listActiveFactors(q, input.walletId, { kind: 'totp' })).length > 0) {
     throw new TotpAlreadyEnrolled('Remove the enrolled authenticator app first; a wallet has one.');
   }
-  await requireProofToAdd(q, env, input.walletId, input.stepUpProof);
+  await requireProofToAdd(q, env, input);
   const secret = newTotpSecret();
   const factor = await insertPendingFactor(q, {
     walletId: input.walletId, kind: 'totp', label: input.label ?? 'Authenticator app',
@@ -75,7 +139,7 @@ export interface PasskeyEnrollment {
 
 export async function startPasskeyEnrollment(q: Queryable, env: FactorEnv, input: EnrollmentRequest): Promise<PasskeyEnrollment> {
   const { email } = await lockWalletFactors(q, input.walletId);
-  await requireProofToAdd(q, env, input.walletId, input.stepUpProof);
+  await requireProofToAdd(q, env, input);
   const expiresAt = new Date(env.now.getTime() + PASSKEY_CEREMONY_SECONDS * 1000);
   const factor = await insertPendingFactor(q, {
     walletId: input.walletId, kind: 'passkey', label: input.label ?? 'Passkey', enrollmentExpiresAt: expiresAt,
