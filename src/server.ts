@@ -5,7 +5,7 @@ import { openDb, type Db } from './store/db.js';
 import { migrate } from './store/migrate.js';
 import type { App } from './http/context.js';
 import { BANK_SANDBOX_SCHEMA, startBankSandbox, type RunningBankSandbox } from './sandbox/banks/server.js';
-import { startReconciler } from './banks/reconciler.js';
+import { reconcileOnce, startReconciler } from './banks/reconciler.js';
 import { startHoldRelease } from './payments/hold-release.js';
 import { settleLinks } from './banks/link-flow.js';
 import { buildApp, riskEngineEnabled } from './http/app.js';
@@ -19,6 +19,8 @@ export interface RunningKoza {
   url: string;
   /** Where the partner banks answer (the sandbox started beside the API, or KOZA_BANK_SANDBOX_URL). */
   bankSandboxUrl: string | undefined;
+  /** One round of the periodic work (reconciliation, the link sweep) now: for a test clock that skips hours. */
+  runPeriodicWorkOnce(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -65,6 +67,11 @@ export async function startKoza(config: Config): Promise<RunningKoza> {
         (err) => app.log.error({ err: { message: (err as Error).message } }, 'reconciliation round failed'),
         [() => settleLinks(env)])
       : null;
+    const runPeriodicWorkOnce = async () => {
+      if (!env) return;
+      await reconcileOnce(env);
+      await settleLinks(env);
+    };
     // Old counter buckets are read by no window: dropped at start and every 10 minutes (safe from every process).
     const pruning = startCounterPruning(db, {
       onPruned: (rows) => { if (rows > 0) app.log.info({ rows }, 'risk counters pruned'); },
@@ -77,7 +84,7 @@ export async function startKoza(config: Config): Promise<RunningKoza> {
       onError: (err) => app.log.error({ err: { message: (err as Error).message } }, 'merchant hold release failed'),
     }) : null;
     return {
-      app, db, url, bankSandboxUrl: sandbox?.url ?? effective.bankSandboxUrl,
+      app, db, url, bankSandboxUrl: sandbox?.url ?? effective.bankSandboxUrl, runPeriodicWorkOnce,
       async close() {
         watcher?.close();
         await reconciler?.stop();

@@ -7,7 +7,7 @@ import { castFor, COMMON_PASSWORDS, type Customer } from './cast.js';
 import { Authenticator, problemCode, SimDevice, type Answer, type RequestMeter } from './client.js';
 import { CustomerCrowd, customerEmail } from './customers.js';
 import { stage, type AttackOptions, type AttackReport } from './scenario.js';
-import { rulesHit, sandboxData, tallyLegit, tallySignals, type AttackFigures } from './tally.js';
+import { rulesHit, sandboxData, tallyLegit, tallySignals, type AttackFigures, type LegitFigures } from './tally.js';
 import { stepUpProof, type SimWallet } from './wallet-app.js';
 
 const ANDROID = 'Mozilla/5.0 (Linux; Android 11; SM-A515F) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/99.0 Mobile Safari/537.36';
@@ -208,17 +208,22 @@ export class TakeoverRing {
     }
   }
 
-  /** Its shop, opened from the first wallet it holds (koza asked nothing of a merchant in the issue). */
+  /**
+   * Its shop, opened from a wallet it holds: the victim is verified, so the ring trades as a sole proprietor under the
+   * victim's identity with a trade name of its own. A refusal (a business check, a step-up) is answered by trying again
+   * from the next wallet it takes over.
+   */
   private async shopFor(wallet: SimWallet): Promise<string | null> {
     if (this.shop) return this.shop;
-    const created = await this.post(wallet, '/v1/merchants', { name: 'Tsubame Digital', email: `billing${this.turn}@tsubame-digital.example.com` },
+    const name = `Tsubame Digital ${this.log.merchantIds.length + this.turn}`;
+    const created = await this.post(wallet, '/v1/merchants', { name, business: { kind: 'sole_proprietor', trade_name: name } },
       { action: 'merchant_create' });
     if (created.status === 201) {
       this.shop = String(created.json.merchant.id);
       this.log.merchantIds.push(this.shop);
       return this.shop;
     }
-    this.refused(`open merchant:${problemCode(created) || created.status}`);
+    this.refused(`open merchant:${created.status === 202 ? 'business check pending' : problemCode(created) || created.status}`);
     return null;
   }
 
@@ -319,12 +324,14 @@ export async function runAccountTakeover(options: AttackOptions): Promise<Attack
     }, attackStart);
     const attack: AttackFigures = { ...figures, rules_hit: await rulesHit(world.db, [], ring.log.addresses), ...signals };
     const othersLegit = await tallyLegit(world.db, others.log, alongside.length);
-    const legit = Object.fromEntries(Object.entries(victimsLegit).map(([k, v]) => [k, v + othersLegit[k as keyof typeof othersLegit]])) as typeof victimsLegit;
     const merged = (x: Record<string, number>, y: Record<string, number>) => {
       const out = { ...x };
       for (const [k, v] of Object.entries(y)) out[k] = (out[k] ?? 0) + v;
       return out;
     };
+    const { rules_hit: victimsRules, ...victimsCounts } = victimsLegit;
+    const { rules_hit: othersRules, ...othersCounts } = othersLegit;
+    const legit = { ...merged(victimsCounts, othersCounts) as Omit<LegitFigures, 'rules_hit'>, rules_hit: merged(victimsRules, othersRules) };
     return {
       scenario: 'account-takeover', policy: options.policy, seed: options.seed, banks: world.sandbox.banks.length, attack, legit,
       backend: world.backend, victim_banks: [...new Set(victims.map((v) => v.account.bank_code))].sort(),

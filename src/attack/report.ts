@@ -12,8 +12,11 @@ export interface Verdict {
   text: string;
 }
 
-/** The most a new link may charge over the first 72 h by default (¥10,000 per JST day; 72 h touch four JST days). */
-const NEW_LINK_CAP_72H = 40_000;
+/**
+ * The most one bank account may be charged through links its holder has not confirmed, by default: the new-link cap
+ * (KOZA_NEW_LINK_TOTAL_CAP, 3 × ¥10,000 per rolling 24 h), for the first 72 h and for ever after without a confirmation.
+ */
+const NEW_LINK_CAP = 30_000;
 
 export function verdictOf(report: AttackReport): Verdict {
   const { attack, legit } = report;
@@ -23,14 +26,15 @@ export function verdictOf(report: AttackReport): Verdict {
       ? { expected: true, text: `the 2020 attack works again: ${yen(attack.stolen_yen)} taken from ${attack.victims} accounts at ${attack.banks_hit} banks` }
       : { expected: false, text: 'the attack took nothing under legacy-2020 — the replay did not reproduce 2020' };
   }
-  const challengedShare = legit.charges_attempted === 0 ? 0 : legit.challenged / legit.charges_attempted;
+  const moves = legit.charges_attempted + legit.payments_attempted;
+  const challengedShare = moves === 0 ? 0 : legit.challenged / moves;
   const problems = [
     attack.stolen_yen > 0 ? `${yen(attack.stolen_yen)} stolen` : '',
     legit.denied > 0 ? `${legit.denied} ordinary customer steps refused` : '',
-    challengedShare > 0.05 ? `customers challenged on ${pct(legit.challenged, legit.charges_attempted)} of charges (over 5%)` : '',
+    challengedShare > 0.05 ? `customers challenged on ${pct(legit.challenged, moves)} of charges and payments (over 5%)` : '',
   ].filter(Boolean);
   return problems.length === 0
-    ? { expected: true, text: `the attack fails: nothing stolen; ordinary customers refused nothing, challenged on ${pct(legit.challenged, legit.charges_attempted)} of charges` }
+    ? { expected: true, text: `the attack fails: nothing stolen; ordinary customers refused nothing, challenged on ${pct(legit.challenged, moves)} of charges and payments` }
     : { expected: false, text: `NOT as expected: ${problems.join('; ')}` };
 }
 
@@ -45,7 +49,7 @@ function newScenarioVerdict(report: AttackReport): Verdict {
   }
   const problems = report.scenario === 'sim-swap'
     ? [
-      attack.largest_case_yen > NEW_LINK_CAP_72H ? `${yen(attack.largest_case_yen)} from one account (over the new-link cap of ${yen(NEW_LINK_CAP_72H)} for 72 h)` : '',
+      attack.largest_case_yen > NEW_LINK_CAP ? `${yen(attack.largest_case_yen)} from one account (over the new-link cap of ${yen(NEW_LINK_CAP)} without the holder's confirmation)` : '',
       attack.first_alert_after_s === null || attack.first_alert_after_s >= 86_400 ? 'no alert before the second day\'s charge' : '',
       attack.holders_notified < attack.leaked_accounts ? `${attack.leaked_accounts - attack.holders_notified} holders not told off the phone` : '',
     ]
@@ -55,6 +59,10 @@ function newScenarioVerdict(report: AttackReport): Verdict {
       attack.bank_accounts_locked > 0 ? `${attack.bank_accounts_locked} holders locked out at their bank` : '',
     ];
   if (legit.denied > 0) problems.push(`${legit.denied} ordinary customer steps refused`);
+  const moves = legit.charges_attempted + legit.payments_attempted;
+  if (moves > 0 && legit.challenged / moves > 0.05) {
+    problems.push(`customers challenged on ${pct(legit.challenged, moves)} of charges and payments (over 5%)`);
+  }
   const found = problems.filter(Boolean);
   return found.length === 0
     ? { expected: true, text: `the attack fails: ${taken}; ordinary customers refused nothing` }
@@ -95,8 +103,9 @@ export function summaryOf(report: AttackReport): string {
     row('links', `${legit.links_succeeded} of ${legit.links_attempted} linked`),
     row('charges', `${legit.charges_succeeded} of ${legit.charges_attempted} posted`),
     row('payments', `${legit.payments_succeeded} of ${legit.payments_attempted} paid`),
-    row('challenged', `${legit.challenged} (${pct(legit.challenged, legit.charges_attempted)} of charges)`),
+    row('challenged', `${legit.challenged} (${pct(legit.challenged, legit.charges_attempted + legit.payments_attempted)} of charges and payments)`),
     row('denied', num(legit.denied)),
+    ...counts('  rules their own steps met:', legit.rules_hit),
     '',
     `verdict: ${verdictOf(report).text}`,
     ...counts('\nrisk rules that hit the ring (koza\'s decision log, its wallets and addresses):', report.attack.rules_hit),

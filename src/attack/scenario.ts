@@ -107,6 +107,10 @@ export async function stage(options: AttackOptions): Promise<Stage> {
     // of every scenario's cast.
     const shopOwners = persons.filter((p) => p.behaviour === 'pass').slice(-SHOP_COUNT);
     const merchants = await openShops(world.kozaUrl, shopOwners, meter);
+    // They are the neighbourhood's established shops, trading for years (opened over the API above, then aged): the
+    // mule-merchant rules (a shop younger than 30 days drawing many payers) and new-shop holds are about the ring's shop,
+    // and a crowd of a hundred customers paying five brand-new shops would be a test of those rules, not of the attack.
+    await world.db.query(`UPDATE merchants SET created_at = created_at - interval '3 years' WHERE id = ANY($1::text[])`, [merchants]);
     const others = persons.filter((p) => !shopOwners.includes(p));
     return { world, meter, persons: others, holders, merchants, started };
   } catch (err) {

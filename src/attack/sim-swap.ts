@@ -230,7 +230,11 @@ export class SimSwapRing {
     if (this.merchant !== undefined) return this.merchant;
     const owner = this.targets.find((t) => t.wallet && t.wallet.level === 'L2')?.wallet;
     if (!owner) return null;
-    const created = await postAs(owner, '/v1/merchants', { name: 'Sakura Trading', email: 'sales@sakura-trading.example.net' });
+    // koza opens a merchant only for a verified business: the ring trades as a sole proprietor under the identity it
+    // passed eKYC with (the holder's), with a trade name of its own.
+    const created = await postAs(owner, '/v1/merchants', {
+      name: 'Sakura Trading', email: 'sales@sakura-trading.example.net', business: { kind: 'sole_proprietor', trade_name: 'Sakura Trading' },
+    });
     this.merchant = created.status === 201 ? { id: String(created.json.merchant.id) } : null;
     if (!this.merchant) this.refused(`merchant:${problemCode(created) || created.status}`);
     return this.merchant;

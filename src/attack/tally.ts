@@ -86,6 +86,8 @@ export interface LegitFigures {
   denied: number;
   payments_attempted: number;
   payments_succeeded: number;
+  /** The enforced rules the customers' own decisions hit (an allow-but-alert rule too): what honest people met. */
+  rules_hit: Record<string, number>;
 }
 
 interface PassbookLine { descriptor: string; withdrawal: number; reference: string | null }
@@ -179,5 +181,6 @@ export async function tallyLegit(db: Db, customers: {
     denied: Math.max(decided.denied, customers.denied),
     payments_attempted: customers.paymentsAttempted,
     payments_succeeded: payments.rows[0]!.n,
+    rules_hit: await rulesHit(db, customers.walletIds, []),
   };
 }

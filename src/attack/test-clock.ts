@@ -85,7 +85,8 @@ export async function shiftStoredTimes(db: Db, hours: number): Promise<number> {
 export class TestClock {
   private advancedMs = 0;
 
-  constructor(private readonly dbs: Db[]) {}
+  /** `whileTimePasses`: the periodic work a running koza does in those hours (its sweeps), run once after each advance. */
+  constructor(private readonly dbs: Db[], private readonly whileTimePasses: () => Promise<unknown> = async () => {}) {}
 
   get elapsedMs(): number {
     return this.advancedMs;
@@ -100,6 +101,7 @@ export class TestClock {
     for (const db of this.dbs) await shiftStoredTimes(db, hours);
     this.advancedMs += hours * 3_600_000;
     clearCounterReadCaches();
+    await this.whileTimePasses();
   }
 
   /** The simulated time of an instant read back from the database now (it was shifted by every advance after it). */

@@ -80,7 +80,7 @@ export async function startWorld(options: WorldOptions): Promise<AttackWorld> {
   }
   const running = { koza, sandbox, banksDb };
   return {
-    kozaUrl: koza.url, banksUrl: sandbox.url, db: koza.db, banksDb, clock: new TestClock([koza.db, banksDb]), secretKey: config.secretKey, backend: koza.db.backend, sandbox,
+    kozaUrl: koza.url, banksUrl: sandbox.url, db: koza.db, banksDb, clock: new TestClock([koza.db, banksDb], () => koza.runPeriodicWorkOnce()), secretKey: config.secretKey, backend: koza.db.backend, sandbox,
     async close() {
       await running.koza.close();
       await running.sandbox.close();

@@ -30,9 +30,10 @@ import {
   lockTypedAccount, markAwaitingCustomer, markCredentialsAccepted, markLinkActive, markLinkRequestEnded,
   markLinkRequestLinked, markLinkRevoked, markLinkRevokedAtBank, markRefusalRevokedAtBank,
   recordRequestCredentialFailure, sealLinkToken, setLinkRequestState, typedAccountTries, getBankLink, type BankLink,
-  type LinkRequest, listLinksAwaitingConfirmation,
+  type LinkRequest, listLinksAwaitingConfirmation, markUnconfirmedAlerted, lockUnconfirmedReview,
 } from './link-store.js';
 import { linkPolicy, usableMethods, type LinkPolicy } from './policy.js';
+import { accountTrustFacts } from './account-trust-facts.js';
 import { syncLinkState } from './link-state-sync.js';
 import type { BankProblem, LinkCompleteBody, LinkCompleted, LinkMethod, LinkRequestBody } from './protocol.js';
 
@@ -688,6 +689,33 @@ export async function settleLinks(
     const state = await syncLinkState(env, link).catch(() => 'unknown' as const);
     if (state === 'confirmed') confirmed++;
     if (state === 'revoked') revoked++;
+    if (state === 'unconfirmed') await reviewUnconfirmedLink(env, link);
   }
   return { notified, revoked, confirmed };
+}
+
+/**
+ * A PIN+text link the bank still says its holder has not confirmed, on a bank account that has already moved money: the
+ * risk engine is asked (event link_unconfirmed) at each sweep until a rule opens an alert, so that a SIM swap reaches an
+ * analyst while the new-link cap holds the money, before the next day's charge — not only at that charge. The rules
+ * decide when (default: 12 h after the person first linked the account). Counted per bank account as graduated trust
+ * counts (accountTrustFacts): a revoke and re-link neither resets the age nor hides the earlier charges.
+ */
+async function reviewUnconfirmedLink(env: LinkEnv, link: BankLink): Promise<void> {
+  await env.db.transaction(async (tx) => {
+    if ((await lockUnconfirmedReview(tx, link.id)).alerted) return;
+    const now = new Date();
+    const account = await accountTrustFacts(tx, link.walletId, link, now);
+    if (account.totalSinceFirstLink === 0) return;
+    const hours = (since: Date) => Math.round(((now.getTime() - since.getTime()) / 3_600_000) * 100) / 100;
+    const decision = await env.risk({
+      kind: 'link_unconfirmed', walletId: link.walletId, bankCode: link.bankCode, accountRef: link.accountRef,
+      amount: account.totalSinceFirstLink,
+      attributes: {
+        method: link.method, link_holder_confirmed: false, link_age_hours: hours(link.createdAt),
+        account_link_age_hours: hours(account.firstLinkedAt),
+      },
+    }, tx);
+    if (decision.alert || decision.action === 'review' || decision.action === 'deny') await markUnconfirmedAlerted(tx, link.id);
+  });
 }

@@ -380,3 +380,17 @@ export async function listLinksAwaitingConfirmation(q: Queryable, everySeconds: 
       ORDER BY bank_state_checked_at NULLS FIRST, seq LIMIT $2`, [everySeconds, limit]);
   return res.rows.map(toLink);
 }
+
+/**
+ * Whether the link sweep has already opened the alert for an unconfirmed PIN+text link; the row is locked, so two
+ * sweeps never both ask the risk engine about it.
+ */
+export async function lockUnconfirmedReview(q: Queryable, linkId: string): Promise<{ alerted: boolean }> {
+  const res = await q.query<{ alerted: boolean }>(
+    'SELECT unconfirmed_alerted_at IS NOT NULL AS alerted FROM bank_links WHERE id = $1 FOR UPDATE', [linkId]);
+  return { alerted: res.rows[0]?.alerted ?? true };
+}
+
+export async function markUnconfirmedAlerted(q: Queryable, linkId: string): Promise<void> {
+  await q.query('UPDATE bank_links SET unconfirmed_alerted_at = now() WHERE id = $1 AND unconfirmed_alerted_at IS NULL', [linkId]);
+}

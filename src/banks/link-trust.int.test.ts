@@ -158,6 +158,32 @@ forEachBackend('graduated trust and the holder\'s channel', (db, backend) => {
     assert.equal(row.holder_confirmed_via, 'email');
   });
 
+  it('alerts on an unconfirmed PIN+text link that moved money from the sweep, 12 h after linking, once, without a charge', async () => {
+    const l = await linkedHolder(world, picker, (h) => h.balance >= 50_000);
+    const walletId = await walletIdOf(l);
+    const first = expectOk(await charge(l, 10_000), 201);
+    const client = new BankClient({ baseUrl: world.config.bankSandboxUrl!, keyFor: keysFromSeed(world.config.bankKeySeed!) });
+    const env = { db: db(), config: world.config, client, risk: world.app.koza.risk };
+    const sweepAlerts = async () => (await walletAlerts(walletId))
+      .filter((a) => a.rules.some((r) => r.rule === 'charge-on-unconfirmed-pin-link')).length;
+
+    // Young: the holder may still tap the bank's e-mail, so the sweep asks and nothing opens.
+    await settleLinks(env, { confirmationCheckSeconds: 0 });
+    assert.equal(await sweepAlerts(), 0);
+    // Thirteen hours on, unconfirmed and having charged: one alert, with no charge in between; later sweeps add none.
+    await age('bank_links', l.linkId, 13);
+    await age('bank_movements', first.id, 12);
+    await settleLinks(env, { confirmationCheckSeconds: 0 });
+    assert.equal(await sweepAlerts(), 1);
+    await settleLinks(env, { confirmationCheckSeconds: 0 });
+    assert.equal(await sweepAlerts(), 1);
+    const asked = (await db().query<{ n: string | number }>(
+      `SELECT count(*) AS n FROM risk_decisions WHERE wallet_id = $1 AND event_kind = 'link_unconfirmed'`, [walletId])).rows[0]!;
+    assert.equal(Number(asked.n), 2, 'asked while young and once at 13 h; never after the alert');
+    // The money stayed where the charge put it: the sweep only told an analyst.
+    assert.equal(await takenByKoza(l), 10_000);
+  });
+
   it('asks for a step-up on the first withdrawal to an account from ¥10,000, and alerts on a cash-out right after a charge', async () => {
     const l = await linkedHolder(world, picker, (h) => h.balance >= 50_000);
     const walletId = await walletIdOf(l);

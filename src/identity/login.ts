@@ -21,6 +21,8 @@ import {
 
 export interface LoginEnv extends VerifyEnv {
   policy: SessionPolicy;
+  /** A wallet with a factor needs it from an unseen device (secure); legacy-2020 replays the 2020 wallet, which did not. */
+  factorAtNewDevice: boolean;
 }
 
 /** What signing in tells the risk engine (SPEC §7: failed sign-ins are events too, as link PIN failures are). */
@@ -71,7 +73,7 @@ export async function logIn(
   }
   await recordLoginAttempt(q, email, client.ip, true);
   const knownDevice = await isKnownDevice(q, wallet.id, client);
-  const hasFactor = (await listActiveFactors(q, wallet.id)).length > 0;
+  const hasFactor = env.factorAtNewDevice && (await listActiveFactors(q, wallet.id)).length > 0;
   const decision = await risk.decide({ walletId: wallet.id, accountKey, newDevice: !knownDevice });
   // AAL2 where it matters: a password alone opens a wallet that has a factor only on a device it already knows. A rule
   // asking for a challenge or a review gets a second proof too: the owner passes it, and a review's alert stays open.

@@ -44,7 +44,10 @@ export function riskEngine(options: { db: Db; store: CounterStore; rules: () => 
     const decisionId = await storeDecision(through, {
       event, features, decision: evaluation, hits: evaluation.hits, shadowHits: evaluation.shadowHits, enforced: options.shadow !== true,
     });
-    if (options.shadow) return { action: 'allow', score: evaluation.score, reasons: evaluation.reasons, decisionId };
-    return { action: evaluation.action, score: evaluation.score, reasons: evaluation.reasons, decisionId };
+    // `alert`: an alert of kind 'alert' was opened (storeDecision opens it in shadow mode too), so a caller that asks
+    // until someone is told (the link sweep) knows it has been.
+    const alerted = evaluation.alert ? { alert: true } : {};
+    if (options.shadow) return { action: 'allow', score: evaluation.score, reasons: evaluation.reasons, decisionId, ...alerted };
+    return { action: evaluation.action, score: evaluation.score, reasons: evaluation.reasons, decisionId, ...alerted };
   };
 }

@@ -5,7 +5,9 @@ import type { Queryable } from '../store/db.js';
 
 export type RiskEventKind =
   | 'signup' | 'login' | 'factor_change' | 'kyc_submit' | 'link_start' | 'link_complete'
-  | 'charge' | 'payment' | 'withdrawal' | 'profile_change';
+  | 'charge' | 'payment' | 'withdrawal' | 'profile_change'
+  /** The link sweep: a PIN+text link its holder has not confirmed, that has moved money (SIM swap). */
+  | 'link_unconfirmed';
 
 export interface RiskEvent {
   kind: RiskEventKind;

@@ -9,7 +9,7 @@ export const RULE_FILE_VERSION = 1;
 /** Every kind of RiskEvent, at run time; the type below fails to compile if hook.ts gains a kind not listed. */
 export const RISK_EVENT_KINDS = [
   'signup', 'login', 'factor_change', 'kyc_submit', 'link_start', 'link_complete',
-  'charge', 'payment', 'withdrawal', 'profile_change',
+  'charge', 'payment', 'withdrawal', 'profile_change', 'link_unconfirmed',
 ] as const satisfies readonly RiskEventKind[];
 type MissingKinds = Exclude<RiskEventKind, (typeof RISK_EVENT_KINDS)[number]>;
 const allKindsListed: [MissingKinds] extends [never] ? true : never = true;

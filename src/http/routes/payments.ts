@@ -12,6 +12,7 @@ import { getPayment, isTrustedDestination, pay, refund, type Payment, type Refun
 import { getWallet } from '../../wallets/wallets.js';
 import { NotFound } from '../../errors.js';
 import { consumeStepUpProof } from '../../identity/step-up.js';
+import { assertMovementWithinLimits } from '../../wallets/limits.js';
 import type { Yen } from '../../money.js';
 
 export const PaymentSchema = Type.Object({
@@ -85,6 +86,8 @@ export function registerPaymentRoutes(app: App, ctx: Ctx): void {
       const newDestination = !trusted && request.body.amount >= ctx.config.stepUpNewDestinationFrom;
       const stepUp = request.body.amount >= ctx.config.stepUpPaymentFrom || newDestination || risk.action === 'challenge';
       if (stepUp) {
+        // Limits first, as for withdrawals: a payment that would be refused anyway must not cost the owner an approval.
+        await assertMovementWithinLimits(tx, ctx.config.limits[wallet.assuranceLevel], 'payment', wallet.id, request.body.amount);
         // Dynamic linking: the proof names this amount and this merchant, so it cannot be replayed for another.
         await consumeStepUpProof(tx, {
           walletId: wallet.id, proof: request.body.step_up_proof, action: 'payment',

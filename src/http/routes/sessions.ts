@@ -27,7 +27,7 @@ const SecondFactorRequired = Type.Object({
 const LoginChallengeToken = Type.String({ pattern: '^lgc_[A-Za-z0-9_-]{43}$' });
 
 function loginEnv(ctx: Ctx): LoginEnv {
-  return { ...factorEnv(ctx), policy: sessionPolicy(ctx) };
+  return { ...factorEnv(ctx), policy: sessionPolicy(ctx), factorAtNewDevice: ctx.config.policy === 'secure' };
 }
 
 /** Failed sign-ins reach the risk engine as login events with a failure attribute; right ones are decided by it. */

@@ -127,7 +127,8 @@ export interface SandboxAdmin {
 }
 
 const OTP_IN_SMS = /】(\d{6}) /;
-const CONFIRMATION_URL = /(https?:\/\/\S+\/confirm-link\?token=\S+)/;
+/** The one-tap link confirmation in a bank's e-mail to its holder. */
+export const CONFIRMATION_URL = /(https?:\/\/\S+\/confirm-link\?token=\S+)/;
 
 export function createSandboxAdmin(ctx: SandboxContext): SandboxAdmin {
   const seeded = new Map<string, SeededAccount>(
