@@ -669,7 +669,7 @@ forEachBackend('HTTP API', (getDb, backend) => {
         cursor = page.next_cursor;
       } while (cursor !== null && seen.length < 100);
       assert.deepEqual(seen, [...mine].reverse());
-      assert.equal(await merchantBalance(app, merchant.apiKey), 1_500);
+      assert.equal(await merchantBalance(app, merchant.apiKey), 1_000);
     });
   });
 

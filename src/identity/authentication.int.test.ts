@@ -205,9 +205,11 @@ forEachBackend('authentication at the right moments', (db) => {
     const hours = (new Date(hold.ends_at).getTime() - Date.now()) / 3_600_000;
     assert.ok(hours > 71.9 && hours <= 72, `hold for ${hours} h`);
     assert.equal(Number(hold.cap_per_24h), 10_000);
-    // The hold ends: the payment goes through.
+    // The hold ends: the payment goes through (with the owner's approval: ¥15,000 to a merchant never paid with one).
     await db().query(`UPDATE contact_change_holds SET ends_at = now() - interval '1 second', starts_at = now() - interval '73 hours' WHERE wallet_id = $1`, [user.walletId]);
-    expectJson(await post(app, '/v1/payments', { merchant_id: merchant.merchantId, amount: 15_000 }, { token: user.token }), 201);
+    expectProblem(await post(app, '/v1/payments', { merchant_id: merchant.merchantId, amount: 15_000 }, { token: user.token }), 403, 'step-up-required');
+    const approved = await stepUpProof(app, user, authenticator, { action: 'payment', amount: 15_000, destination: merchant.merchantId });
+    expectJson(await post(app, '/v1/payments', { merchant_id: merchant.merchantId, amount: 15_000, step_up_proof: approved }, { token: user.token }), 201);
   });
 
   it('an e-mail change sends a code to the new address, takes effect on it, and tells the old address and phone', async () => {
