@@ -61,6 +61,19 @@ export function createError<E extends ProblemExtensions = ProblemExtensions>(
   return cls;
 }
 
+/**
+ * What every throttle (a 429) puts in its extensions: how long until it lifts. The HTTP layer adds the instant, the JST
+ * time and the Retry-After header from it (src/http/retry-after.ts); at least one second (0 invites a hot loop).
+ */
+export function retryIn(seconds: number): { retry_after_s: number } {
+  return { retry_after_s: Math.max(1, Math.ceil(seconds)) };
+}
+
+/** Seconds from now until `at`, for retryIn. */
+export function secondsUntil(at: Date, now: Date = new Date()): number {
+  return Math.max(1, Math.ceil((at.getTime() - now.getTime()) / 1000));
+}
+
 export const InvalidRequest = createError('invalid-request', 400, 'The request is not valid');
 export const Unauthenticated = createError('unauthenticated', 401, 'Authentication is required');
 export const Forbidden = createError('forbidden', 403, 'This action is not allowed');
