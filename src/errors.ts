@@ -54,7 +54,9 @@ export function createError<E extends ProblemExtensions = ProblemExtensions>(
     constructor(detail?: string, extensions?: E) {
       super(code, status, title, detail, extensions ?? {});
       this.keepWrites = options.keepWrites ?? false;
-      this.retryable = options.retryable ?? false;
+      // A 429 is always about the moment (a throttle, a lock with an end): never kept under the key, and always
+      // through the one error handler that adds Retry-After and the JST time (src/http/retry-after.ts).
+      this.retryable = options.retryable ?? status === 429;
     }
   };
   Object.defineProperty(cls, 'name', { value: `${code.replace(/(^|-)(\w)/g, (_, __, c: string) => c.toUpperCase())}Error` });
