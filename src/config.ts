@@ -22,7 +22,10 @@ export interface Config {
   bodyLimitBytes: number;
   sessionIdleMinutes: number;
   sessionAbsoluteHours: number;
-  /** SMS codes one network address may have sent per hour (SMS pumping and phone enumeration). */
+  /**
+   * SMS codes from one network address in an hour at which analysts are alerted (SMS pumping through one host). Never a
+   * refusal: carrier NAT puts thousands of customers behind one address; the limits per number, wallet and device refuse.
+   */
   phoneCodesPerIpPerHour: number;
   /** Seed of the sandbox population (identities now; bank holders later): the same seed, the same persons. */
   sandboxSeed: number;
@@ -267,11 +270,13 @@ export function loadConfig(env: Env = process.env): Config {
     dbSchema,
     sandbox,
     logLevel: logLevel as Config['logLevel'],
-    rateLimitPerMinute: intVar(env, 'KOZA_RATE_LIMIT_PER_MINUTE', 1200, 1, 10_000_000),
+    // Per client address, so sized for carrier NAT (thousands of app users behind one address); the per-account,
+    // per-number and per-device throttles are the tight ones.
+    rateLimitPerMinute: intVar(env, 'KOZA_RATE_LIMIT_PER_MINUTE', 12_000, 1, 10_000_000),
     bodyLimitBytes: intVar(env, 'KOZA_BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
     sessionIdleMinutes: intVar(env, 'KOZA_SESSION_IDLE_MINUTES', 30, 1, 24 * 60),
     sessionAbsoluteHours: intVar(env, 'KOZA_SESSION_ABSOLUTE_HOURS', 12, 1, 24 * 30),
-    phoneCodesPerIpPerHour: intVar(env, 'KOZA_PHONE_CODES_PER_IP_PER_HOUR', 20, 1, 1_000_000),
+    phoneCodesPerIpPerHour: intVar(env, 'KOZA_PHONE_CODES_PER_IP_PER_HOUR', 500, 1, 1_000_000),
     sandboxSeed: intVar(env, 'KOZA_SANDBOX_SEED', 2020, 0, 2 ** 31 - 1),
     stepUpPaymentFrom: intVar(env, 'KOZA_STEP_UP_PAYMENT_FROM', 100_000, 1, 1_000_000_000_000),
     // ¥10,000: a stolen session's first payment to a merchant it opened (or a mule's) costs a step-up, a

@@ -54,11 +54,26 @@ export function createError<E extends ProblemExtensions = ProblemExtensions>(
     constructor(detail?: string, extensions?: E) {
       super(code, status, title, detail, extensions ?? {});
       this.keepWrites = options.keepWrites ?? false;
-      this.retryable = options.retryable ?? false;
+      // A 429 is always about the moment (a throttle, a lock with an end): never kept under the key, and always
+      // through the one error handler that adds Retry-After and the JST time (src/http/retry-after.ts).
+      this.retryable = options.retryable ?? status === 429;
     }
   };
   Object.defineProperty(cls, 'name', { value: `${code.replace(/(^|-)(\w)/g, (_, __, c: string) => c.toUpperCase())}Error` });
   return cls;
+}
+
+/**
+ * What every throttle (a 429) puts in its extensions: how long until it lifts. The HTTP layer adds the instant, the JST
+ * time and the Retry-After header from it (src/http/retry-after.ts); at least one second (0 invites a hot loop).
+ */
+export function retryIn(seconds: number): { retry_after_s: number } {
+  return { retry_after_s: Math.max(1, Math.ceil(seconds)) };
+}
+
+/** Seconds from now until `at`, for retryIn. */
+export function secondsUntil(at: Date, now: Date = new Date()): number {
+  return Math.max(1, Math.ceil((at.getTime() - now.getTime()) / 1000));
 }
 
 export const InvalidRequest = createError('invalid-request', 400, 'The request is not valid');

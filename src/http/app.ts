@@ -8,7 +8,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../store/db.js';
 import type { Config } from '../config.js';
-import { NotFound, RateLimited } from '../errors.js';
+import { NotFound, RateLimited, retryIn } from '../errors.js';
 import { PROBLEM_CONTENT_TYPE, toProblem } from './problem.js';
 import { createMetrics } from './metrics.js';
 import { allowAll, type RiskDecider } from '../risk/hook.js';
@@ -146,7 +146,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
     const problem = toProblem(err, request.url);
     if (problem.status >= 500) request.log.error({ err: loggableError(err) }, 'unhandled error');
     // A throttled client is told when to come back in the header HTTP clients read (RFC 9110 §10.2.3), not only the body.
-    if (problem.status === 429 && typeof problem.retry_after_seconds === 'number') void reply.header('retry-after', String(problem.retry_after_seconds));
+    if (problem.status === 429 && typeof problem.retry_after_s === 'number') void reply.header('retry-after', String(problem.retry_after_s));
     void reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
   });
   app.setNotFoundHandler((request, reply) => {
@@ -160,7 +160,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
     timeWindow: 60_000,
     allowList: (request) => ['/healthz', '/readyz', '/metrics'].includes(request.url),
     errorResponseBuilder: (_request, context) => {
-      const err = new RateLimited(`Slow down: at most ${context.max} requests a minute. Retry after ${context.after}.`);
+      const err = new RateLimited(`Slow down: at most ${context.max} requests a minute from one client.`, retryIn(context.ttl / 1000));
       return Object.assign(err, { statusCode: 429 });
     },
   });

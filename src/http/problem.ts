@@ -1,6 +1,7 @@
 // Owns the translation of errors into RFC 9457 problem+json bodies.
 // Must never put a stack trace, a SQL text or a secret into a body; unknown errors become a bare 500.
 import { KozaError } from '../errors.js';
+import { withRetryAfter } from './retry-after.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
@@ -36,8 +37,12 @@ interface FastifyLikeError {
   validationContext?: string;
 }
 
-/** Turns any error into a problem and the status to send. */
-export function toProblem(err: unknown, instance: string): Problem {
+/** Turns any error into a problem and the status to send; every 429 says when to come back (retry-after.ts). */
+export function toProblem(err: unknown, instance: string, now: Date = new Date()): Problem {
+  return withRetryAfter(problemOf(err, instance), now);
+}
+
+function problemOf(err: unknown, instance: string): Problem {
   if (err instanceof KozaError) return problemFromKozaError(err, instance);
   const e = err as FastifyLikeError;
   if (Array.isArray(e.validation)) {

@@ -20,7 +20,13 @@ forEachBackend('rate limiting', (db) => {
       const problem = limited.json();
       assert.equal(problem.type, 'urn:koza:problem:rate-limited');
       assert.equal(problem.status, 429);
-      assert.ok(limited.headers['retry-after'], 'tells when to retry');
+      const retryAfter = Number(limited.headers['retry-after']);
+      assert.ok(retryAfter >= 1 && retryAfter <= 60, 'tells when to retry, within the minute window');
+      assert.equal(problem.retry_after_s, retryAfter);
+      assert.ok(Math.abs(Date.parse(problem.retry_at) - (Date.now() + retryAfter * 1000)) < 5_000, problem.retry_at);
+      assert.match(problem.retry_at_jst, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2} JST$/);
+      assert.match(problem.detail, /^Slow down: at most 5 requests a minute from one client\. Try again after .+ JST\.$/);
+      assert.ok(problem.detail.endsWith(`${problem.retry_at_jst}.`));
       for (let i = 0; i < 10; i++) assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
       const wallets = await db().query<{ n: number }>('SELECT count(*)::int8 AS n FROM wallets');
       assert.equal(wallets.rows[0]!.n, 0, 'the refused sign-up wrote nothing');

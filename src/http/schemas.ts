@@ -22,9 +22,22 @@ export const Problem = Type.Object({
   instance: Type.Optional(Type.String()),
 }, { additionalProperties: true, description: 'RFC 9457 problem details (application/problem+json).' });
 
+/** A 429: every one says when to come back (src/http/retry-after.ts), also in the Retry-After header. */
+export const ThrottledProblem = Type.Object({
+  type: Type.String(),
+  title: Type.String(),
+  status: Type.Literal(429),
+  detail: Type.String({ examples: ['At most 3 codes can be sent to one number in 15 minutes. Try again after 2026-12-06 14:05 JST.'] }),
+  instance: Type.Optional(Type.String()),
+  retry_after_s: Type.Integer({ minimum: 1, description: 'Seconds until the limit lets the next try in (the Retry-After header).' }),
+  retry_after_seconds: Type.Integer({ minimum: 1, description: 'The same as retry_after_s (its older name).' }),
+  retry_at: Type.String({ format: 'date-time', description: 'The instant, UTC.' }),
+  retry_at_jst: Type.String({ examples: ['2026-12-06 14:05 JST'], description: 'The same instant in Japan time, rounded up to the minute.' }),
+}, { additionalProperties: true, description: 'RFC 9457 problem details for a throttled request.' });
+
 export function problems(...statuses: number[]): Record<number, TSchema> {
   const out: Record<number, TSchema> = {};
-  for (const s of statuses) out[s] = Problem;
+  for (const s of statuses) out[s] = s === 429 ? ThrottledProblem : Problem;
   return out;
 }
 

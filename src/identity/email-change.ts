@@ -3,18 +3,18 @@
 // Must never tell whether an address belongs to another wallet before the change, nor change the address on a session alone.
 import type { Queryable } from '../store/db.js';
 import { isDbError } from '../store/db.js';
-import { createError, InvalidRequest } from '../errors.js';
+import { createError, InvalidRequest, retryIn, secondsUntil } from '../errors.js';
 import { normalizeEmail } from '../wallets/wallets.js';
 import { sendMessage } from './outbox.js';
 import type { SmsSender } from './sms.js';
-import { checkCode, CODE_TTL_MINUTES, CodeRejected, countRecentCodes, issueCode } from './one-time-codes.js';
+import { checkCode, CODE_TTL_MINUTES, CodeRejected, codeSendWindow, issueCode } from './one-time-codes.js';
 import { afterContactChange, assertContactChangeAuthorized, type ContactChangeHold } from './contact-change.js';
 import { recordRiskSignal } from '../risk/signals.js';
 
 /** A few codes a quarter hour per wallet: a lost mail is resent, an address list is not probed. */
 export const EMAIL_CHANGE_CODES_PER_15_MINUTES = 3;
 
-export const EmailChangeRateLimited = createError('email-change-rate-limited', 429, 'Too many codes sent', { retryable: true });
+export const EmailChangeRateLimited = createError<{ retry_after_s: number }>('email-change-rate-limited', 429, 'Too many codes sent', { retryable: true });
 export const EmailInUse = createError('email-in-use', 409, 'This e-mail address belongs to another wallet', { keepWrites: true });
 
 async function currentContacts(q: Queryable, walletId: string): Promise<{ email: string; phone: string | null }> {
@@ -35,12 +35,14 @@ export async function startEmailChange(
   const current = await currentContacts(q, input.walletId);
   if (email === current.email) throw new InvalidRequest('This is already your e-mail address.');
   await assertContactChangeAuthorized(q, { walletId: input.walletId, change: 'email', stepUpProof: input.stepUpProof });
-  const recent = await q.query<{ n: number }>(
-    `SELECT count(*)::int8 AS n FROM one_time_codes WHERE wallet_id = $1 AND purpose = 'email_change'
-        AND created_at > now() - interval '15 minutes'`, [input.walletId]);
-  if (recent.rows[0]!.n >= EMAIL_CHANGE_CODES_PER_15_MINUTES
-      || await countRecentCodes(q, { purpose: 'email_change', target: email, withinMinutes: 15 }) >= EMAIL_CHANGE_CODES_PER_15_MINUTES) {
-    throw new EmailChangeRateLimited('A code was sent a moment ago; check that mailbox, or try again in 15 minutes.');
+  // Per wallet and per new address; one after another (q may be a single transaction connection).
+  const limit = EMAIL_CHANGE_CODES_PER_15_MINUTES;
+  const byWallet = await codeSendWindow(q, { purpose: 'email_change', key: { walletId: input.walletId }, withinMinutes: 15, limit });
+  const byTarget = await codeSendWindow(q, { purpose: 'email_change', key: { target: email }, withinMinutes: 15, limit });
+  const frees = [byWallet, byTarget].filter((w) => w.count >= limit && w.freesAt).map((w) => w.freesAt!.getTime());
+  if (frees.length > 0) {
+    throw new EmailChangeRateLimited('A code was sent a moment ago; check that mailbox (and its spam folder) for it.',
+      retryIn(secondsUntil(new Date(Math.max(...frees)))));
   }
   const taken = await q.query('SELECT 1 FROM wallets WHERE email_normalized = $1', [email]);
   // The code row is written either way (the send limits count it); only a free address receives it.

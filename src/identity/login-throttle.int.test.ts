@@ -4,12 +4,12 @@ import { after, before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { forEachBackend, freshSchemaName } from '../../test-support/backends.js';
-import { post, signUpVerified, testApp, DEFAULT_PASSWORD } from '../../test-support/api-client.js';
+import { expectProblem, post, signUpVerified, testApp, DEFAULT_PASSWORD } from '../../test-support/api-client.js';
 import { startKozaProcess, type KozaProcess } from '../../test-support/koza-process.js';
 import { openDb, type Db } from '../store/db.js';
 import { migrate } from '../store/migrate.js';
 import type { App } from '../http/context.js';
-import { FREE_FAILURES_PER_ACCOUNT } from './login-throttle.js';
+import { FREE_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_IP } from './login-throttle.js';
 
 const TRIES = 30;
 
@@ -28,7 +28,7 @@ function tally(statuses: number[]): Record<number, number> {
 forEachBackend('sign-in throttling under concurrency', (db, backend) => {
   let app: App;
   before(async () => {
-    app = await testApp(db());
+    app = await testApp(db(), { KOZA_TRUST_PROXY: 'true' });
   });
   after(async () => {
     await app.close();
@@ -48,6 +48,34 @@ forEachBackend('sign-in throttling under concurrency', (db, backend) => {
     const failures = (await db().query<{ consecutive_failures: number }>(
       'SELECT consecutive_failures FROM login_throttle WHERE email_normalized = $1', [user.email])).rows[0]!;
     assert.equal(failures.consecutive_failures, FREE_FAILURES_PER_ACCOUNT);
+  });
+
+  it(`an address with ${MAX_FAILURES_PER_IP} failed sign-ins in the hour (carrier-NAT size) stops unknown devices, never the account's own`, async () => {
+    const ip = '203.0.113.200';
+    const device = 'own-phone-0000000000001';
+    const user = await signUpVerified(app);
+    // The account's own phone signed in before (the sign-up sign-in came without a device id).
+    const own = await post(app, '/v1/sessions', { email: user.email, password: DEFAULT_PASSWORD }, { headers: { 'x-device-id': device } });
+    assert.ok(own.statusCode === 201 || own.statusCode === 202, own.body);
+    // Thousands of customers behind the address, and a stuffer among them: the hour's failures reach the limit.
+    await db().query(
+      `INSERT INTO login_attempts (email_normalized, ip, succeeded, created_at)
+       SELECT 'someone-' || g || '@example.jp', $1, false, now() - make_interval(secs => g) FROM generate_series(1, $2) g`,
+      [ip, MAX_FAILURES_PER_IP]);
+    const stranger = await post(app, '/v1/sessions', { email: user.email, password: DEFAULT_PASSWORD },
+      { headers: { 'x-forwarded-for': ip, 'x-device-id': 'unknown-device-000000001' } });
+    const problem = expectProblem(stranger, 429, 'login-throttled');
+    const retryAfter = Number(stranger.headers['retry-after']);
+    // The oldest of the limit's failures is MAX_FAILURES_PER_IP seconds old: it leaves the hour in 60 min minus that.
+    assert.ok(retryAfter > 3600 - MAX_FAILURES_PER_IP - 10 && retryAfter <= 3600 - MAX_FAILURES_PER_IP + 1, String(retryAfter));
+    assert.equal(problem.retry_after_s, retryAfter);
+    assert.match(problem.detail, /device you used before.*Try again after .+ JST\.$/);
+    const checked = await db().query<{ n: number }>('SELECT count(*)::int8 AS n FROM login_attempts WHERE email_normalized = $1 AND ip = $2', [user.email, ip]);
+    assert.equal(Number(checked.rows[0]!.n), 0, 'the refused try checked no password');
+    // The customer's own phone, behind the same address, signs in.
+    const mine = await post(app, '/v1/sessions', { email: user.email, password: DEFAULT_PASSWORD },
+      { headers: { 'x-forwarded-for': ip, 'x-device-id': device } });
+    assert.equal(mine.statusCode, 201, mine.body);
   });
 
   if (backend.name !== 'postgres') return;

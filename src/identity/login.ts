@@ -60,7 +60,7 @@ export async function logIn(
 ): Promise<LoginOutcome> {
   const email = normalizeEmail(input.email);
   const accountKey = loginAccountKey(env.secretKey, email);
-  await reserveLoginAttempt(q, email, client.ip);
+  await reserveLoginAttempt(q, email, client.ip, deviceKeyOf(client));
   let wallet;
   try {
     wallet = await checkCredentials(q, input);

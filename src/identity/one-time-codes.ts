@@ -26,7 +26,8 @@ export interface IssuedCode {
 
 /** Issues a fresh code; earlier live codes for the same purpose stop working (only the newest counts). */
 export async function issueCode(
-  q: Queryable, key: Buffer, input: { walletId: string; purpose: CodePurpose; target: string; ip?: string | undefined },
+  q: Queryable, key: Buffer,
+  input: { walletId: string; purpose: CodePurpose; target: string; ip?: string | undefined; deviceKey?: string | undefined },
 ): Promise<IssuedCode> {
   await q.query(
     `UPDATE one_time_codes SET consumed_at = now()
@@ -35,10 +36,10 @@ export async function issueCode(
   const codeId = newId('otc');
   const code = newNumericCode(6);
   await q.query(
-    `INSERT INTO one_time_codes (id, wallet_id, purpose, target, code_hash, expires_at, ip)
-     VALUES ($1, $2, $3, $4, $5, now() + make_interval(mins => $6), $7)`,
+    `INSERT INTO one_time_codes (id, wallet_id, purpose, target, code_hash, expires_at, ip, device_key)
+     VALUES ($1, $2, $3, $4, $5, now() + make_interval(mins => $6), $7, $8)`,
     [codeId, input.walletId, input.purpose, input.target, keyedHash(key, codeId, code),
-      CODE_TTL_MINUTES[input.purpose], input.ip ?? null]);
+      CODE_TTL_MINUTES[input.purpose], input.ip ?? null, input.deviceKey ?? null]);
   return { codeId, code };
 }
 
@@ -84,14 +85,25 @@ export async function countRecentLockouts(
   return res.rows[0]!.n;
 }
 
-/** Codes sent to a target or from an address within the window, for send-rate limits. */
-export async function countRecentCodes(
-  q: Queryable, input: { purpose: CodePurpose; target?: string; ip?: string; withinMinutes: number },
-): Promise<number> {
-  const res = await q.query<{ n: number }>(
-    `SELECT count(*)::int8 AS n FROM one_time_codes
-      WHERE purpose = $1 AND created_at > now() - make_interval(mins => $2)
-        AND ($3::text IS NULL OR target = $3) AND ($4::text IS NULL OR ip = $4)`,
-    [input.purpose, input.withinMinutes, input.target ?? null, input.ip ?? null]);
-  return res.rows[0]!.n;
+/** Who a send limit counts by: exactly one key. */
+export type CodeSendKey = { target: string } | { walletId: string } | { deviceKey: string } | { ip: string };
+
+/**
+ * Codes sent for the purpose by one key within the window, and — when `limit` of them are in it — the instant the
+ * oldest of the last `limit` leaves it, which is when the next send is allowed (the refusal's Retry-After).
+ */
+export async function codeSendWindow(
+  q: Queryable, input: { purpose: CodePurpose; key: CodeSendKey; withinMinutes: number; limit: number },
+): Promise<{ count: number; freesAt: Date | null }> {
+  const [column, value] = Object.entries(input.key)[0] as [string, string];
+  const col = ({ target: 'target', walletId: 'wallet_id', deviceKey: 'device_key', ip: 'ip' } as Record<string, string>)[column]!;
+  const res = await q.query<{ n: number; frees_at: Date | null }>(
+    `WITH recent AS (
+       SELECT created_at FROM one_time_codes
+        WHERE purpose = $1 AND ${col} = $2 AND created_at > now() - make_interval(mins => $3))
+     SELECT (SELECT count(*)::int8 FROM recent) AS n,
+            (SELECT created_at + make_interval(mins => $3) FROM recent ORDER BY created_at DESC OFFSET $4 - 1 LIMIT 1) AS frees_at`,
+    [input.purpose, value, input.withinMinutes, input.limit]);
+  const row = res.rows[0]!;
+  return { count: Number(row.n), freesAt: row.frees_at === null ? null : new Date(row.frees_at) };
 }

@@ -127,20 +127,45 @@ const ORDINARY: Record<string, FeatureVector> = {
     login_failed: false, login_failures_per_account_1h: 0, accounts_failed_login_per_ip_1h: 1, accounts_failed_login_per_network_1h: 2,
     accounts_failed_login_global_1h: 40, logins_succeeded_global_1h: 900, failed_login_accounts_per_success_1h: 0.04,
   },
+  // Issue 11: a carrier-NAT address is shared by thousands of customers, so its counts are everyone's, not this person's.
+  'a customer in their first week on mobile data behind a carrier-NAT address shared by thousands': {
+    amount: 10000, name_match_score: 100, dob_matches: true, link_method: 'pin_otp', link_age_hours: 0.5,
+    email_domain: 'docomo.ne.jp', new_device: false, account_age_hours: 150, hours_since_new_device_login: 150,
+    hours_since_phone_change: 149, hours_since_factor_change: 148,
+    wallets_per_device_24h: 1, wallets_per_device_30d: 1, names_per_device_30d: 1,
+    // An evening on a busy carrier address: sign-ups by the hundred, several people mistyping their bank PIN.
+    signups_per_ip_1h: 150, signups_per_ip_24h: 1500, accounts_with_failures_per_ip_24h: 9,
+    pin_failures_per_account_24h: 1, otp_failures_per_account_24h: 0, wallets_per_identity: 1, wallets_failing_per_bank_account_24h: 1,
+    wallets_per_bank_account: 1, bank_accounts_per_wallet_30d: 1,
+    charges_per_wallet_24h: 1, charge_amount_per_wallet_24h: 10000, charges_per_account_24h: 1,
+    amount_vs_p95_history: 1, hours_since_charge_from_other_account: 1000,
+    merchant_age_hours: 3000, first_payment_to_merchant: false, merchant_owner_is_payer: false,
+    payments_per_wallet_1h: 1, payments_per_wallet_24h: 1, payment_amount_per_wallet_1h: 800, payment_amount_per_wallet_24h: 800,
+    wallets_paying_merchant_24h: 30, payments_to_merchant_1h: 8,
+    // The customer mistyped the PIN once, then linked.
+    wallets_failing_per_bank_account_30d: 1, link_failures_per_account_30d: 1, link_failures_per_wallet_24h: 1,
+    link_failures_per_wallet_30d: 1, link_failures_per_person_30d: 1, typed_accounts_started_per_wallet_24h: 1,
+    typed_accounts_started_per_wallet_30d: 1, typed_accounts_started_per_person_30d: 1, typed_accounts_started_per_device_24h: 1,
+    typed_accounts_started_per_device_30d: 1,
+    link_holder_confirmed: true, link_phone_matches: true, account_link_age_hours: 0.5, first_large_charge: false,
+    new_destination: false, minutes_since_charge: 3000,
+    login_failed: false, login_failures_per_account_1h: 0, accounts_failed_login_per_ip_1h: 6, accounts_failed_login_per_network_1h: 20,
+    accounts_failed_login_global_1h: 150, logins_succeeded_global_1h: 2000, failed_login_accounts_per_success_1h: 0.08,
+  },
 };
 
 /** For each default rule: the event and the features that show its pattern (on top of an ordinary customer). */
 const PATTERNS: Record<string, { event: RiskEventKind; features: Record<string, number | string | boolean> }> = {
   'device-wallet-farm-24h': { event: 'signup', features: { wallets_per_device_24h: 3 } },
   'device-wallet-farm-30d': { event: 'signup', features: { wallets_per_device_30d: 5 } },
-  'ip-signup-burst-1h': { event: 'signup', features: { signups_per_ip_1h: 5 } },
-  'ip-signup-burst-24h': { event: 'signup', features: { signups_per_ip_24h: 20 } },
+  'ip-signup-burst-1h': { event: 'signup', features: { signups_per_ip_1h: 200 } },
+  'ip-signup-burst-24h': { event: 'signup', features: { signups_per_ip_24h: 2000 } },
   'device-many-names': { event: 'kyc_submit', features: { names_per_device_30d: 3 } },
   'disposable-email-signup': { event: 'signup', features: { email_domain: 'Mailinator.com' } },
   'bank-account-credential-testing': { event: 'link_start', features: { wallets_failing_per_bank_account_24h: 2 } },
   'bank-account-auth-failures': { event: 'link_start', features: { otp_failures_per_account_24h: 5 } },
   'identity-many-wallets': { event: 'kyc_submit', features: { wallets_per_identity: 2 } },
-  'ip-pin-spraying': { event: 'link_start', features: { accounts_with_failures_per_ip_24h: 3 } },
+  'ip-pin-spraying': { event: 'link_start', features: { accounts_with_failures_per_ip_24h: 12 } },
   'bank-account-many-wallets': { event: 'link_complete', features: { wallets_per_bank_account: 2 } },
   'wallet-many-bank-accounts': { event: 'link_start', features: { bank_accounts_per_wallet_30d: 4 } },
   'name-match-below-strong': { event: 'link_complete', features: { name_match_score: 70 } },
@@ -189,6 +214,8 @@ const PATTERNS: Record<string, { event: RiskEventKind; features: Record<string, 
     event: 'login', features: { login_failed: true, accounts_failed_login_global_1h: 100, failed_login_accounts_per_success_1h: 0.6 },
   },
   'login-credential-stuffing-alert': { event: 'login', features: { login_failed: true, accounts_failed_login_per_ip_1h: 20 } },
+  // Issue 11: signals that fit the population.
+  'ip-pin-spraying-alert': { event: 'link_complete', features: { accounts_with_failures_per_ip_24h: 10 } },
 };
 
 const established = Object.values(ORDINARY)[0]!;
@@ -329,5 +356,38 @@ describe('default rule set', () => {
     assert.deepEqual(result.hits.map((h) => h.rule).sort(),
       ['charge-soon-after-link', 'charge-soon-after-signup', 'pin-only-link-early-charge']);
     assert.equal(result.score, 70);
+  });
+
+  it('never denies or holds sign-up, sign-in, phone or link events on an address or network count alone (issue 11)', () => {
+    const addressOnly = new Set(['signups_per_ip_1h', 'signups_per_ip_24h', 'accounts_with_failures_per_ip_24h',
+      'pin_failures_per_ip_24h', 'bank_accounts_failed_per_ip_24h', 'login_failures_per_ip_1h', 'accounts_failed_login_per_ip_1h',
+      'accounts_failed_login_per_network_1h']);
+    const gated: RiskEventKind[] = ['signup', 'login', 'profile_change', 'link_start', 'link_complete'];
+    for (const rule of rules.rules) {
+      const read = [...featuresRead(rule.when)].filter((f) => f !== 'login_failed');
+      if (read.length === 0 || !read.every((f) => addressOnly.has(f))) continue;
+      if (!rule.events.some((e) => gated.includes(e))) continue;
+      assert.notEqual(rule.action, 'deny', `${rule.id} denies on an address count`);
+      // A review on a failed sign-in holds nothing (the try already failed): it is how a login alert opens.
+      if (rule.action === 'review') assert.ok(rule.events.every((e) => e === 'login') && JSON.stringify(rule.when).includes('"login_failed"'), `${rule.id} holds on an address count`);
+    }
+  });
+
+  it('lets everyone behind a busy carrier address sign up, sign in and link, and only steps up a PIN spray from one', () => {
+    const nat = ORDINARY['a customer in their first week on mobile data behind a carrier-NAT address shared by thousands']!;
+    // Three honest PIN typos on different accounts (issue 11 found ip-pin-spraying then denied sign-in to all of them).
+    const afterTypos = { ...nat, accounts_with_failures_per_ip_24h: 3 };
+    for (const kind of ['signup', 'login', 'link_start', 'link_complete'] as RiskEventKind[]) {
+      assert.equal(evaluate(rules, { kind }, afterTypos).action, 'allow', kind);
+    }
+    // A spray across a dozen accounts from the address: the link asks for the step-up, sign-in is untouched.
+    const sprayed = { ...nat, accounts_with_failures_per_ip_24h: 40, signups_per_ip_1h: 400, signups_per_ip_24h: 5000 };
+    assert.equal(evaluate(rules, { kind: 'link_start' }, sprayed).action, 'challenge');
+    assert.equal(evaluate(rules, { kind: 'login' }, sprayed).action, 'allow');
+    assert.equal(evaluate(rules, { kind: 'signup' }, sprayed).action, 'allow');
+    // Analysts hear once, when the count reaches the mark.
+    assert.equal(evaluate(rules, { kind: 'link_start' }, { ...nat, accounts_with_failures_per_ip_24h: 10 }).alert, true);
+    assert.equal(evaluate(rules, { kind: 'signup' }, { ...nat, signups_per_ip_1h: 200 }).alert, true);
+    assert.equal(evaluate(rules, { kind: 'signup' }, { ...nat, signups_per_ip_1h: 201 }).alert, undefined);
   });
 });

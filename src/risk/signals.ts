@@ -16,6 +16,7 @@ export type RiskSignalKind =
   | 'recovery_code_used'
   | 'step_up_challenge_locked'
   | 'login_throttled'
+  | 'phone_codes_address_surge'
   | 'new_device_login'
   | 'login_challenge_locked'
   | 'first_factor_enrollment_code_sent'

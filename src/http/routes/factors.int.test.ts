@@ -220,6 +220,9 @@ forEachBackend('second factors and step-up over HTTP', (db) => {
     const locked = expectProblem(await post(app, `/v1/step-up/challenges/${c.challenge.id}/approve`, { method: 'totp', code: codeAt(secret, 1) },
       { token: user.token }), 429, 'second-factor-locked');
     assert.ok(Date.parse(locked.locked_until) > Date.now() + 14 * 60_000);
+    // Every 429 says when (issue 11): the lock's end, as Retry-After, retry_at and a JST time in the detail.
+    assert.ok(Math.abs(Date.parse(locked.retry_at) - Date.parse(locked.locked_until)) < 2_000, `${locked.retry_at} ${locked.locked_until}`);
+    assert.match(locked.detail, /Try again after \d{4}-\d{2}-\d{2} \d{2}:\d{2} JST\.$/);
     assert.deepEqual(expectJson(await get(app, '/v1/factors/state', user.token), 200).locked_factors, [enrolled.factor.id]);
   });
 

@@ -3,7 +3,8 @@
 import { Type } from 'typebox';
 import type { App, Ctx } from '../context.js';
 import { gateOnRisk } from '../risk-gate.js';
-import { requireSession, sessionPolicy } from '../context.js';
+import { clientInfo, requireSession, sessionPolicy } from '../context.js';
+import { riskDeviceKey } from '../../risk/device-key.js';
 import { runIdempotent } from '../idempotency.js';
 import { IdempotencyHeaders, problems, RotatedSession } from '../schemas.js';
 import { confirmPhone, startPhoneVerification } from '../../identity/phone.js';
@@ -22,7 +23,9 @@ export function registerPhoneRoutes(app: App, ctx: Ctx): void {
     schema: {
       tags: ['identity'], summary: 'Send an SMS code to a Japanese mobile number to verify it (toward level L1)',
       description: 'Codes: 6 digits, valid 5 minutes, single use, 5 wrong tries lock the code. At most 3 codes per '
-        + 'number per 15 minutes and 10 per day; per network address per hour as configured (default 20). '
+        + 'number per 15 minutes and 10 per day, 5 per wallet an hour and 10 a day, 10 per device (X-Device-Id) an hour; '
+        + 'a refusal is a 429 with Retry-After, `retry_after_s`, `retry_at` and the time in JST. Codes per network '
+        + 'address refuse nobody (carrier NAT): KOZA_PHONE_CODES_PER_IP_PER_HOUR (default 500) in an hour alerts analysts. '
         + 'Replacing a verified number is a phone change: once the wallet has a second factor it needs step_up_proof '
         + '(action phone_change); when the new number is verified the old number (SMS) and the e-mail address are told, '
         + 'and payments plus withdrawals are capped (KOZA_CONTACT_CHANGE_MONEY_OUT_CAP a rolling 24 h, default ¥10,000) '
@@ -42,7 +45,8 @@ export function registerPhoneRoutes(app: App, ctx: Ctx): void {
     const session = await requireSession(ctx, request);
     return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId }, async (tx) => {
       const sent = await startPhoneVerification(tx, ctx.config.secretKey, sandboxSmsSender,
-        { walletId: session.walletId, phone: request.body.phone, ip: request.ip, codesPerIpPerHour: ctx.config.phoneCodesPerIpPerHour,
+        { walletId: session.walletId, phone: request.body.phone, ip: request.ip, deviceKey: riskDeviceKey(clientInfo(request)),
+          codesPerIpPerHour: ctx.config.phoneCodesPerIpPerHour,
           stepUpProof: request.body.step_up_proof });
       return { status: 202, body: { status: 'code_sent', phone: sent.phone, expires_in_seconds: sent.expiresInSeconds } };
     });

@@ -2,11 +2,11 @@
 // Must never activate a factor the customer has not proved, nor add or remove one on a session alone once one exists.
 import type { PublicKeyCredentialCreationOptionsJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { Queryable } from '../../store/db.js';
-import { Conflict, createError, NotFound } from '../../errors.js';
+import { Conflict, createError, NotFound, retryIn, secondsUntil } from '../../errors.js';
 import { recordRiskSignal } from '../../risk/signals.js';
 import { sendMessage } from '../outbox.js';
 import { seal } from '../secrets.js';
-import { checkCode, CodeRejected, CODE_TTL_MINUTES, countRecentCodes, issueCode } from '../one-time-codes.js';
+import { checkCode, CodeRejected, CODE_TTL_MINUTES, codeSendWindow, issueCode } from '../one-time-codes.js';
 import { consumeStepUpProof } from '../step-up.js';
 import { newTotpSecret, qrCodeSvg, totpProvisioningUri } from './totp.js';
 import {
@@ -93,8 +93,10 @@ export async function sendFirstFactorEmailCode(
   if ((await listActiveFactors(q, input.walletId)).length > 0) {
     throw new Conflict('This wallet already has a second factor; adding another needs a step-up approval with it.');
   }
-  if (await countRecentCodes(q, { purpose: 'factor_enrollment', target: email, withinMinutes: 15 }) >= FIRST_FACTOR_CODES_PER_15_MINUTES) {
-    throw new FactorCodeRateLimited('A code was sent a moment ago; check your e-mail, or try again in 15 minutes.');
+  const sent = await codeSendWindow(q, { purpose: 'factor_enrollment', key: { target: email }, withinMinutes: 15, limit: FIRST_FACTOR_CODES_PER_15_MINUTES });
+  if (sent.count >= FIRST_FACTOR_CODES_PER_15_MINUTES && sent.freesAt) {
+    throw new FactorCodeRateLimited('A code was sent a moment ago; check your e-mail (and its spam folder) for it.',
+      retryIn(secondsUntil(sent.freesAt)));
   }
   const { code } = await issueCode(q, env.secretKey, { walletId: input.walletId, purpose: 'factor_enrollment', target: email, ip: input.ip });
   await sendMessage(q, {
@@ -107,7 +109,7 @@ export async function sendFirstFactorEmailCode(
   return { email, expiresInSeconds: CODE_TTL_MINUTES.factor_enrollment * 60 };
 }
 
-export const FactorCodeRateLimited = createError('factor-code-rate-limited', 429, 'Too many codes sent', { retryable: true });
+export const FactorCodeRateLimited = createError<{ retry_after_s: number }>('factor-code-rate-limited', 429, 'Too many codes sent', { retryable: true });
 
 export interface TotpEnrollment {
   factor: Factor;

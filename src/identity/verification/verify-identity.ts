@@ -2,7 +2,7 @@
 // (verified identity + L2, or failure, or fraud flags). Must never keep what the customer typed as their
 // identity, let one person verify two wallets, or let a verified wallet become somebody else.
 import type { Queryable } from '../../store/db.js';
-import { createError, InvalidRequest } from '../../errors.js';
+import { createError, InvalidRequest, retryIn } from '../../errors.js';
 import { assertLevel, raiseAssuranceLevel, type AssuranceLevel } from '../assurance.js';
 import { sendMessage } from '../outbox.js';
 import { isPlausibleKanaName } from '../kana.js';
@@ -23,7 +23,7 @@ import type { ClaimedIdentity, DocumentType, IdentityVerifier, VerificationOutco
 export const VERIFICATION_ATTEMPTS_PER_DAY = 5;
 const ATTEMPT_WINDOW_HOURS = 24;
 
-export const VerificationAttemptsExhausted = createError<{ retry_after_seconds: number }>(
+export const VerificationAttemptsExhausted = createError<{ retry_after_s: number }>(
   'verification-attempts-exhausted', 429, 'Too many identity verification attempts', { retryable: true });
 export const DuplicateIdentity = createError(
   'duplicate-identity', 409, 'This person is already verified for another wallet', { keepWrites: true });
@@ -80,7 +80,7 @@ export async function submitIdentityVerification(
   if (recent.count >= limit) {
     const retryAfter = Math.max(1, Math.ceil((recent.oldestAt!.getTime() + ATTEMPT_WINDOW_HOURS * 3_600_000 - Date.now()) / 1000));
     throw new VerificationAttemptsExhausted(
-      `At most ${limit} identity verifications a day. Try again later or contact support.`, { retry_after_seconds: retryAfter });
+      `At most ${limit} identity verifications a day. Check the details against your card, or contact support.`, retryIn(retryAfter));
   }
 
   const verification = await insertVerification(q, {
