@@ -10,6 +10,7 @@ import { FEATURES, parseWindowedFeature } from './rule-features.js';
 import { mergeFeatures } from './rule-decider.js';
 import { evaluate, featuresRead, type RuleSet } from './rules.js';
 import { storeDecision } from './decisions.js';
+import { beginCountOnce, finishCountOnce } from './count-once.js';
 
 /** The windowed counts (`signups_per_ip_6h`) a rule set reads, worked out once per loaded set. */
 const windowedByRuleSet = new WeakMap<RuleSet, string[]>();
@@ -38,9 +39,13 @@ export function riskEngine(options: { db: Db; store: CounterStore; rules: () => 
   return async (event, q) => {
     const through = q ?? options.db;
     const rules = options.rules();
-    await recordEvent(through, options.store, event);
-    const features = mergeFeatures(event, await computeFeatures(through, options.store, event, new Date(), windowedFeaturesOf(rules)));
+    const now = new Date();
+    // A retry that an approved step-up answers was counted with the attempt it answers: one action, one count.
+    const once = await beginCountOnce(through, event, now);
+    if (once.count) await recordEvent(through, options.store, event, now);
+    const features = mergeFeatures(event, await computeFeatures(through, options.store, event, now, windowedFeaturesOf(rules)));
     const evaluation = evaluate(rules, event, features);
+    await finishCountOnce(through, event, once, options.shadow ? 'allow' : evaluation.action, now);
     const decisionId = await storeDecision(through, {
       event, features, decision: evaluation, hits: evaluation.hits, shadowHits: evaluation.shadowHits, enforced: options.shadow !== true,
     });
