@@ -216,7 +216,7 @@ async function noticeIfHeld(tx: Queryable, m: Movement, wallet: Wallet): Promise
   await recordRiskSignal(tx, { walletId: wallet.id, kind: 'charge_review', detail: { movement_id: m.id, kind: m.kind, amount: m.amount } });
   await sendMessage(tx, {
     channel: 'email', recipient: wallet.email.toLowerCase(), subject: `koza: your ${m.kind} is being checked`,
-    body: `Your ${m.kind} of ¥${m.amount} (reference ${m.id}) is held for a routine check before it goes ahead; `
+    body: `Your ${m.kind} of ${formatYen(m.amount)} (reference ${m.id}) is held for a routine check before it goes ahead; `
       + 'nothing more is needed from you now. We will e-mail you when it is done.',
   });
   return m;
@@ -352,7 +352,7 @@ export async function settleMovement(
 
 async function notifyCustomer(q: Queryable, m: Movement): Promise<void> {
   const wallet = await q.query<{ email: string }>('SELECT email FROM wallets WHERE id = $1', [m.walletId]);
-  const what = m.kind === 'charge' ? `¥${m.amount} was charged to your wallet from your bank account` : `¥${m.amount} was sent to your bank account`;
+  const what = m.kind === 'charge' ? `${formatYen(m.amount)} was charged to your wallet from your bank account` : `${formatYen(m.amount)} was sent to your bank account`;
   await sendMessage(q, {
     channel: 'email', recipient: wallet.rows[0]!.email.toLowerCase(), subject: m.kind === 'charge' ? 'koza: wallet charged' : 'koza: withdrawal sent',
     body: `${what} (${m.bankCode}, reference ${m.id}). Your bank statement shows "${m.descriptor}". If this was not you, contact koza support now.`,
