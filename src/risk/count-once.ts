@@ -21,13 +21,19 @@ export function actionKey(binding: Pick<StepUpEventBinding, 'action' | 'amount' 
 export interface CountOnce {
   /** Move the event's counters: false for a retry of an action already counted. */
   count: boolean;
+  /**
+   * The request carries a proof already spent: it repeats the approved action if it is asked for the step-up again
+   * (and is refused as used), else it is a new action the proof was not needed for. Known only after the decision:
+   * the engine counts it then (countsAfter).
+   */
+  unlessStepUp: boolean;
   /** Set when the event can be answered by a step-up (finishCountOnce needs it). */
   key: string | null;
   /** The genuine proof the request carries, when it claimed nothing (a proof asked for up front). */
   proofId: string | null;
 }
 
-const COUNT: CountOnce = { count: true, key: null, proofId: null };
+const COUNT: CountOnce = { count: true, unlessStepUp: false, key: null, proofId: null };
 
 /**
  * Step 1, before the counters move. A request that carries a proof the wallet's factor approved for exactly this
@@ -44,9 +50,11 @@ export async function beginCountOnce(q: Queryable, event: RiskEvent, now: Date):
     walletId: event.walletId, proof: event.stepUp.proof, now,
     binding: { action: event.stepUp.action, amount: event.stepUp.amount as never, destination: event.stepUp.destination },
   });
-  if (!proof) return { count: true, key, proofId: null };
+  if (!proof) return { count: true, unlessStepUp: false, key, proofId: null };
+  if (proof.used) return { count: false, unlessStepUp: true, key, proofId: null };
+  // A proof whose request was refused for something else (a deny, a limit, an expired proof) answers its retry too.
   const answered = await q.query('SELECT 1 FROM risk_counted_actions WHERE proof_id = $1', [proof.id]);
-  if (answered.rows.length > 0) return { count: false, key, proofId: null };
+  if (answered.rows.length > 0) return { count: false, unlessStepUp: false, key, proofId: null };
   const claimable = `(proof_id IS NULL OR proof_id IN (SELECT p.id FROM step_up_proofs p WHERE p.used_at IS NULL AND p.expires_at <= $4))`;
   const claimed = await q.query(
     `UPDATE risk_counted_actions SET proof_id = $3
@@ -55,8 +63,21 @@ export async function beginCountOnce(q: Queryable, event: RiskEvent, now: Date):
         AND ${claimable}
       RETURNING id`,
     [event.walletId, key, proof.id, now]);
-  if (claimed.rows.length > 0) return { count: false, key, proofId: null };
-  return { count: true, key, proofId: proof.id };
+  if (claimed.rows.length > 0) return { count: false, unlessStepUp: false, key, proofId: null };
+  return { count: true, unlessStepUp: false, key, proofId: proof.id };
+}
+
+/** Whether a step-up is asked of this event: the decision challenges it, or the caller asks at this amount or destination. */
+export function stepUpAsked(event: RiskEvent, action: RiskAction): boolean {
+  return action === 'challenge' || event.stepUp?.required === true;
+}
+
+/**
+ * After the decision, for a request with a spent proof: it counts unless it is asked for the step-up again (then the
+ * spent proof refuses it, and it was only the approved action, sent twice).
+ */
+export function countsAfter(begun: CountOnce, event: RiskEvent, action: RiskAction): boolean {
+  return begun.unlessStepUp && !stepUpAsked(event, action);
 }
 
 /**
@@ -67,8 +88,7 @@ export async function beginCountOnce(q: Queryable, event: RiskEvent, now: Date):
  */
 export async function finishCountOnce(q: Queryable, event: RiskEvent, begun: CountOnce, action: RiskAction, now: Date): Promise<void> {
   if (!begun.count || begun.key === null || !event.stepUp || !event.walletId) return;
-  const demanded = action === 'challenge' || event.stepUp.required;
-  if (!demanded) return;
+  if (!stepUpAsked(event, action)) return;
   await q.query(
     `INSERT INTO risk_counted_actions (id, wallet_id, action_key, counted_at, open_until, proof_id)
      VALUES ($1, $2, $3, $4, $5, $6)`,
