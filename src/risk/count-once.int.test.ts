@@ -91,6 +91,19 @@ forEachBackend('count each action once', (db, backend) => {
     assert.match(jstTime(resetsAt), /^\d{4}-\d\d-\d\d 00:00 JST$/);
     assert.doesNotMatch(refused.detail, /¥\d{4,}|T\d\d:\d\d|Z\b/, 'no raw yen, no UTC ISO time in what the customer reads');
     assert.equal(await counter('charges_per_wallet', walletId), 3, 'a limit refusal comes before the risk check and is not counted');
+
+    // A withdrawal to an account never withdrawn to (from ¥10,000) asks for the step-up whatever the rules say: the
+    // refused attempt and its approved retry are one withdrawal, and the money leaves once.
+    const withdraw = (proof?: string) => world.koza.post('/v1/withdrawals',
+      { link_id: l.linkId, amount: 20_000, ...(proof ? { step_up_proof: proof } : {}) }, l.wallet.token);
+    expectProblemOver(await withdraw(), 403, 'step-up-required');
+    const out = await stepUpProof(world.app, l.wallet, l.totp, { action: 'withdrawal', amount: 20_000, destination: l.linkId });
+    assert.equal(expectOk(await withdraw(out), 201).kind, 'withdrawal');
+    const actions = (await db().query<{ proof_id: string | null }>(
+      'SELECT proof_id FROM risk_counted_actions WHERE wallet_id = $1 ORDER BY counted_at', [walletId])).rows;
+    assert.equal(actions.length, 2, 'the charge and the withdrawal, one row each');
+    assert.ok(actions.every((a) => a.proof_id !== null), 'each answered by its own proof');
+    assert.equal(expectOk(await world.koza.get('/v1/wallet/balance', l.wallet.token), 200).balance, 50_000);
   });
 
   it('two retries racing with one approved proof count once and move the money once', async () => {
