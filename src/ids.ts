@@ -7,7 +7,7 @@ export type IdPrefix =
   | 'fac' | 'wac' | 'rcb' | 'stp' | 'prf'
   | 'kyc' | 'idn'
   | 'opr' | 'chg' | 'wdl'
-  | 'rsk' | 'alr'
+  | 'rsk' | 'alr' | 'rca'
   | 'lnk' | 'lrq'
   | 'bzv' | 'pyo' | 'lgc';
 

@@ -131,6 +131,8 @@ export async function reserveCharge(deps: MovementDeps, tx: Queryable, input: Mo
   const decision = await deps.risk({
     kind: 'charge', walletId: wallet.id, bankCode: link.bankCode, accountRef: link.accountRef, amount: input.amount,
     ...(input.ip ? { ip: input.ip } : {}),
+    // Only a challenge asks for a step-up here; its approved retry is the same charge and is counted once.
+    stepUp: { action: 'charge', amount: input.amount, destination: link.id, proof: input.stepUpProof, required: false },
     attributes: {
       link_age_hours: hoursSince(link.createdAt), method: link.method,
       link_holder_confirmed: link.method === 'redirect' || link.holderConfirmedAt !== null,
@@ -167,9 +169,11 @@ export async function reserveWithdrawal(deps: MovementDeps, tx: Queryable, input
   const { wallet, level, link } = await walletAndLink(deps, tx, input);
   await assertMovementWithinLimits(tx, deps.config.limits[level], 'withdrawal', wallet.id, input.amount);
   const newDestination = !(await withdrewTo(tx, wallet.id, link));
+  const destinationStepUp = newDestination && input.amount >= deps.config.stepUpNewDestinationFrom && deps.config.policy === 'secure';
   const decision = await deps.risk({
     kind: 'withdrawal', walletId: wallet.id, bankCode: link.bankCode, accountRef: link.accountRef, amount: input.amount,
     ...(input.ip ? { ip: input.ip } : {}),
+    stepUp: { action: 'withdrawal', amount: input.amount, destination: link.id, proof: input.stepUpProof, required: destinationStepUp },
     attributes: {
       link_age_hours: hoursSince(link.createdAt), method: link.method, new_destination: newDestination,
       minutes_since_charge: await minutesSinceCharge(tx, wallet.id),
@@ -177,8 +181,7 @@ export async function reserveWithdrawal(deps: MovementDeps, tx: Queryable, input
   }, tx);
   // Money to an account never withdrawn to before (a takeover's cash-out) needs the wallet's second factor, bound to
   // this amount and this link; small amounts pass, so a first test withdrawal stays easy.
-  if (newDestination && input.amount >= deps.config.stepUpNewDestinationFrom && decision.action !== 'deny' && decision.action !== 'challenge'
-    && deps.config.policy === 'secure') {
+  if (destinationStepUp && decision.action !== 'deny' && decision.action !== 'challenge') {
     await keepingDecision(consumeStepUpProof(tx, {
       walletId: wallet.id, proof: input.stepUpProof, action: 'withdrawal', amount: input.amount, destination: link.id,
     }));
@@ -213,7 +216,7 @@ async function noticeIfHeld(tx: Queryable, m: Movement, wallet: Wallet): Promise
   await recordRiskSignal(tx, { walletId: wallet.id, kind: 'charge_review', detail: { movement_id: m.id, kind: m.kind, amount: m.amount } });
   await sendMessage(tx, {
     channel: 'email', recipient: wallet.email.toLowerCase(), subject: `koza: your ${m.kind} is being checked`,
-    body: `Your ${m.kind} of ¥${m.amount} (reference ${m.id}) is held for a routine check before it goes ahead; `
+    body: `Your ${m.kind} of ${formatYen(m.amount)} (reference ${m.id}) is held for a routine check before it goes ahead; `
       + 'nothing more is needed from you now. We will e-mail you when it is done.',
   });
   return m;
@@ -349,7 +352,7 @@ export async function settleMovement(
 
 async function notifyCustomer(q: Queryable, m: Movement): Promise<void> {
   const wallet = await q.query<{ email: string }>('SELECT email FROM wallets WHERE id = $1', [m.walletId]);
-  const what = m.kind === 'charge' ? `¥${m.amount} was charged to your wallet from your bank account` : `¥${m.amount} was sent to your bank account`;
+  const what = m.kind === 'charge' ? `${formatYen(m.amount)} was charged to your wallet from your bank account` : `${formatYen(m.amount)} was sent to your bank account`;
   await sendMessage(q, {
     channel: 'email', recipient: wallet.rows[0]!.email.toLowerCase(), subject: m.kind === 'charge' ? 'koza: wallet charged' : 'koza: withdrawal sent',
     body: `${what} (${m.bankCode}, reference ${m.id}). Your bank statement shows "${m.descriptor}". If this was not you, contact koza support now.`,

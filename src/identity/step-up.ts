@@ -159,6 +159,34 @@ export async function approveStepUpChallenge(
   return { proof, proofId, binding: challenge.binding, expiresAt };
 }
 
+/** A proof as a retry presents it: genuine for this wallet and this exact binding, used or not, expired or not. */
+export interface PresentedProof {
+  id: string;
+  used: boolean;
+  expired: boolean;
+}
+
+/**
+ * The proof a retry carries, locked (FOR UPDATE) until the caller's transaction ends, when the wallet's factor approved
+ * it for exactly this binding; null for anything else (no proof, a made-up one, another wallet's, another binding).
+ * The lock makes every retry that carries one proof wait for the one before it, in any process: the risk engine
+ * counts an action once (risk/count-once.ts) by reading what the earlier retry committed.
+ */
+export async function lockPresentedProof(
+  q: Queryable, input: { walletId: string; proof: string | null | undefined; binding: StepUpBinding; now: Date },
+): Promise<PresentedProof | null> {
+  if (!input.proof || !PROOF_PATTERN.test(input.proof)) return null;
+  const res = await q.query<{ id: string; wallet_id: string; action: StepUpAction; amount: number | null; destination: string | null;
+    expires_at: Date; used_at: Date | null }>(
+    'SELECT id, wallet_id, action, amount, destination, expires_at, used_at FROM step_up_proofs WHERE token_hash = $1 FOR UPDATE',
+    [hashToken(input.proof)]);
+  const row = res.rows[0];
+  if (!row || row.wallet_id !== input.walletId) return null;
+  const approved: StepUpBinding = { action: row.action, amount: row.amount === null ? null : yenFromDb(row.amount), destination: row.destination };
+  if (!sameBinding(approved, input.binding)) return null;
+  return { id: row.id, used: row.used_at !== null, expired: new Date(row.expires_at).getTime() <= input.now.getTime() };
+}
+
 /**
  * What a money route (or a factor change) calls before acting: throws unless the proof was approved by this
  * wallet for exactly this action, amount and destination, is unexpired and unused; then spends it in the

@@ -301,16 +301,19 @@ forEachBackend('merchants are businesses', (db) => {
       for (let i = 0; i < 9; i++) await payMerchant(app, payer.token, shops[i % 2]!.merchantId, 500);
       const tenth = { merchant_id: shops[0]!.merchantId, amount: 500 };
       expectProblem(await post(app, '/v1/payments', tenth, { token: payer.token }), 403, 'step-up-required');
-      // The owner passes it with their own factor (a challenge refused without a proof moves and stores nothing).
+      // The owner passes it with their own factor. The refused attempt moves nothing but keeps its decision (analysts
+      // see it); it and its approved retry are one payment in the counts (count-once.ts).
       const proof = await stepUpProof(app, payer, totp, { action: 'payment', amount: 500, destination: shops[0]!.merchantId });
       expectJson(await post(app, '/v1/payments', { ...tenth, step_up_proof: proof }, { token: payer.token }), 201);
       const decisions = (await listDecisions(db(), { walletId: payer.walletId }, { limit: 50 })).items.filter((d) => d.eventKind === 'payment');
-      assert.equal(decisions.length, 10);
-      assert.deepEqual(decisions.filter((d) => d.ruleHits.length > 0).map((d) => d.ruleHits.map((h) => h.rule)), [['wallet-payment-velocity-1h']]);
-      const last = decisions.find((d) => d.ruleHits.length > 0)!;
-      assert.equal(last.action, 'challenge');
-      assert.equal(last.features.payments_per_wallet_1h, 10);
-      assert.equal(last.features.payment_amount_per_wallet_1h, 5_000);
+      assert.equal(decisions.length, 11);
+      const hit = decisions.filter((d) => d.ruleHits.length > 0);
+      assert.deepEqual(hit.map((d) => d.ruleHits.map((h) => h.rule)), [['wallet-payment-velocity-1h'], ['wallet-payment-velocity-1h']]);
+      for (const d of hit) {
+        assert.equal(d.action, 'challenge');
+        assert.equal(d.features.payments_per_wallet_1h, 10, 'the attempt and its retry are both the tenth payment');
+        assert.equal(d.features.payment_amount_per_wallet_1h, 5_000);
+      }
       assert.equal(await walletBalance(app, payer.token), 20_000 - 10 * 500);
     });
   });

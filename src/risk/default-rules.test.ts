@@ -274,6 +274,10 @@ describe('default rule set', () => {
   it('docs/risk-rules.md lists every feature and every default rule', () => {
     const doc = readFileSync(new URL('../../docs/risk-rules.md', import.meta.url), 'utf8');
     for (const name of Object.keys(FEATURES)) assert.ok(doc.includes(`| \`${name}\` |`), `the feature table has ${name}`);
+    // The docs say what each feature counts in the registry's own words (count-once.int.test.ts and features.int.test.ts hold the code to them).
+    for (const [name, def] of Object.entries(FEATURES)) {
+      assert.ok(doc.includes(`| \`${name}\` | ${def.type} | ${def.meaning.replace(/\|/g, '\\|')} |`), `the docs' meaning of ${name} is the registry's`);
+    }
     for (const rule of rules.rules) assert.ok(doc.includes(`| \`${rule.id}\` |`), `the rule table has ${rule.id}`);
   });
 

@@ -10,6 +10,7 @@ import { FEATURES, parseWindowedFeature } from './rule-features.js';
 import { mergeFeatures } from './rule-decider.js';
 import { evaluate, featuresRead, type RuleSet } from './rules.js';
 import { storeDecision } from './decisions.js';
+import { beginCountOnce, countsAfter, finishCountOnce } from './count-once.js';
 
 /** The windowed counts (`signups_per_ip_6h`) a rule set reads, worked out once per loaded set. */
 const windowedByRuleSet = new WeakMap<RuleSet, string[]>();
@@ -38,9 +39,20 @@ export function riskEngine(options: { db: Db; store: CounterStore; rules: () => 
   return async (event, q) => {
     const through = q ?? options.db;
     const rules = options.rules();
-    await recordEvent(through, options.store, event);
-    const features = mergeFeatures(event, await computeFeatures(through, options.store, event, new Date(), windowedFeaturesOf(rules)));
-    const evaluation = evaluate(rules, event, features);
+    const now = new Date();
+    // A retry that an approved step-up answers was counted with the attempt it answers: one action, one count.
+    const once = await beginCountOnce(through, event, now);
+    if (once.count) await recordEvent(through, options.store, event, now);
+    let features = mergeFeatures(event, await computeFeatures(through, options.store, event, now, windowedFeaturesOf(rules)));
+    let evaluation = evaluate(rules, event, features);
+    const enforced = (action: typeof evaluation.action) => (options.shadow ? 'allow' : action);
+    if (countsAfter(once, event, enforced(evaluation.action))) {
+      // A spent proof on a request that needs none: a new action after all, counted and decided as one.
+      await recordEvent(through, options.store, event, now);
+      features = mergeFeatures(event, await computeFeatures(through, options.store, event, now, windowedFeaturesOf(rules)));
+      evaluation = evaluate(rules, event, features);
+    }
+    await finishCountOnce(through, event, once, enforced(evaluation.action), now);
     const decisionId = await storeDecision(through, {
       event, features, decision: evaluation, hits: evaluation.hits, shadowHits: evaluation.shadowHits, enforced: options.shadow !== true,
     });

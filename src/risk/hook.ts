@@ -19,8 +19,24 @@ export interface RiskEvent {
   /** The wallet's verified person (identity/verification/person-key.ts, keyed), when the caller knows it. */
   personKey?: string;
   amount?: number;
+  /**
+   * An action a step-up can answer (charge, payment, withdrawal): what a step-up for it binds, the proof the request
+   * carries (never stored, never in a decision), and whether the caller demands a step-up whatever the rules say
+   * (a payment above the threshold, money to a new destination). The engine counts such an action once across a
+   * refused attempt and its approved retry (count-once.ts).
+   */
+  stepUp?: StepUpEventBinding;
   /** Anything else the rules may read (link age, name-match score, method, …). */
   attributes?: Record<string, string | number | boolean | null>;
+}
+
+export interface StepUpEventBinding {
+  action: 'charge' | 'payment' | 'withdrawal';
+  amount: number;
+  destination: string;
+  proof?: string | undefined;
+  /** The caller asks for a step-up at this event whatever the decision is. */
+  required: boolean;
 }
 
 export type RiskAction = 'allow' | 'challenge' | 'review' | 'deny';

@@ -21,6 +21,8 @@ export interface FeatureDefinition {
  *   is decided on the failures before it.
  * - A bank account is the pair (bank code, account ref); a device is the client device key; amounts are yen.
  * - null means "not known or not applicable to this event" — a rule comparing a null feature never fires.
+ * - One action counts once: an attempt refused for a step-up and the retry its approved proof answers (same
+ *   wallet, action, amount and destination) are one event in every counter (count-once.ts).
  */
 export const FEATURES = {
   // Carried by the event itself (see featuresFromEvent).
@@ -47,12 +49,12 @@ export const FEATURES = {
   hours_since_phone_change: { type: 'number', meaning: "Hours since the wallet's phone number was last verified (changed, or first verified at sign-up — rules guard with account_age_hours); null if never verified." },
   hours_since_factor_change: { type: 'number', meaning: 'Hours since an authentication factor of this wallet was last added, removed or replaced after sign-up (enrolment does not count); null if none in the last 30 days.' },
   // Sign-up farms: distinct counts per device and IP.
-  wallets_per_device_24h: { type: 'number', meaning: "Distinct wallets that signed up or logged in from the event's device key in the last 24 h, including this event's wallet." },
-  wallets_per_device_30d: { type: 'number', meaning: "Distinct wallets that signed up or logged in from the event's device key in the last 30 days, including this event's wallet." },
-  signups_per_ip_1h: { type: 'number', meaning: "Wallets created from the event's IP address in the last hour, including this sign-up." },
-  signups_per_ip_24h: { type: 'number', meaning: "Wallets created from the event's IP address in the last 24 h, including this sign-up." },
-  signups_per_device_24h: { type: 'number', meaning: "Wallets created from the event's device key in the last 24 h, including this sign-up." },
-  signups_per_email_domain_24h: { type: 'number', meaning: "Wallets created with the event's e-mail domain in the last 24 h, including this sign-up." },
+  wallets_per_device_24h: { type: 'number', meaning: "Distinct wallets seen on any risk event with the event's device key in the last 24 h, including this event's wallet." },
+  wallets_per_device_30d: { type: 'number', meaning: "Distinct wallets seen on any risk event with the event's device key in the last 30 days, including this event's wallet." },
+  signups_per_ip_1h: { type: 'number', meaning: "Sign-ups the risk check saw from the event's IP address in the last hour (refused ones too), including this sign-up." },
+  signups_per_ip_24h: { type: 'number', meaning: "Sign-ups the risk check saw from the event's IP address in the last 24 h (refused ones too), including this sign-up." },
+  signups_per_device_24h: { type: 'number', meaning: "Sign-ups the risk check saw from the event's device key in the last 24 h (refused ones too), including this sign-up." },
+  signups_per_email_domain_24h: { type: 'number', meaning: "Sign-ups the risk check saw with the event's e-mail domain in the last 24 h (refused ones too), including this sign-up." },
   names_per_device_30d: { type: 'number', meaning: "Distinct holder names (normalised kana, verified or claimed at link) on wallets seen with the event's device key in the last 30 days, including this event's." },
   // Credential testing and PIN spraying: bank-side authentication failures (PIN or OTP rejected during a link).
   pin_failures_per_account_24h: { type: 'number', meaning: "PIN failures against the event's bank account in the last 24 h, across all wallets." },
@@ -64,26 +66,26 @@ export const FEATURES = {
   wallets_per_bank_account: { type: 'number', meaning: "Distinct wallets ever linked to the event's bank account (the bank vouched at link_complete), including this event's wallet at link_complete; null without an account." },
   wallets_per_identity: { type: 'number', meaning: 'Distinct wallets tied to the same person as this wallet (same verified person key or identity document, in any submission); null before any identity submission.' },
   bank_accounts_per_wallet: { type: 'number', meaning: 'Distinct bank accounts ever tied to this wallet (linked, or vouched for by the bank at link_complete), including this event\'s.' },
-  bank_accounts_per_wallet_30d: { type: 'number', meaning: "Distinct bank accounts this wallet linked or started a link to in the last 30 days, including this event's." },
+  bank_accounts_per_wallet_30d: { type: 'number', meaning: "Distinct bank accounts the bank vouched for to this wallet at link_complete (linked in the end or not) in the last 30 days, including this event's." },
   // Money velocity and history.
-  charges_per_wallet_24h: { type: 'number', meaning: 'Charges (not refused) by this wallet in the last 24 h, including this one.' },
-  charge_amount_per_wallet_24h: { type: 'number', meaning: 'Sum in yen of charges (not refused) by this wallet in the last 24 h, including this one.' },
-  charges_per_account_24h: { type: 'number', meaning: "Charges debiting the event's bank account in the last 24 h, across all wallets, including this one." },
+  charges_per_wallet_24h: { type: 'number', meaning: "Charges by this wallet in the last 24 h that reached the risk check, including this one: denied, challenged and held ones too (a limit refusal comes before the check and is not counted); a charge refused for a step-up and its approved retry count once." },
+  charge_amount_per_wallet_24h: { type: 'number', meaning: "Sum in yen of the charges by this wallet in the last 24 h that reached the risk check, including this one: denied, challenged and held ones too (a limit refusal comes before the check and is not counted); a charge refused for a step-up and its approved retry count once." },
+  charges_per_account_24h: { type: 'number', meaning: "Charges debiting the event's bank account in the last 24 h, across all wallets, counted as charges_per_wallet_24h counts them." },
   amount_vs_p95_history: { type: 'number', meaning: "amount ÷ the 95th percentile of this wallet's earlier charges that were not voided; null with no earlier charge." },
   hours_since_charge_from_other_account: { type: 'number', meaning: "withdrawal: hours since the latest posted charge into this wallet from a bank account other than the withdrawal's; null if none in 30 days." },
   // ── Merchants and payments (issue 10): computed by payment-features.ts from koza's payments; null on other events.
   merchant_age_hours: { type: 'number', meaning: 'payment: hours since the merchant paid was opened; null for an unknown merchant.' },
   first_payment_to_merchant: { type: 'boolean', meaning: 'payment: the wallet never paid this merchant before.' },
   merchant_owner_is_payer: { type: 'boolean', meaning: "payment: the merchant's verified owner is the paying wallet (self-dealing)." },
-  payments_per_wallet_1h: { type: 'number', meaning: 'payment: payments (made, not refused) by this wallet in the last hour, including this one.' },
-  payments_per_wallet_24h: { type: 'number', meaning: 'payment: payments (made, not refused) by this wallet in the last 24 h, including this one.' },
-  payment_amount_per_wallet_1h: { type: 'number', meaning: 'payment: yen paid by this wallet in the last hour, including this payment.' },
-  payment_amount_per_wallet_24h: { type: 'number', meaning: 'payment: yen paid by this wallet in the last 24 h, including this payment.' },
-  wallets_paying_merchant_24h: { type: 'number', meaning: 'payment: distinct wallets that paid this merchant in the last 24 h, including this one.' },
-  payments_to_merchant_1h: { type: 'number', meaning: 'payment: payments to this merchant in the last hour from any wallet, including this one.' },
+  payments_per_wallet_1h: { type: 'number', meaning: "payment: payments made by this wallet in the last hour, including this one (refused ones are not counted: a payment refused for a step-up and its approved retry are one payment)." },
+  payments_per_wallet_24h: { type: 'number', meaning: "payment: payments made by this wallet in the last 24 h, including this one (refused ones are not counted; refunds do not take one away)." },
+  payment_amount_per_wallet_1h: { type: 'number', meaning: "payment: yen paid in payments made by this wallet in the last hour, including this payment (refunds not deducted)." },
+  payment_amount_per_wallet_24h: { type: 'number', meaning: "payment: yen paid in payments made by this wallet in the last 24 h, including this payment (refunds not deducted)." },
+  wallets_paying_merchant_24h: { type: 'number', meaning: "payment: distinct wallets that made a payment to this merchant in the last 24 h, including this one; null for an unknown merchant." },
+  payments_to_merchant_1h: { type: 'number', meaning: "payment: payments made to this merchant in the last hour from any wallet, including this one; null for an unknown merchant." },
   // Sign-in (issue 10): failed sign-ins are login events with attribute failure='password' or 'second_factor'.
   login_failed: { type: 'boolean', meaning: 'login: true for a failed sign-in (wrong password or second proof), false for a right password; null on other events.' },
-  login_failures_per_account_1h: { type: 'number', meaning: "Failed sign-ins on the event's login account (the e-mail tried, wallet or not) in the last hour, including this one when it failed." },
+  login_failures_per_account_1h: { type: 'number', meaning: "Failed sign-ins on the event's login account (the e-mail tried, wallet or not, as a keyed hash) in the last hour, including this one when it failed." },
   login_failures_per_ip_1h: { type: 'number', meaning: "Failed sign-ins from the event's IP address in the last hour, any account." },
   accounts_failed_login_per_ip_1h: { type: 'number', meaning: "Distinct login accounts with a failed sign-in from the event's IP address in the last hour (credential stuffing)." },
   accounts_failed_login_per_network_1h: { type: 'number', meaning: "Distinct login accounts with a failed sign-in from the event's IPv4 /24 or IPv6 /48 in the last hour." },
@@ -107,9 +109,9 @@ export const WINDOWED_COUNTS = {
   pin_failures_per_account: { kind: 'count', key: 'account', meaning: 'PIN failures on the event\'s bank account, all wallets' },
   otp_failures_per_account: { kind: 'count', key: 'account', meaning: 'one-time-code failures on the event\'s bank account, all wallets' },
   pin_failures_per_ip: { kind: 'count', key: 'ip', meaning: 'PIN failures from the event\'s IP address, all accounts' },
-  charges_per_wallet: { kind: 'count', key: 'wallet', meaning: 'charges by the wallet (refused ones too)' },
-  charge_amount_per_wallet: { kind: 'count', key: 'wallet', meaning: 'yen charged by the wallet (refused ones too)' },
-  charges_per_account: { kind: 'count', key: 'account', meaning: 'charges debiting the event\'s bank account, all wallets' },
+  charges_per_wallet: { kind: 'count', key: 'wallet', meaning: 'charges by the wallet that reached the risk check (refused ones too; a step-up and its retry once)' },
+  charge_amount_per_wallet: { kind: 'count', key: 'wallet', meaning: 'yen of the charges by the wallet that reached the risk check (refused ones too; a step-up and its retry once)' },
+  charges_per_account: { kind: 'count', key: 'account', meaning: 'charges debiting the event\'s bank account, all wallets (counted as charges_per_wallet)' },
   wallets_per_device: { kind: 'distinct', key: 'device', meaning: 'distinct wallets seen with the event\'s device key' },
   names_per_device: { kind: 'distinct', key: 'device', meaning: 'distinct holder names seen with the event\'s device key' },
   accounts_with_failures_per_ip: { kind: 'distinct', key: 'ip', meaning: 'distinct bank accounts with a PIN/OTP failure from the event\'s IP' },

@@ -37,8 +37,25 @@ export const DEFAULT_LIMITS: Limits = {
   },
 };
 
-export const LimitExceeded = createError<{ limit: string; limit_yen: number; remaining_yen: number }>(
+/** `resets_at` (ISO): when a day or month limit starts afresh (Japan midnight); the detail gives it in JST. */
+export const LimitExceeded = createError<{ limit: string; limit_yen: number; remaining_yen: number; resets_at?: string }>(
   'limit-exceeded', 422, 'This would exceed a wallet limit');
+
+const JST_OFFSET_MS = 9 * 3_600_000;
+
+/** The next midnight in Japan (UTC+9, no daylight saving) after `now`: when a day limit starts afresh. */
+export function nextJstDayStart(now: Date): Date {
+  const jst = new Date(now.getTime() + JST_OFFSET_MS);
+  return new Date(Date.UTC(jst.getUTCFullYear(), jst.getUTCMonth(), jst.getUTCDate() + 1) - JST_OFFSET_MS);
+}
+
+/** The first midnight of the next month in Japan after `now`: when a month limit starts afresh. */
+export function nextJstMonthStart(now: Date): Date {
+  const jst = new Date(now.getTime() + JST_OFFSET_MS);
+  return new Date(Date.UTC(jst.getUTCFullYear(), jst.getUTCMonth() + 1, 1) - JST_OFFSET_MS);
+}
+
+const VERB = { charge: 'charge', payment: 'pay' } as const;
 
 /** Parses KOZA_LIMITS (JSON, partial overrides per level); returns an error message or the limits. */
 export function parseLimits(raw: string | undefined): Limits | string {
@@ -69,8 +86,12 @@ export const JST_MONTH_START = `date_trunc('month', now() + interval '9 hours') 
 
 export function assertBalanceWithinLimit(limits: LevelLimits, balanceBefore: number, amount: number): void {
   if (balanceBefore + amount > limits.maxBalance) {
-    throw new LimitExceeded(`A wallet at this level can hold at most ¥${limits.maxBalance}.`,
-      { limit: 'max_balance', limit_yen: limits.maxBalance, remaining_yen: Math.max(0, limits.maxBalance - balanceBefore) });
+    const room = Math.max(0, limits.maxBalance - balanceBefore);
+    throw new LimitExceeded(limits.maxBalance === 0
+      ? 'A wallet at this level cannot hold money yet: verify your identity first (POST /v1/identity/verifications).'
+      : `A wallet at this level can hold at most ${formatYen(limits.maxBalance)}; ${formatYen(room)} more fits now. `
+        + `Add at most ${formatYen(room)}, or pay or withdraw first to make room.`,
+      { limit: 'max_balance', limit_yen: limits.maxBalance, remaining_yen: room });
   }
 }
 
@@ -132,7 +153,9 @@ export async function assertMovementWithinLimits(
   const [maxCode, dailyCode, monthlyCode] = rule.codes;
   const max = limits[rule.max];
   if (amount > max) {
-    throw new LimitExceeded(`A single ${kind} can be at most ¥${max} at this wallet's level.`,
+    throw new LimitExceeded(max === 0
+      ? `A wallet at this level cannot ${VERB[kind]} yet: verify your identity first (POST /v1/identity/verifications).`
+      : `A single ${kind} can be at most ${formatYen(max)} at this wallet's level: ${VERB[kind]} ${formatYen(max)} or less at a time.`,
       { limit: maxCode, limit_yen: max, remaining_yen: max });
   }
   const res = await q.query<{ today: number; month: number }>(
@@ -140,10 +163,19 @@ export async function assertMovementWithinLimits(
             coalesce(sum(amount), 0)::int8 AS month
        ${rule.from} AND created_at >= ${JST_MONTH_START}`, [walletId]);
   const used = res.rows[0]!;
-  for (const [limit, spent, cap] of [[dailyCode, used.today, limits[rule.daily]], [monthlyCode, used.month, limits[rule.monthly]]] as const) {
+  const now = new Date();
+  const periods = [
+    { limit: dailyCode, spent: Number(used.today), cap: limits[rule.daily], period: 'day', today: 'today', resetsAt: nextJstDayStart(now) },
+    { limit: monthlyCode, spent: Number(used.month), cap: limits[rule.monthly], period: 'month', today: 'this month', resetsAt: nextJstMonthStart(now) },
+  ] as const;
+  for (const { limit, spent, cap, period, today, resetsAt } of periods) {
     if (spent + amount > cap) {
-      throw new LimitExceeded(`This would pass the ${limit.replace('_', ' ')} limit of ¥${cap}.`,
-        { limit, limit_yen: cap, remaining_yen: Math.max(0, cap - spent) });
+      const left = Math.max(0, cap - spent);
+      // What to do now (a smaller amount) and when the whole limit is back, in the customer's time zone.
+      throw new LimitExceeded(`This would pass the ${kind} limit of ${formatYen(cap)} a ${period} (Japan time): `
+        + `${formatYen(left)} is left ${today}. ${left > 0 ? `${kind === 'charge' ? 'Charge' : 'Pay'} at most ${formatYen(left)} now, or wait` : 'Wait'} `
+        + `until the limit starts afresh at ${jstTime(resetsAt)}.`,
+        { limit, limit_yen: cap, remaining_yen: left, resets_at: resetsAt.toISOString() });
     }
   }
 }

@@ -10,7 +10,7 @@ import { runIdempotent } from '../idempotency.js';
 import { Amount, IdempotencyHeaders, problems, Timestamp } from '../schemas.js';
 import { getPayment, isTrustedDestination, pay, refund, type Payment, type Refund } from '../../payments/payments.js';
 import { getWallet } from '../../wallets/wallets.js';
-import { NotFound } from '../../errors.js';
+import { KozaError, NotFound } from '../../errors.js';
 import { consumeStepUpProof } from '../../identity/step-up.js';
 import { assertMovementWithinLimits } from '../../wallets/limits.js';
 import type { Yen } from '../../money.js';
@@ -48,6 +48,16 @@ async function paymentReader(ctx: Ctx, request: FastifyRequest): Promise<(paymen
   return (payment) => payment.walletId === session.walletId;
 }
 
+/** A step-up refusal keeps the risk decision and counters that asked for it (risk-gate.ts: refused attempts count). */
+async function keepingWrites(check: Promise<void>): Promise<void> {
+  try {
+    await check;
+  } catch (err) {
+    if (err instanceof KozaError) err.keepWrites = true;
+    throw err;
+  }
+}
+
 export function registerPaymentRoutes(app: App, ctx: Ctx): void {
   app.post('/v1/payments', {
     schema: {
@@ -74,25 +84,32 @@ export function registerPaymentRoutes(app: App, ctx: Ctx): void {
       const wallet = await getWallet(tx, session.walletId, true);
       // A checkout cannot wait for an analyst: review refuses the payment (its alert stays open), deny refuses it.
       const trusted = await isTrustedDestination(tx, wallet.id, request.body.merchant_id);
+      // A destination the wallet never used is where a stolen session sends money (PSD2 RTS Art. 13 exempts only trusted
+      // beneficiaries): a payment there above a small amount needs the owner's second factor, once.
+      const newDestination = !trusted && request.body.amount >= ctx.config.stepUpNewDestinationFrom;
+      const stepUpAnyway = request.body.amount >= ctx.config.stepUpPaymentFrom || newDestination;
       const risk = await gateOnRisk(ctx, request, tx, {
         kind: 'payment', walletId: wallet.id, amount: request.body.amount,
+        // The refused attempt and the retry its approved proof answers are one payment to the risk engine.
+        stepUp: {
+          action: 'payment', amount: request.body.amount, destination: request.body.merchant_id,
+          proof: request.body.step_up_proof, required: stepUpAnyway,
+        },
         attributes: { merchant_id: request.body.merchant_id, ...await paymentCashOutFacts(tx, wallet.id, request.body.merchant_id) },
       });
       if (risk.action === 'review') {
         throw new PaymentRefused('This payment needs a check first; nothing was paid. Contact koza support.');
       }
-      // A destination the wallet never used is where a stolen session sends money (PSD2 RTS Art. 13 exempts only trusted
-      // beneficiaries): a payment there above a small amount needs the owner's second factor, once.
-      const newDestination = !trusted && request.body.amount >= ctx.config.stepUpNewDestinationFrom;
-      const stepUp = request.body.amount >= ctx.config.stepUpPaymentFrom || newDestination || risk.action === 'challenge';
+      const stepUp = stepUpAnyway || risk.action === 'challenge';
       if (stepUp) {
         // Limits first, as for withdrawals: a payment that would be refused anyway must not cost the owner an approval.
         await assertMovementWithinLimits(tx, ctx.config.limits[wallet.assuranceLevel], 'payment', wallet.id, request.body.amount);
-        // Dynamic linking: the proof names this amount and this merchant, so it cannot be replayed for another.
-        await consumeStepUpProof(tx, {
+        // Dynamic linking: the proof names this amount and this merchant, so it cannot be replayed for another. A
+        // refusal for a missing or wrong proof keeps the decision: its retry is counted with it, once.
+        await keepingWrites(consumeStepUpProof(tx, {
           walletId: wallet.id, proof: request.body.step_up_proof, action: 'payment',
           amount: request.body.amount as Yen, destination: request.body.merchant_id,
-        });
+        }));
       }
       const payment = await pay(tx, wallet, ctx.config.limits, {
         merchantId: request.body.merchant_id, amount: request.body.amount as Yen, description: request.body.description,
