@@ -35,6 +35,8 @@ import {
 import { linkPolicy, usableMethods, type LinkPolicy } from './policy.js';
 import { accountTrustFacts } from './account-trust-facts.js';
 import { syncLinkState } from './link-state-sync.js';
+import { findUsableRelease, heldLinkNextStep, insertHeldLinkRequest, markReleaseUsed, reviewDueAt } from './link-review.js';
+import { formatJst } from '../payments/display.js';
 import type { BankProblem, LinkCompleteBody, LinkCompleted, LinkMethod, LinkRequestBody } from './protocol.js';
 
 /** A link request the bank does not bound sooner lives this long: time to find the phone and read the OTP. */
@@ -87,10 +89,31 @@ function pkceChallenge(verifier: string): string {
   return createHash('sha256').update(verifier).digest('base64url');
 }
 
-/** deny and review stop the link (a challenge is met by the step-up proof the start has already taken). */
-function assertRiskAllows(decision: RiskDecision): void {
+/** deny stops the link (a challenge is met by the step-up proof the start has already taken; review holds it). */
+function assertNotDenied(decision: RiskDecision): void {
   if (decision.action === 'deny') throw new LinkRefused('This bank account cannot be linked now. Contact support if you think this is wrong.');
-  if (decision.action === 'review') throw new LinkHeldForReview('We need to review this link first. Contact support.');
+}
+
+/**
+ * A review decision holds the link before the bank is asked: the request is kept as `held` (no account, no PIN) for an
+ * analyst to release or reject, and the customer is told when to expect the answer. An analyst's earlier release of a
+ * held link of this wallet at this bank is the way through, once.
+ */
+async function holdOrPass(q: Queryable, requester: Requester, bank: Bank, method: LinkMethod, policy: LinkPolicy, risk: RiskDecision)
+  : Promise<string | null> {
+  if (risk.action !== 'review') return null;
+  const release = await findUsableRelease(q, requester.walletId, bank.code);
+  if (release !== null) return release;
+  const held = await insertHeldLinkRequest(q, {
+    walletId: requester.walletId, bankCode: bank.code, method, policy: policy.name, riskDecisionId: risk.decisionId ?? null,
+    deviceKey: requester.deviceKey ?? null,
+    // The column's rule ties redirect to a state; this one is never handed out, so no callback can ever find the request.
+    oauthStateHash: method === 'redirect' ? hashToken(randomBytes(32).toString('base64url')) : null,
+  });
+  const due = reviewDueAt(held.createdAt);
+  throw new LinkHeldForReview(heldLinkNextStep(held.createdAt), {
+    link_request_id: held.id, review_due_at: due.toISOString(), review_due_at_jst: formatJst(due),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -142,9 +165,10 @@ export async function prepareLinkStart(q: Queryable, env: LinkEnv, requester: Re
     const tries = await typedAccountTries(q, typedAccountKey(env.config.secretKey, input.bank.code, input.account), tryWindowStart(now), now, null);
     assertTriesLeft(judgeTries(tries, 'start'), input.bank.linkMethods.includes('redirect'));
   }
-  assertRiskAllows(input.risk);
+  assertNotDenied(input.risk);
 
   const method = chooseMethod(policy, input.bank, input.method);
+  const release = await holdOrPass(q, requester, input.bank, method, policy, input.risk);
   if (input.bank.status === 'outage') throw new BankUnavailable('The bank is out of service; try again later.', { bank_code: input.bank.code });
   const claims = await claimsFor(q, policy, wallet.id, input.nameKana);
 
@@ -173,7 +197,8 @@ export async function prepareLinkStart(q: Queryable, env: LinkEnv, requester: Re
     });
     Object.assign(bankBody, { account: { ...input.account }, pin: input.pin });
   }
-  return { request, bankBody, requester };
+  if (release !== null) await markReleaseUsed(q, release, request.id);
+  return { request: release === null ? request : { ...request, releasedFrom: release }, bankBody, requester };
 }
 
 /** The method asked for, or the policy's preferred one the bank offers; allowed by the policy and offered by the bank. */
@@ -476,7 +501,8 @@ async function refusalFor(
       alertWallets: [],
     };
   }
-  if (risk.action !== 'allow') {
+  // A link started on an analyst's release is not held a second time for the same kind of doubt (a deny still refuses).
+  if (risk.action !== 'allow' && !(risk.action === 'review' && request.releasedFrom !== null)) {
     await recordRiskSignal(q, { walletId: request.walletId, kind: 'link_refused_by_risk', detail: {
       link_request_id: request.id, bank_code: request.bankCode, action: risk.action, reasons: risk.reasons.map((r) => r.rule),
     } });
