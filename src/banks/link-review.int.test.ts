@@ -1,19 +1,21 @@
 // A family of four on one tablet, under the default rules, on both backends (issue 11: every review has a way through):
 // the third and fourth members' links are held by device-many-names; an analyst releases them (audited, the alert
 // closed, the customer e-mailed), they link and charge, and the family is not held again; a fifth, unrelated name on
-// the tablet is still held, rejected, told, and has no link. Only analysts may release; retries answer the same.
+// the tablet is still held, rejected, told, and has no link. Only analysts may release; retries answer the same. A link
+// held after the bank vouched becomes active on release and is revoked at the bank on reject.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import { forEachBackend } from '../../test-support/backends.js';
 import { expectJson, outbox, post, signUpVerified, verifyPhone } from '../../test-support/api-client.js';
 import {
-  accountOf, enrolTotp, expectOk, expectProblemOver, HolderPicker, linkProof, personAt, startLinkWorld,
-  type Authenticator, type LinkWorld, type PersonWallet,
+  accountOf, enrolTotp, expectOk, expectProblemOver, HolderPicker, linkProof, personAt, startKoza, startLinkWorld, walletOf,
+  type Authenticator, type KozaHttp, type LinkWorld, type PersonWallet,
 } from '../../test-support/links-for-tests.js';
 import { createOperator } from '../operations/operators.js';
 import type { SandboxHolderAccount } from '../sandbox/banks/admin.js';
 import type { App } from '../http/context.js';
+import type { RiskDecider } from '../risk/hook.js';
 
 interface Member {
   holder: SandboxHolderAccount;
@@ -167,5 +169,62 @@ forEachBackend('held links: released or rejected by an analyst', (db, backend) =
     const noCharge = await world.koza.post('/v1/charges', { link_id: 'lnk_0000000000000000000000', amount: 5_000 }, stranger.wallet.token);
     assert.ok(noCharge.status >= 400 && noCharge.status < 500, noCharge.text);
     assert.equal(expectOk(await world.koza.get('/v1/wallet/balance', stranger.wallet.token), 200).balance, 0);
+  });
+
+  it('a link held after the bank vouched: released, it becomes active (holder told by the bank) and charges; rejected, it is revoked at the bank', async () => {
+    // A decider that reviews every completion: the mechanism, whichever rule would hold it.
+    const reviewAtCompletion: RiskDecider = async (event) => event.kind === 'link_complete'
+      ? { action: 'review', score: 70, reasons: [{ rule: 'test', text: 'completion review' }] }
+      : { action: 'allow', score: 0, reasons: [] };
+    const second = await startKoza(db(), world.sandbox, { risk: reviewAtCompletion });
+    try {
+      const made: Array<{ holder: SandboxHolderAccount; wallet: PersonWallet; id: string }> = [];
+      for (let i = 0; i < 2; i++) {
+        const holder = await picker.pick((h) => h.link_methods.includes('pin_otp') && h.balance >= 50_000);
+        const wallet = await walletOf(second.app, await personAt(second.app, holder.person_index));
+        const totp = await enrolTotp(second.app, wallet);
+        const started = expectOk(await second.koza.post('/v1/links', {
+          bank_code: holder.bank_code, method: 'pin_otp', account: accountOf(holder), pin: holder.pin,
+          step_up_proof: await linkProof(second.app, wallet, totp, holder.bank_code),
+        }, wallet.token), 201);
+        const otp = await world.sandbox.admin.lastOtp(holder.registered_phone, holder.bank_code);
+        const heldAnswer = expectProblemOver(
+          await second.koza.post(`/v1/links/${started.link_request_id}/complete`, { otp }, wallet.token), 403, 'link-held-for-review');
+        assert.match(heldAnswer.detail, /Your bank confirmed the account.*within 24 hours \(by .* JST\)/);
+        assert.equal(heldAnswer.link_request_id, started.link_request_id);
+        assert.deepEqual(expectOk(await second.koza.get('/v1/links', wallet.token), 200).data, [], 'no link while held');
+        const atBank = await world.sandbox.admin.links(holder);
+        assert.equal(atBank.filter((l) => l.revoked_at === null).length, 1, 'the bank-side link waits for the analyst');
+        made.push({ holder, wallet, id: started.link_request_id });
+      }
+      const [keep, drop] = made as [typeof made[0], typeof made[0]];
+      const review = (k: KozaHttp, id: string, verb: string) =>
+        k.request('POST', `/v1/admin/links/${id}/${verb}`, { token: analyst, key: `${verb}-${id}`, body: { reason: `${verb} after a call to the customer` } });
+
+      const released = expectOk(await review(second.koza, keep.id, 'release'), 200);
+      assert.equal(released.bank_side, true);
+      assert.equal(released.link.status, 'active', 'the bank told the holder, the link is active');
+      const told = (await outbox(second.app, keep.wallet.email)).filter((m) => m.subject === 'koza: your bank link is approved');
+      assert.equal(told.length, 1);
+      const before = (await world.sandbox.admin.holder(keep.holder))!.balance;
+      const posted = expectOk(await second.koza.post('/v1/charges', { link_id: released.link.id, amount: 5_000 }, keep.wallet.token), 201);
+      assert.equal(posted.status, 'posted');
+      assert.equal((await world.sandbox.admin.holder(keep.holder))!.balance, before - 5_000);
+
+      const rejected = expectOk(await review(second.koza, drop.id, 'reject'), 200);
+      assert.equal(rejected.state, 'rejected');
+      assert.equal(rejected.link, null);
+      const atBank = await world.sandbox.admin.links(drop.holder);
+      assert.ok(atBank.length > 0 && atBank.every((l) => l.revoked_at !== null && l.revoked_by === 'koza'), JSON.stringify(atBank));
+      const row = await db().query<{ bank_revoked_at: Date | null; held_link_token_sealed: string | null }>(
+        'SELECT bank_revoked_at, held_link_token_sealed FROM link_requests WHERE id = $1', [drop.id]);
+      assert.ok(row.rows[0]!.bank_revoked_at !== null);
+      assert.equal(row.rows[0]!.held_link_token_sealed, null);
+      assert.deepEqual(expectOk(await second.koza.get('/v1/links', drop.wallet.token), 200).data, []);
+      const notice = (await outbox(second.app, drop.wallet.email)).filter((m) => m.subject === 'koza: your bank link was not approved');
+      assert.match(notice[0]!.body, /koza removes it at your bank/);
+    } finally {
+      await second.app.close();
+    }
   });
 });

@@ -32,20 +32,24 @@ export interface HeldLink {
   reviewedBy: string | null;
   reviewedAt: Date | null;
   reviewReason: string | null;
+  /** Held after the bank vouched for the account (link_complete): a release makes the link, a reject revokes it at the bank. */
+  bankSide: boolean;
 }
 
 interface HeldRow {
   id: string; wallet_id: string; bank_code: string; method: string; state: string; risk_decision_id: string | null;
   device_key: string | null; created_at: Date; reviewed_by: string | null; reviewed_at: Date | null; review_reason: string | null;
+  bank_side: boolean;
 }
 
-const COLUMNS = 'id, wallet_id, bank_code, method, state, risk_decision_id, device_key, created_at, reviewed_by, reviewed_at, review_reason';
+const COLUMNS = `id, wallet_id, bank_code, method, state, risk_decision_id, device_key, created_at, reviewed_by, reviewed_at,
+  review_reason, held_completion IS NOT NULL AS bank_side`;
 
 function toHeld(r: HeldRow): HeldLink {
   return {
     id: r.id, walletId: r.wallet_id, bankCode: r.bank_code, method: r.method, state: r.state, riskDecisionId: r.risk_decision_id,
     deviceKey: r.device_key, createdAt: new Date(r.created_at), reviewedBy: r.reviewed_by,
-    reviewedAt: r.reviewed_at === null ? null : new Date(r.reviewed_at), reviewReason: r.review_reason,
+    reviewedAt: r.reviewed_at === null ? null : new Date(r.reviewed_at), reviewReason: r.review_reason, bankSide: r.bank_side,
   };
 }
 
@@ -59,6 +63,14 @@ export function heldLinkNextStep(heldAt: Date): string {
   return `An analyst reviews held links within ${LINK_REVIEW_HOURS} hours (by ${formatJst(reviewDueAt(heldAt))}); you will get an `
     + 'e-mail either way. If it is released, start the link again in the app: it will not be held a second time. Nothing was '
     + 'sent to your bank and your PIN was not kept. / このリンクは確認のため保留中です。'
+    + `${formatJst(reviewDueAt(heldAt))}までに担当者が確認し、結果をメールでお知らせします。`;
+}
+
+/** The words when the bank has already vouched for the account: a release makes the link, nothing more to do. */
+export function heldCompletionNextStep(heldAt: Date): string {
+  return `Your bank confirmed the account; koza reviews new links like this one within ${LINK_REVIEW_HOURS} hours (by `
+    + `${formatJst(reviewDueAt(heldAt))}) and you will get an e-mail either way. If it is released the link becomes active with `
+    + 'nothing more to do; if not, koza removes it at your bank. / 銀行での確認は完了しました。'
     + `${formatJst(reviewDueAt(heldAt))}までに担当者が確認し、結果をメールでお知らせします。`;
 }
 
@@ -143,6 +155,16 @@ export async function releaseHeldLink(tx: Queryable, input: LinkReviewInput): Pr
     detail: { wallet_id: held.walletId, bank_code: held.bankCode, risk_decision_id: held.riskDecisionId, names_cleared: cleared },
   });
   const until = new Date(Date.now() + RELEASE_VALID_DAYS * 86_400_000);
+  if (held.bankSide) {
+    // The caller makes the link in this transaction (link-flow.ts linkReleasedCompletion) and tells the holder's bank.
+    await sendMessage(tx, {
+      channel: 'email', recipient: await walletEmail(tx, held.walletId), subject: 'koza: your bank link is approved',
+      body: `We checked the bank link you made on ${formatJst(held.createdAt)} (bank ${held.bankCode}, reference ${held.id}): it `
+        + 'is approved and becomes active as soon as your bank has told the account holder. There is nothing more to do. '
+        + `/ ${formatJst(held.createdAt)}の銀行口座の登録（参照 ${held.id}）は承認されました。`,
+    });
+    return released;
+  }
   await sendMessage(tx, {
     channel: 'email', recipient: await walletEmail(tx, held.walletId), subject: 'koza: you can link your bank account now',
     body: `We checked the bank link you started on ${formatJst(held.createdAt)} (bank ${held.bankCode}, reference ${held.id}) and `
@@ -157,8 +179,11 @@ export async function releaseHeldLink(tx: Queryable, input: LinkReviewInput): Pr
 export async function rejectHeldLink(tx: Queryable, input: LinkReviewInput): Promise<HeldLink> {
   const held = await lockHeld(tx, input.linkRequestId);
   const rejected = await markReviewed(tx, held, 'rejected', input.operator, input.reason);
+  // Held after the bank vouched: its token goes to the revocation sweep (link-flow.ts revokes it at once after commit).
   await tx.query(
-    `UPDATE link_requests SET failure_code = 'link-refused', failure_problem = $2 WHERE id = $1`,
+    `UPDATE link_requests SET failure_code = 'link-refused', failure_problem = $2,
+            refused_link_token_sealed = held_link_token_sealed, held_link_token_sealed = NULL
+      WHERE id = $1`,
     [held.id, JSON.stringify({ title: 'The bank account cannot be linked to this wallet', status: 403,
       detail: 'This link was not approved after review. Contact koza support if you think this is wrong.' })]);
   await resolveAlert(tx, held, input.operator, 'rejected', input.reason);
@@ -169,8 +194,8 @@ export async function rejectHeldLink(tx: Queryable, input: LinkReviewInput): Pro
   await sendMessage(tx, {
     channel: 'email', recipient: await walletEmail(tx, held.walletId), subject: 'koza: your bank link was not approved',
     body: `The bank link you started on ${formatJst(held.createdAt)} (bank ${held.bankCode}, reference ${held.id}) was not approved `
-      + 'after our check; nothing was linked and nothing was sent to your bank. If you think this is a mistake, reply to this '
-      + 'e-mail or contact koza support with the reference: support answers within 2 business days. / 確認の結果、この銀行口座の'
+      + `after our check; nothing was linked${held.bankSide ? ' and koza removes it at your bank' : ' and nothing was sent to your bank'}. `
+      + 'If you think this is a mistake, reply to this e-mail or contact koza support with the reference: support answers within 2 business days. / 確認の結果、この銀行口座の'
       + `登録（参照 ${held.id}）は承認されませんでした。お心当たりのない場合はサポートまでご連絡ください。`,
   });
   return rejected;

@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App, Ctx } from '../context.js';
 import { clientInfo, requireOperator, requireSession } from '../context.js';
-import { runIdempotent, runIdempotentFlow } from '../idempotency.js';
+import { runIdempotentFlow } from '../idempotency.js';
 import { IdempotencyHeaders, nextCursor, PageQuery, pageOf, parsePage, problems, Timestamp } from '../schemas.js';
 import { stepUpProofField } from './factors.js';
 import { KozaError, NotFound } from '../../errors.js';
@@ -12,7 +12,7 @@ import { toProblem } from '../problem.js';
 import { BankDirectory } from '../../banks/directory.js';
 import { BankNotFound, BanksNotConfigured } from '../../banks/link-errors.js';
 import {
-  executeCompletion, executeLinkStart, executeRevoke, prepareCallback, prepareLinkStart, prepareOtpCompletion, prepareRevoke,
+  ensureHolderNotified, executeCompletion, executeLinkStart, executeRevoke, linkReleasedCompletion, revokeRejectedAtBank, prepareCallback, prepareLinkStart, prepareOtpCompletion, prepareRevoke,
   type LinkEnv, type Requester, type StartedLink,
   typedAccountRiskRef,
 } from '../../banks/link-flow.js';
@@ -165,6 +165,7 @@ const HeldLinkSchema = Type.Object({
   }),
   risk_decision_id: Type.Union([Type.String(), Type.Null()], { description: 'The decision that held it (GET /v1/admin/risk/decisions/{id}).' }),
   device_key: Type.Union([Type.String(), Type.Null()], { description: 'The device it came from; a release clears the names seen on it until the hold.' }),
+  bank_side: Type.Boolean({ description: 'Held after the bank vouched for the account: a release makes the link, a reject revokes it at the bank.' }),
   held_at: Timestamp, review_due_at: Timestamp, review_due_at_jst: Type.String({ examples: ['2026-12-07 10:45 JST'] }),
   reviewed_by: Type.Union([Type.String(), Type.Null()]), reviewed_at: Type.Union([Timestamp, Type.Null()]),
   review_reason: Type.Union([Type.String(), Type.Null()]),
@@ -174,7 +175,7 @@ function heldLinkJson(h: HeldLink) {
   const due = reviewDueAt(h.createdAt);
   return {
     link_request_id: h.id, wallet_id: h.walletId, bank_code: h.bankCode, method: h.method as LinkMethod,
-    state: h.state as 'held' | 'released' | 'rejected', risk_decision_id: h.riskDecisionId, device_key: h.deviceKey,
+    state: h.state as 'held' | 'released' | 'rejected', bank_side: h.bankSide, risk_decision_id: h.riskDecisionId, device_key: h.deviceKey,
     held_at: h.createdAt.toISOString(), review_due_at: due.toISOString(), review_due_at_jst: formatJst(due),
     reviewed_by: h.reviewedBy, reviewed_at: h.reviewedAt?.toISOString() ?? null, review_reason: h.reviewReason,
   };
@@ -183,11 +184,17 @@ function heldLinkJson(h: HeldLink) {
 const LINK_REVIEWERS = ['fraud_analyst', 'compliance', 'admin'] as const;
 
 /** The analyst's end of a held link: list, release, reject (issue 11: every review has a way through). */
-function registerHeldLinkRoutes(app: App, ctx: Ctx): void {
+function registerHeldLinkRoutes(app: App, ctx: Ctx, maybeEnv: LinkEnv | null): void {
   const ReviewBody = Type.Object({
     reason: Type.String({ minLength: 3, maxLength: 500, description: 'Why: kept in the audit log and on the alert.' }),
   }, { additionalProperties: false });
   const HeldParams = Type.Object({ id: LinkRequestId });
+  const ReviewedSchema = Type.Intersect([HeldLinkSchema, Type.Object({
+    link: Type.Union([LinkSchema, Type.Null()], {
+      description: 'Released after the bank vouched for the account (held at completion): the link made, notifying or active. '
+        + 'null when the hold came before the bank was asked (the customer links again) and for a reject.',
+    }),
+  })]);
 
   app.get('/v1/admin/links/held', {
     schema: {
@@ -209,13 +216,22 @@ function registerHeldLinkRoutes(app: App, ctx: Ctx): void {
         + 'device still counts). The customer\'s next link to this bank within 7 days goes past a review decision (not a deny). '
         + '409 link-not-held when the request is not held (already released or rejected).',
       security: [{ operatorKey: [] }], headers: IdempotencyHeaders, params: HeldParams, body: ReviewBody,
-      response: { 200: HeldLinkSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429) },
+      response: { 200: ReviewedSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429) },
     },
   }, async (request, reply) => {
     const operator = await requireOperator(ctx, request, [...LINK_REVIEWERS]);
-    return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: operator.id }, async (tx) => {
-      const released = await releaseHeldLink(tx, { linkRequestId: request.params.id, operator, reason: request.body.reason });
-      return { status: 200, body: heldLinkJson(released) };
+    return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: operator.id }, {
+      prepare: async (tx) => {
+        const released = await releaseHeldLink(tx, { linkRequestId: request.params.id, operator, reason: request.body.reason });
+        // Held after the bank vouched: the link is made now, in the release's transaction.
+        const link = released.bankSide ? await linkReleasedCompletion(tx, ctx, released.id) : null;
+        return { released, link };
+      },
+      execute: async ({ released, link }) => {
+        // The holder hears of the link from their bank before it can move money; a silent bank is settleLinks' to finish.
+        const made = link && maybeEnv ? await ensureHolderNotified(maybeEnv, link.id).catch(() => link) : link;
+        return { status: 200, body: { ...heldLinkJson(released), link: made && linkJson(made, ctx) } };
+      },
     });
   });
 
@@ -225,20 +241,24 @@ function registerHeldLinkRoutes(app: App, ctx: Ctx): void {
       description: 'Closes the holding alert as rejected and audits who and why (link.reject). Nothing was sent to the bank, so '
         + 'there is nothing to revoke there. 409 link-not-held when the request is not held.',
       security: [{ operatorKey: [] }], headers: IdempotencyHeaders, params: HeldParams, body: ReviewBody,
-      response: { 200: HeldLinkSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429) },
+      response: { 200: ReviewedSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429) },
     },
   }, async (request, reply) => {
     const operator = await requireOperator(ctx, request, [...LINK_REVIEWERS]);
-    return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: operator.id }, async (tx) => {
-      const rejected = await rejectHeldLink(tx, { linkRequestId: request.params.id, operator, reason: request.body.reason });
-      return { status: 200, body: heldLinkJson(rejected) };
+    return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: operator.id }, {
+      prepare: (tx) => rejectHeldLink(tx, { linkRequestId: request.params.id, operator, reason: request.body.reason }),
+      execute: async (rejected) => {
+        // Held after the bank vouched: its link is revoked there now; a bank that does not answer is settleLinks' to retry.
+        if (rejected.bankSide && maybeEnv) await revokeRejectedAtBank(maybeEnv, rejected.id).catch(() => false);
+        return { status: 200, body: { ...heldLinkJson(rejected), link: null } };
+      },
     });
   });
 }
 
 export function registerLinkRoutes(app: App, ctx: Ctx): void {
-  registerHeldLinkRoutes(app, ctx);
   const { env: maybeEnv, directory } = linkServices(ctx);
+  registerHeldLinkRoutes(app, ctx, maybeEnv);
   const needEnv = (): LinkEnv => {
     if (!maybeEnv) throw new BanksNotConfigured('No bank is configured (KOZA_BANK_SANDBOX_URL).');
     return maybeEnv;

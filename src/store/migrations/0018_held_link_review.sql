@@ -1,6 +1,7 @@
--- Issue 11: a link the risk engine holds for review has a way through. A held link request waits (nothing was sent to
--- the bank, no PIN kept) until an analyst releases it (the customer is told and links again; the hold is not met
--- twice) or rejects it; and the names an analyst cleared on a device stop counting towards "many names" there.
+-- Issue 11: a link the risk engine holds for review has a way through. Held at the start, the request waits (nothing
+-- was sent to the bank, no PIN kept) until an analyst releases it (the customer is told and links again; the hold is not
+-- met twice) or rejects it; held at completion, a release makes the link and a reject revokes it at the bank. The names
+-- an analyst cleared on a device stop counting towards "many names" there.
 
 ALTER TABLE link_requests DROP CONSTRAINT link_requests_state_check;
 ALTER TABLE link_requests ADD CONSTRAINT link_requests_state_check
@@ -16,8 +17,12 @@ ALTER TABLE link_requests ADD COLUMN review_reason text;
 ALTER TABLE link_requests ADD COLUMN release_used_by text;
 -- The request that went through on a release: its completion is not held again for review either.
 ALTER TABLE link_requests ADD COLUMN released_from text;
+-- Held after the bank vouched for the account (a review at link_complete): what the bank answered, so that a release makes
+-- the link without asking the customer again, and its link token, sealed, so that a reject revokes it at the bank.
+ALTER TABLE link_requests ADD COLUMN held_completion jsonb;
+ALTER TABLE link_requests ADD COLUMN held_link_token_sealed text;
 ALTER TABLE link_requests ADD CONSTRAINT link_requests_reviewed
-  CHECK ((state IN ('released', 'rejected')) = (reviewed_at IS NOT NULL));
+  CHECK (state NOT IN ('released', 'rejected') OR reviewed_at IS NOT NULL);
 CREATE INDEX link_requests_held ON link_requests (created_at) WHERE state = 'held';
 CREATE INDEX link_requests_released ON link_requests (wallet_id, bank_code, reviewed_at)
   WHERE state = 'released' AND release_used_by IS NULL;
