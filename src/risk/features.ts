@@ -471,7 +471,9 @@ export async function computeFeatures(
     : Math.max(v('wallets_per_bank_account_seen')!, wallet?.account_linked_wallets != null
       ? Number(wallet.account_linked_wallets) : await linkedWalletsOfAccount(q, event.bankCode, event.accountRef!));
   f.bank_accounts_per_wallet = wallet ? Math.max(v('bank_accounts_per_wallet_seen')!, Number(wallet.linked_accounts)) : null;
-  f.uncleared_names_per_device_30d = device === null ? null : await unclearedNamesOnDevice(q, device, now);
+  // No name on the device (most money events): nothing to subtract, and no second read.
+  f.uncleared_names_per_device_30d = device === null ? null
+    : f.names_per_device_30d === 0 ? 0 : await unclearedNamesOnDevice(q, device, now);
   f.wallets_per_identity = wallet && Number(wallet.identity_documents) > 0 ? Number(wallet.identity_wallets) : null;
 
   f.account_age_hours = wallet ? hoursBetween(wallet.created_at, now) : null;
