@@ -36,7 +36,7 @@ import { linkPolicy, usableMethods, type LinkPolicy } from './policy.js';
 import { accountTrustFacts } from './account-trust-facts.js';
 import { syncLinkState } from './link-state-sync.js';
 import {
-  findUsableRelease, heldCompletionNextStep, heldLinkNextStep, insertHeldLinkRequest, markReleaseUsed, reviewDueAt,
+  closePassedAlert, findUsableRelease, heldCompletionNextStep, heldLinkNextStep, insertHeldLinkRequest, markReleaseUsed, reviewDueAt,
 } from './link-review.js';
 import { formatJst } from '../payments/display.js';
 import type { BankProblem, LinkCompleteBody, LinkCompleted, LinkMethod, LinkRequestBody } from './protocol.js';
@@ -199,7 +199,7 @@ export async function prepareLinkStart(q: Queryable, env: LinkEnv, requester: Re
     });
     Object.assign(bankBody, { account: { ...input.account }, pin: input.pin });
   }
-  if (release !== null) await markReleaseUsed(q, release, request.id);
+  if (release !== null) await markReleaseUsed(q, release, request.id, input.risk.decisionId ?? null);
   return { request: release === null ? request : { ...request, releasedFrom: release }, bankBody, requester };
 }
 
@@ -298,6 +298,13 @@ function storedError(request: LinkRequest): KozaError {
 }
 
 function assertOpen(request: LinkRequest, now: Date): void {
+  // Held for an analyst: the same next step again, not "start a new one" (a second request would only be held too).
+  if (request.state === 'held') {
+    const due = reviewDueAt(request.createdAt);
+    throw new LinkHeldForReview(heldCompletionNextStep(request.createdAt), {
+      link_request_id: request.id, review_due_at: due.toISOString(), review_due_at_jst: formatJst(due),
+    });
+  }
   if (request.state === 'pushing') throw new LinkRequestClosed('The bank has not answered this link request yet; start again.', { state: request.state });
   if (request.state !== 'awaiting_customer' && request.state !== 'completing') {
     throw new LinkRequestClosed('This link request is finished; start a new one.', { state: request.state });
@@ -345,7 +352,7 @@ export async function prepareCallback(q: Queryable, env: LinkEnv, input: Callbac
   const request = await findLinkRequestByStateHash(q, hashToken(input.state), true);
   if (!request) throw new LinkRequestNotFound('This link request does not exist.');
   if (request.state === 'linked') return { kind: 'linked', request };
-  if (request.state === 'refused' || request.state === 'failed') throw storedError(request);
+  if (request.state === 'refused' || request.state === 'failed' || request.state === 'rejected') throw storedError(request);
   assertOpen(request, new Date());
   const end = async (err: KozaError): Promise<Completion> => {
     await endRequest(q, request, 'failed', err);
@@ -445,6 +452,7 @@ async function decideLink(env: LinkEnv, request: LinkRequest, completed: LinkCom
     }
     if (!refusal) {
       const link = await makeLink(tx, env, policy, locked, completed, holder.match?.score ?? null);
+      if (link && risk.action === 'review' && locked.releasedFrom !== null) await closePassedAlert(tx, risk.decisionId ?? null, locked.releasedFrom);
       if (link) return { link };
     }
     // Refused, or another wallet won the race for the account on the unique index.

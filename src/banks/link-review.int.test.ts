@@ -193,6 +193,8 @@ forEachBackend('held links: released or rejected by an analyst', (db, backend) =
         assert.match(heldAnswer.detail, /Your bank confirmed the account.*within 24 hours \(by .* JST\)/);
         assert.equal(heldAnswer.link_request_id, started.link_request_id);
         assert.deepEqual(expectOk(await second.koza.get('/v1/links', wallet.token), 200).data, [], 'no link while held');
+        // A retry under a new key is told the same next step, not to start a new request.
+        expectProblemOver(await second.koza.post(`/v1/links/${started.link_request_id}/complete`, { otp }, wallet.token), 403, 'link-held-for-review');
         const atBank = await world.sandbox.admin.links(holder);
         assert.equal(atBank.filter((l) => l.revoked_at === null).length, 1, 'the bank-side link waits for the analyst');
         made.push({ holder, wallet, id: started.link_request_id });
@@ -225,6 +227,36 @@ forEachBackend('held links: released or rejected by an analyst', (db, backend) =
       assert.match(notice[0]!.body, /koza removes it at your bank/);
     } finally {
       await second.app.close();
+    }
+  });
+
+  it('a release is one way through a review that still fires: the next start and its completion go past it, once', async () => {
+    const reviewAll: RiskDecider = async (event) => event.kind === 'link_start' || event.kind === 'link_complete'
+      ? { action: 'review', score: 70, reasons: [{ rule: 'test', text: 'always review links' }] }
+      : { action: 'allow', score: 0, reasons: [] };
+    const third = await startKoza(db(), world.sandbox, { risk: reviewAll });
+    try {
+      const holder = await picker.pick((h) => h.link_methods.includes('pin_otp') && h.balance >= 50_000);
+      const wallet = await walletOf(third.app, await personAt(third.app, holder.person_index));
+      const totp = await enrolTotp(third.app, wallet);
+      const start = async () => third.koza.post('/v1/links', {
+        bank_code: holder.bank_code, method: 'pin_otp', account: accountOf(holder), pin: holder.pin,
+        step_up_proof: await linkProof(third.app, wallet, totp, holder.bank_code),
+      }, wallet.token);
+      const heldId = expectProblemOver(await start(), 403, 'link-held-for-review').link_request_id as string;
+      expectOk(await third.koza.request('POST', `/v1/admin/links/${heldId}/release`, {
+        token: analyst, body: { reason: 'customer called, documents checked' },
+      }), 200);
+      const started = expectOk(await start(), 201);
+      const otp = await world.sandbox.admin.lastOtp(holder.registered_phone, holder.bank_code);
+      const link = expectOk(await third.koza.post(`/v1/links/${started.link_request_id}/complete`, { otp }, wallet.token), 201);
+      assert.equal(link.status, 'active');
+      const used = await db().query<{ release_used_by: string | null }>('SELECT release_used_by FROM link_requests WHERE id = $1', [heldId]);
+      assert.equal(used.rows[0]!.release_used_by, started.link_request_id);
+      // Spent: another start is held again.
+      expectProblemOver(await start(), 403, 'link-held-for-review');
+    } finally {
+      await third.app.close();
     }
   });
 });

@@ -214,9 +214,23 @@ export async function findUsableRelease(tx: Queryable, walletId: string, bankCod
   return res.rows[0]?.id ?? null;
 }
 
-export async function markReleaseUsed(tx: Queryable, releaseId: string, linkRequestId: string): Promise<void> {
+export async function markReleaseUsed(tx: Queryable, releaseId: string, linkRequestId: string, decisionId: string | null): Promise<void> {
   await tx.query('UPDATE link_requests SET release_used_by = $2 WHERE id = $1', [releaseId, linkRequestId]);
   await tx.query('UPDATE link_requests SET released_from = $2 WHERE id = $1', [linkRequestId, releaseId]);
+  await closePassedAlert(tx, decisionId, releaseId);
+}
+
+/**
+ * A review decision that went through on an analyst's release: its alert is closed as released by that analyst, so the
+ * queue does not ask twice about what was already decided (the decision itself stays recorded as it was).
+ */
+export async function closePassedAlert(tx: Queryable, decisionId: string | null, releaseId: string): Promise<void> {
+  if (decisionId === null) return;
+  await tx.query(
+    `UPDATE risk_alerts a SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = r.reviewed_by,
+            resolution = 'released', note = 'went through on the release of ' || r.id
+       FROM link_requests r
+      WHERE a.decision_id = $1 AND a.status = 'open' AND r.id = $2`, [decisionId, releaseId]);
 }
 
 /** A request held before the bank was asked: nothing of the account or PIN is kept, only who, which bank and why. */
