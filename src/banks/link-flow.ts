@@ -36,7 +36,7 @@ import { linkPolicy, usableMethods, type LinkPolicy } from './policy.js';
 import { accountTrustFacts } from './account-trust-facts.js';
 import { syncLinkState } from './link-state-sync.js';
 import {
-  closePassedAlert, findUsableRelease, heldCompletionNextStep, heldLinkNextStep, insertHeldLinkRequest, markReleaseUsed, reviewDueAt,
+  closePassedAlert, EXPIRY_REVIEWER, findUsableRelease, HELD_COMPLETION_EXPIRY_DAYS, listExpiredHeldCompletions, rejectHeldLink, heldCompletionNextStep, heldLinkNextStep, insertHeldLinkRequest, markReleaseUsed, reviewDueAt,
 } from './link-review.js';
 import { formatJst } from '../payments/display.js';
 import type { BankProblem, LinkCompleteBody, LinkCompleted, LinkMethod, LinkRequestBody } from './protocol.js';
@@ -786,6 +786,16 @@ export async function settleLinks(
   }
   for (const refusal of await listUnrevokedRefusals(env.db, limit)) {
     if (await revokeRefusedAtBank(env, refusal.id, refusal.bankCode, unseal(env.config.secretKey, refusal.tokenSealed))) revoked++;
+  }
+  // Links held after the bank vouched that no analyst answered in time: rejected and revoked at the bank, customer told.
+  for (const id of await listExpiredHeldCompletions(env.db, limit)) {
+    const rejected = await env.db.transaction((tx) => rejectHeldLink(tx, {
+      linkRequestId: id, operator: EXPIRY_REVIEWER, reason: `not reviewed within ${HELD_COMPLETION_EXPIRY_DAYS} days`,
+    })).catch((err: unknown) => {
+      if (err instanceof KozaError) return null; // reviewed meanwhile
+      throw err;
+    });
+    if (rejected && await revokeRejectedAtBank(env, id)) revoked++;
   }
   // Unconfirmed PIN+text links: the holder's tap (or stop) at the bank is learnt at least hourly, not only at a charge.
   for (const link of await listLinksAwaitingConfirmation(env.db, options.confirmationCheckSeconds ?? 3600, limit)) {

@@ -15,7 +15,10 @@ import {
 import { createOperator } from '../operations/operators.js';
 import type { SandboxHolderAccount } from '../sandbox/banks/admin.js';
 import type { App } from '../http/context.js';
-import type { RiskDecider } from '../risk/hook.js';
+import { allowAll, type RiskDecider } from '../risk/hook.js';
+import { BankClient, keysFromSeed } from './client.js';
+import { settleLinks } from './link-flow.js';
+import { TEST_KEY_SEED } from '../../test-support/bank-client-for-tests.js';
 
 interface Member {
   holder: SandboxHolderAccount;
@@ -179,7 +182,7 @@ forEachBackend('held links: released or rejected by an analyst', (db, backend) =
     const second = await startKoza(db(), world.sandbox, { risk: reviewAtCompletion });
     try {
       const made: Array<{ holder: SandboxHolderAccount; wallet: PersonWallet; id: string }> = [];
-      for (let i = 0; i < 2; i++) {
+      for (let i = 0; i < 3; i++) {
         const holder = await picker.pick((h) => h.link_methods.includes('pin_otp') && h.balance >= 50_000);
         const wallet = await walletOf(second.app, await personAt(second.app, holder.person_index));
         const totp = await enrolTotp(second.app, wallet);
@@ -212,6 +215,16 @@ forEachBackend('held links: released or rejected by an analyst', (db, backend) =
       const posted = expectOk(await second.koza.post('/v1/charges', { link_id: released.link.id, amount: 5_000 }, keep.wallet.token), 201);
       assert.equal(posted.status, 'posted');
       assert.equal((await world.sandbox.admin.holder(keep.holder))!.balance, before - 5_000);
+
+      // Not answered in time: settleLinks rejects the other one and revokes it at the bank; the customer is told to link again.
+      const third = made[2]!;
+      await db().query(`UPDATE link_requests SET created_at = now() - interval '8 days' WHERE id = $1`, [third.id]);
+      const env = { db: db(), config: second.config, client: new BankClient({ baseUrl: world.sandbox.url, keyFor: keysFromSeed(TEST_KEY_SEED) }), risk: allowAll };
+      assert.ok((await settleLinks(env)).revoked >= 1);
+      const expired = await db().query<{ state: string; reviewed_by: string }>('SELECT state, reviewed_by FROM link_requests WHERE id = $1', [third.id]);
+      assert.deepEqual(expired.rows[0], { state: 'rejected', reviewed_by: 'koza:hold-expiry' });
+      assert.ok((await world.sandbox.admin.links(third.holder)).every((l) => l.revoked_at !== null));
+      assert.equal((await outbox(second.app, third.wallet.email)).filter((m) => m.subject === 'koza: please link your bank account again').length, 1);
 
       const rejected = expectOk(await review(second.koza, drop.id, 'reject'), 200);
       assert.equal(rejected.state, 'rejected');

@@ -74,6 +74,23 @@ export function heldCompletionNextStep(heldAt: Date): string {
     + `${formatJst(reviewDueAt(heldAt))}までに担当者が確認し、結果をメールでお知らせします。`;
 }
 
+/**
+ * A link held after the bank vouched keeps a live link at the bank: one no analyst answered in this many days is
+ * rejected by koza (revoked at the bank, the customer told to start again) rather than left live and unknown to the holder.
+ */
+export const HELD_COMPLETION_EXPIRY_DAYS = 7;
+
+/** Who rejects an expired hold in the audit log and on the alert. */
+export const EXPIRY_REVIEWER: Operator = { id: 'koza:hold-expiry', name: 'koza (held link not reviewed in time)', role: 'admin' };
+
+/** Bank-side holds older than HELD_COMPLETION_EXPIRY_DAYS, oldest first (settleLinks rejects them). */
+export async function listExpiredHeldCompletions(q: Queryable, limit: number): Promise<string[]> {
+  const res = await q.query<{ id: string }>(
+    `SELECT id FROM link_requests WHERE state = 'held' AND held_completion IS NOT NULL
+        AND created_at < now() - make_interval(days => $1) ORDER BY created_at LIMIT $2`, [HELD_COMPLETION_EXPIRY_DAYS, limit]);
+  return res.rows.map((r) => r.id);
+}
+
 /** The held link requests, oldest first: the order an analyst works them. */
 export async function listHeldLinks(q: Queryable, limit: number): Promise<HeldLink[]> {
   const res = await q.query<HeldRow>(
@@ -191,6 +208,15 @@ export async function rejectHeldLink(tx: Queryable, input: LinkReviewInput): Pro
     actor: input.operator.id, action: 'link.reject', target: held.id, reason: input.reason,
     detail: { wallet_id: held.walletId, bank_code: held.bankCode, risk_decision_id: held.riskDecisionId },
   });
+  if (input.operator.id === EXPIRY_REVIEWER.id) {
+    await sendMessage(tx, {
+      channel: 'email', recipient: await walletEmail(tx, held.walletId), subject: 'koza: please link your bank account again',
+      body: `We could not finish checking the bank link you made on ${formatJst(held.createdAt)} (bank ${held.bankCode}, reference `
+        + `${held.id}) in time, so koza removed it at your bank; nothing was taken. Link the account again in the app, or contact `
+        + 'koza support with the reference. / 確認が期限内に完了しなかったため、この登録を取り消しました。アプリからもう一度登録してください。',
+    });
+    return rejected;
+  }
   await sendMessage(tx, {
     channel: 'email', recipient: await walletEmail(tx, held.walletId), subject: 'koza: your bank link was not approved',
     body: `The bank link you started on ${formatJst(held.createdAt)} (bank ${held.bankCode}, reference ${held.id}) was not approved `
