@@ -36,7 +36,8 @@ import { linkPolicy, usableMethods, type LinkPolicy } from './policy.js';
 import { accountTrustFacts } from './account-trust-facts.js';
 import { syncLinkState } from './link-state-sync.js';
 import {
-  closePassedAlert, EXPIRY_REVIEWER, findUsableRelease, HELD_COMPLETION_EXPIRY_DAYS, listExpiredHeldCompletions, rejectHeldLink, heldCompletionNextStep, heldLinkNextStep, insertHeldLinkRequest, markReleaseUsed, reviewDueAt,
+  closePassedAlert, EXPIRY_REVIEWER, findUsableRelease, HELD_COMPLETION_EXPIRY_DAYS, heldCompletionNextStep, heldLinkNextStep,
+  insertHeldLinkRequest, listExpiredHeldCompletions, markReleaseUsed, rejectHeldLink, reviewDueAt,
 } from './link-review.js';
 import { formatJst } from '../payments/display.js';
 import type { BankProblem, LinkCompleteBody, LinkCompleted, LinkMethod, LinkRequestBody } from './protocol.js';
