@@ -15,7 +15,9 @@ export const LinkMethodNotAllowed = createError<{ method: LinkMethod; allowed_me
 export const LinkMethodNotOffered = createError<{ method: LinkMethod; offered_methods: LinkMethod[] }>(
   'link-method-not-offered', 422, 'This bank does not offer this way of linking');
 export const LinkRefused = createError('link-refused', 403, 'The bank account cannot be linked to this wallet');
-export const LinkHeldForReview = createError('link-held-for-review', 403, 'This link needs a review before it can go ahead');
+/** keepWrites: the held request it answers for is kept, for an analyst to release or reject. */
+export const LinkHeldForReview = createError<{ link_request_id: string; review_due_at: string; review_due_at_jst: string }>(
+  'link-held-for-review', 403, 'This link needs a review before it can go ahead', { keepWrites: true });
 
 /** Wrong PIN or wrong OTP: never says which (SPEC §3). */
 export const BankCredentialsRejected = createError('bank-credentials-rejected', 422, 'The bank did not accept the details');

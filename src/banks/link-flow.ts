@@ -35,6 +35,11 @@ import {
 import { linkPolicy, usableMethods, type LinkPolicy } from './policy.js';
 import { accountTrustFacts } from './account-trust-facts.js';
 import { syncLinkState } from './link-state-sync.js';
+import {
+  closePassedAlert, EXPIRY_REVIEWER, findUsableRelease, HELD_COMPLETION_EXPIRY_DAYS, heldCompletionNextStep, heldLinkNextStep,
+  insertHeldLinkRequest, listExpiredHeldCompletions, markReleaseUsed, rejectHeldLink, reviewDueAt,
+} from './link-review.js';
+import { formatJst } from '../payments/display.js';
 import type { BankProblem, LinkCompleteBody, LinkCompleted, LinkMethod, LinkRequestBody } from './protocol.js';
 
 /** A link request the bank does not bound sooner lives this long: time to find the phone and read the OTP. */
@@ -87,10 +92,31 @@ function pkceChallenge(verifier: string): string {
   return createHash('sha256').update(verifier).digest('base64url');
 }
 
-/** deny and review stop the link (a challenge is met by the step-up proof the start has already taken). */
-function assertRiskAllows(decision: RiskDecision): void {
+/** deny stops the link (a challenge is met by the step-up proof the start has already taken; review holds it). */
+function assertNotDenied(decision: RiskDecision): void {
   if (decision.action === 'deny') throw new LinkRefused('This bank account cannot be linked now. Contact support if you think this is wrong.');
-  if (decision.action === 'review') throw new LinkHeldForReview('We need to review this link first. Contact support.');
+}
+
+/**
+ * A review decision holds the link before the bank is asked: the request is kept as `held` (no account, no PIN) for an
+ * analyst to release or reject, and the customer is told when to expect the answer. An analyst's earlier release of a
+ * held link of this wallet at this bank is the way through, once.
+ */
+async function holdOrPass(q: Queryable, requester: Requester, bank: Bank, method: LinkMethod, policy: LinkPolicy, risk: RiskDecision)
+  : Promise<string | null> {
+  if (risk.action !== 'review') return null;
+  const release = await findUsableRelease(q, requester.walletId, bank.code);
+  if (release !== null) return release;
+  const held = await insertHeldLinkRequest(q, {
+    walletId: requester.walletId, bankCode: bank.code, method, policy: policy.name, riskDecisionId: risk.decisionId ?? null,
+    deviceKey: requester.deviceKey ?? null,
+    // The column's rule ties redirect to a state; this one is never handed out, so no callback can ever find the request.
+    oauthStateHash: method === 'redirect' ? hashToken(randomBytes(32).toString('base64url')) : null,
+  });
+  const due = reviewDueAt(held.createdAt);
+  throw new LinkHeldForReview(heldLinkNextStep(held.createdAt), {
+    link_request_id: held.id, review_due_at: due.toISOString(), review_due_at_jst: formatJst(due),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -142,9 +168,10 @@ export async function prepareLinkStart(q: Queryable, env: LinkEnv, requester: Re
     const tries = await typedAccountTries(q, typedAccountKey(env.config.secretKey, input.bank.code, input.account), tryWindowStart(now), now, null);
     assertTriesLeft(judgeTries(tries, 'start'), input.bank.linkMethods.includes('redirect'));
   }
-  assertRiskAllows(input.risk);
+  assertNotDenied(input.risk);
 
   const method = chooseMethod(policy, input.bank, input.method);
+  const release = await holdOrPass(q, requester, input.bank, method, policy, input.risk);
   if (input.bank.status === 'outage') throw new BankUnavailable('The bank is out of service; try again later.', { bank_code: input.bank.code });
   const claims = await claimsFor(q, policy, wallet.id, input.nameKana);
 
@@ -173,7 +200,8 @@ export async function prepareLinkStart(q: Queryable, env: LinkEnv, requester: Re
     });
     Object.assign(bankBody, { account: { ...input.account }, pin: input.pin });
   }
-  return { request, bankBody, requester };
+  if (release !== null) await markReleaseUsed(q, release, request.id, input.risk.decisionId ?? null);
+  return { request: release === null ? request : { ...request, releasedFrom: release }, bankBody, requester };
 }
 
 /** The method asked for, or the policy's preferred one the bank offers; allowed by the policy and offered by the bank. */
@@ -271,6 +299,13 @@ function storedError(request: LinkRequest): KozaError {
 }
 
 function assertOpen(request: LinkRequest, now: Date): void {
+  // Held for an analyst: the same next step again, not "start a new one" (a second request would only be held too).
+  if (request.state === 'held') {
+    const due = reviewDueAt(request.createdAt);
+    throw new LinkHeldForReview(heldCompletionNextStep(request.createdAt), {
+      link_request_id: request.id, review_due_at: due.toISOString(), review_due_at_jst: formatJst(due),
+    });
+  }
   if (request.state === 'pushing') throw new LinkRequestClosed('The bank has not answered this link request yet; start again.', { state: request.state });
   if (request.state !== 'awaiting_customer' && request.state !== 'completing') {
     throw new LinkRequestClosed('This link request is finished; start a new one.', { state: request.state });
@@ -318,7 +353,7 @@ export async function prepareCallback(q: Queryable, env: LinkEnv, input: Callbac
   const request = await findLinkRequestByStateHash(q, hashToken(input.state), true);
   if (!request) throw new LinkRequestNotFound('This link request does not exist.');
   if (request.state === 'linked') return { kind: 'linked', request };
-  if (request.state === 'refused' || request.state === 'failed') throw storedError(request);
+  if (request.state === 'refused' || request.state === 'failed' || request.state === 'rejected') throw storedError(request);
   assertOpen(request, new Date());
   const end = async (err: KozaError): Promise<Completion> => {
     await endRequest(q, request, 'failed', err);
@@ -375,6 +410,8 @@ function isLinkCompleted(c: LinkCompleted): boolean {
 
 interface Refusal {
   error: KozaError;
+  /** A review, not a refusal: the completion is kept for an analyst (the bank-side link stays until then). */
+  hold?: true;
   /** Wallets that already hold this account: their owners are alerted. */
   alertWallets: string[];
 }
@@ -403,37 +440,21 @@ async function decideLink(env: LinkEnv, request: LinkRequest, completed: LinkCom
     },
   });
 
-  const decided = await env.db.transaction(async (tx): Promise<{ link: BankLink } | { refusal: Refusal } | { ended: KozaError }> => {
+  const decided = await env.db.transaction(async (tx): Promise<{ link: BankLink } | { refusal: Refusal } | { ended: KozaError } | { held: KozaError }> => {
     const locked = (await getLinkRequestById(tx, request.id, true))!;
     if (locked.state === 'linked') return { link: (await getBankLinkById(tx, locked.linkId!))! };
     if (locked.state !== 'completing') return { ended: storedError(locked) };
     const refusal = issuerOk
       ? await refusalFor(tx, policy, locked, completed, holder, risk)
       : { error: new LinkIssuerMismatch('The link was answered by another issuer than the bank koza asked; nothing was linked.'), alertWallets: [] };
+    if (refusal?.hold) {
+      await holdCompletion(tx, env, locked, completed, holder.match?.score ?? null, risk.decisionId ?? null, requester.deviceKey ?? null);
+      return { held: refusal.error };
+    }
     if (!refusal) {
-      const link = await insertBankLink(tx, {
-        walletId: locked.walletId, bankCode: locked.bankCode, accountRef: completed.account.account_ref,
-        branchCode: completed.account.branch_code.slice(0, 8), accountNumberMasked: completed.account.account_number_masked.slice(0, 16),
-        linkTokenSealed: sealLinkToken(env.config.secretKey, completed.link_token), method: locked.method, policy: policy.name,
-        status: policy.notifyHolder ? 'notifying' : 'active', exclusive: policy.oneAccountOneWallet,
-        holderNameKana: completed.holder.name_kana.slice(0, 100), nameMatchScore: holder.match?.score ?? null, linkRequestId: locked.id,
-        // A redirect link is the holder's own sign-in at the bank, whatever a bank answers.
-        holderConfirmed: locked.method === 'redirect' || completed.holder_confirmed === true,
-        phoneMatches: typeof completed.phone_matches === 'boolean' ? completed.phone_matches : null,
-      });
-      if (link) {
-        await markLinkRequestLinked(tx, locked.id, link.id);
-        await recordRiskSignal(tx, { walletId: locked.walletId, kind: 'link_created', detail: {
-          link_id: link.id, bank_code: link.bankCode, method: link.method, policy: policy.name, name_match_score: link.nameMatchScore,
-          holder_confirmed: link.holderConfirmedAt !== null, phone_matches: link.phoneMatches,
-        } });
-        // The bank holds another phone for the account than the wallet verified: a SIM swap or a borrowed account. A
-        // signal and a rule's alert, not a refusal: people change phones and banks lag behind.
-        if (link.phoneMatches === false) {
-          await recordRiskSignal(tx, { walletId: locked.walletId, kind: 'link_phone_mismatch', detail: { link_id: link.id, bank_code: link.bankCode } });
-        }
-        return { link };
-      }
+      const link = await makeLink(tx, env, policy, locked, completed, holder.match?.score ?? null);
+      if (link && risk.action === 'review' && locked.releasedFrom !== null) await closePassedAlert(tx, risk.decisionId ?? null, locked.releasedFrom);
+      if (link) return { link };
     }
     // Refused, or another wallet won the race for the account on the unique index.
     const final = refusal ?? await linkedElsewhere(tx, locked, completed.account.account_ref);
@@ -442,6 +463,8 @@ async function decideLink(env: LinkEnv, request: LinkRequest, completed: LinkCom
   });
 
   if ('ended' in decided) throw decided.ended;
+  // Held with the bank-side link kept: an analyst's release makes it (linkReleasedCompletion), a reject revokes it.
+  if ('held' in decided) throw decided.held;
   if ('refusal' in decided) {
     await revokeRefusedAtBank(env, request.id, request.bankCode, completed.link_token);
     throw decided.refusal.error;
@@ -476,13 +499,95 @@ async function refusalFor(
       alertWallets: [],
     };
   }
-  if (risk.action !== 'allow') {
+  // A link started on an analyst's release is not held a second time for the same kind of doubt (a deny still refuses).
+  if (risk.action === 'review' && request.releasedFrom === null && policy.name === 'secure') {
+    return { error: new LinkHeldForReview(heldCompletionNextStep(new Date()), {
+      link_request_id: request.id, review_due_at: reviewDueAt(new Date()).toISOString(), review_due_at_jst: formatJst(reviewDueAt(new Date())),
+    }), alertWallets: [], hold: true };
+  }
+  if (risk.action !== 'allow' && !(risk.action === 'review' && request.releasedFrom !== null)) {
     await recordRiskSignal(q, { walletId: request.walletId, kind: 'link_refused_by_risk', detail: {
       link_request_id: request.id, bank_code: request.bankCode, action: risk.action, reasons: risk.reasons.map((r) => r.rule),
     } });
     return { error: new LinkRefused('This bank account cannot be linked now. Contact support if you think this is wrong.'), alertWallets: [] };
   }
   return null;
+}
+
+/** The bank_links row, its signals and the request marked linked: what a completion (or an analyst's release of one) makes. */
+async function makeLink(
+  tx: Queryable, env: Pick<LinkEnv, 'config'>, policy: LinkPolicy, request: LinkRequest, completed: LinkCompleted, nameMatchScore: number | null,
+): Promise<BankLink | null> {
+  const link = await insertBankLink(tx, {
+    walletId: request.walletId, bankCode: request.bankCode, accountRef: completed.account.account_ref,
+    branchCode: completed.account.branch_code.slice(0, 8), accountNumberMasked: completed.account.account_number_masked.slice(0, 16),
+    linkTokenSealed: sealLinkToken(env.config.secretKey, completed.link_token), method: request.method, policy: policy.name,
+    status: policy.notifyHolder ? 'notifying' : 'active', exclusive: policy.oneAccountOneWallet,
+    holderNameKana: completed.holder.name_kana.slice(0, 100), nameMatchScore, linkRequestId: request.id,
+    // A redirect link is the holder's own sign-in at the bank, whatever a bank answers.
+    holderConfirmed: request.method === 'redirect' || completed.holder_confirmed === true,
+    phoneMatches: typeof completed.phone_matches === 'boolean' ? completed.phone_matches : null,
+  });
+  if (!link) return null;
+  await markLinkRequestLinked(tx, request.id, link.id);
+  await recordRiskSignal(tx, { walletId: request.walletId, kind: 'link_created', detail: {
+    link_id: link.id, bank_code: link.bankCode, method: link.method, policy: policy.name, name_match_score: link.nameMatchScore,
+    holder_confirmed: link.holderConfirmedAt !== null, phone_matches: link.phoneMatches,
+  } });
+  // The bank holds another phone for the account than the wallet verified: a SIM swap or a borrowed account. A
+  // signal and a rule's alert, not a refusal: people change phones and banks lag behind.
+  if (link.phoneMatches === false) {
+    await recordRiskSignal(tx, { walletId: request.walletId, kind: 'link_phone_mismatch', detail: { link_id: link.id, bank_code: link.bankCode } });
+  }
+  return link;
+}
+
+/**
+ * A review at completion: the request is held with what the bank answered (the token sealed apart), no link is made and
+ * the holder is not yet told; the analyst's release makes the link, a reject revokes the bank's.
+ */
+async function holdCompletion(
+  tx: Queryable, env: Pick<LinkEnv, 'config'>, request: LinkRequest, completed: LinkCompleted, nameMatchScore: number | null,
+  riskDecisionId: string | null, deviceKey: string | null,
+): Promise<void> {
+  const { link_token: token, ...answer } = completed;
+  await tx.query(
+    `UPDATE link_requests SET state = 'held', held_completion = $2, held_link_token_sealed = $3, risk_decision_id = $4,
+            device_key = coalesce(device_key, $5)
+      WHERE id = $1`,
+    [request.id, JSON.stringify({ ...answer, name_match_score: nameMatchScore }), sealLinkToken(env.config.secretKey, token),
+      riskDecisionId, deviceKey]);
+  // No signal of its own: the holding decision opened the alert the analyst works from.
+}
+
+/**
+ * An analyst released a request held at completion (link-review.ts releaseHeldLink, same transaction): the link is made
+ * from what the bank answered, after the checks that do not depend on the review (wallet active, the account not linked
+ * to another wallet meanwhile). The caller tells the holder through the bank (ensureHolderNotified) after commit.
+ */
+export async function linkReleasedCompletion(tx: Queryable, env: Pick<LinkEnv, 'config'>, linkRequestId: string): Promise<BankLink> {
+  const request = (await getLinkRequestById(tx, linkRequestId, true))!;
+  const row = await tx.query<{ held_completion: Record<string, unknown> | string; held_link_token_sealed: string }>(
+    'SELECT held_completion, held_link_token_sealed FROM link_requests WHERE id = $1', [linkRequestId]);
+  const raw = row.rows[0]!.held_completion;
+  const answer = (typeof raw === 'string' ? JSON.parse(raw) : raw) as Omit<LinkCompleted, 'link_token'> & { name_match_score: number | null };
+  const completed = { ...answer, link_token: unseal(env.config.secretKey, row.rows[0]!.held_link_token_sealed) } as LinkCompleted;
+  if ((await getWallet(tx, request.walletId)).status !== 'active') throw new WalletFrozen('This wallet cannot link bank accounts now.');
+  const link = await makeLink(tx, env, linkPolicy(request.policy), request, completed, answer.name_match_score);
+  if (!link) {
+    throw new BankAccountAlreadyLinked('The bank account was linked to another koza wallet while this link was held: reject it instead.');
+  }
+  await tx.query('UPDATE link_requests SET held_link_token_sealed = NULL WHERE id = $1', [linkRequestId]);
+  return link;
+}
+
+/** After a reject of a request held at completion commits: revoke the bank's link now (settleLinks retries a silent bank). */
+export async function revokeRejectedAtBank(env: LinkEnv, linkRequestId: string): Promise<boolean> {
+  const res = await env.db.query<{ bank_code: string; refused_link_token_sealed: string | null }>(
+    'SELECT bank_code, refused_link_token_sealed FROM link_requests WHERE id = $1', [linkRequestId]);
+  const row = res.rows[0];
+  if (!row?.refused_link_token_sealed) return false;
+  return revokeRefusedAtBank(env, linkRequestId, row.bank_code, unseal(env.config.secretKey, row.refused_link_token_sealed));
 }
 
 async function linkedElsewhere(q: Queryable, request: LinkRequest, accountRef: string, live?: BankLink[]): Promise<Refusal> {
@@ -682,6 +787,16 @@ export async function settleLinks(
   }
   for (const refusal of await listUnrevokedRefusals(env.db, limit)) {
     if (await revokeRefusedAtBank(env, refusal.id, refusal.bankCode, unseal(env.config.secretKey, refusal.tokenSealed))) revoked++;
+  }
+  // Links held after the bank vouched that no analyst answered in time: rejected and revoked at the bank, customer told.
+  for (const id of await listExpiredHeldCompletions(env.db, limit)) {
+    const rejected = await env.db.transaction((tx) => rejectHeldLink(tx, {
+      linkRequestId: id, operator: EXPIRY_REVIEWER, reason: `not reviewed within ${HELD_COMPLETION_EXPIRY_DAYS} days`,
+    })).catch((err: unknown) => {
+      if (err instanceof KozaError) return null; // reviewed meanwhile
+      throw err;
+    });
+    if (rejected && await revokeRejectedAtBank(env, id)) revoked++;
   }
   // Unconfirmed PIN+text links: the holder's tap (or stop) at the bank is learnt at least hourly, not only at a charge.
   for (const link of await listLinksAwaitingConfirmation(env.db, options.confirmationCheckSeconds ?? 3600, limit)) {

@@ -7,7 +7,9 @@ import { newId } from '../ids.js';
 import { seal, unseal } from '../identity/secrets.js';
 import type { LinkMethod } from './protocol.js';
 
-export type LinkRequestState = 'pushing' | 'awaiting_customer' | 'completing' | 'linked' | 'refused' | 'failed';
+export type LinkRequestState = 'pushing' | 'awaiting_customer' | 'completing' | 'linked' | 'refused' | 'failed'
+  /** Held for an analyst's review before the bank was asked (link-review.ts), and how the review ended. */
+  | 'held' | 'released' | 'rejected';
 export type LinkStatus = 'notifying' | 'active' | 'revoked';
 
 export interface LinkRequest {
@@ -30,6 +32,8 @@ export interface LinkRequest {
   completedAt: Date | null;
   /** Completions of this request the bank refused (PIN or code: v2 does not say which). */
   credentialFailures: number;
+  /** Started on an analyst's release of a held request (that request's id): its completion is not held again. */
+  releasedFrom: string | null;
 }
 
 interface LinkRequestRow {
@@ -37,7 +41,7 @@ interface LinkRequestRow {
   bank_link_request_id: string | null; code_verifier_sealed: string | null;
   redirect_uri: string | null; claimed_name_kana: string | null; typed_account_key: string | null; failure_code: string | null;
   failure_problem: Record<string, unknown> | null; link_id: string | null; expires_at: Date; created_at: Date;
-  completed_at: Date | null; credential_failures: number;
+  completed_at: Date | null; credential_failures: number; released_from: string | null;
 }
 
 function toLinkRequest(r: LinkRequestRow): LinkRequest {
@@ -47,13 +51,13 @@ function toLinkRequest(r: LinkRequestRow): LinkRequest {
     redirectUri: r.redirect_uri, claimedNameKana: r.claimed_name_kana, typedAccountKey: r.typed_account_key,
     failureCode: r.failure_code, failureProblem: r.failure_problem, linkId: r.link_id, expiresAt: new Date(r.expires_at),
     createdAt: new Date(r.created_at), completedAt: r.completed_at === null ? null : new Date(r.completed_at),
-    credentialFailures: r.credential_failures,
+    credentialFailures: r.credential_failures, releasedFrom: r.released_from,
   };
 }
 
 const LINK_REQUEST_COLUMNS = `id, wallet_id, bank_code, method, policy, state, bank_link_request_id,
   code_verifier_sealed, redirect_uri, claimed_name_kana, typed_account_key, failure_code, failure_problem, link_id,
-  expires_at, created_at, completed_at, credential_failures`;
+  expires_at, created_at, completed_at, credential_failures, released_from`;
 
 export async function insertLinkRequest(q: Queryable, input: {
   walletId: string; bankCode: string; method: LinkMethod; policy: PolicyName; expiresAt: Date;

@@ -62,6 +62,7 @@ forEachBackend('risk features', (db) => {
       signups_per_email_domain_24h: 0,
       wallets_per_device_30d: 1,
       names_per_device_30d: 0,
+      uncleared_names_per_device_30d: 0,
       email_domain: 'mail.example',
       pin_failures_per_account_24h: 0,
       otp_failures_per_account_24h: 0,
@@ -177,6 +178,7 @@ forEachBackend('risk features', (db) => {
     assert.equal(f.email_domain, 'throwaway.example');
     assert.equal(f.wallets_per_device_30d, 3, 'the fourth wallet was last seen on the device 31 days ago');
     assert.equal(f.names_per_device_30d, 3, 'one name typed two ways counts once; a keyed name counts as given');
+    assert.equal(f.uncleared_names_per_device_30d, 3, 'no analyst cleared any of them');
     assert.equal(f.account_age_hours, null, 'no wallet yet');
     assert.equal(f.wallets_per_bank_account, null);
     const stored = await db().query<{ member: string }>(`SELECT member FROM risk_distinct WHERE dimension = 'names_per_device'`);

@@ -69,6 +69,8 @@ export const FEATURE_NAMES = [
   'login_failures_per_account_1h', 'login_failures_per_ip_1h', 'accounts_failed_login_per_ip_1h',
   'accounts_failed_login_per_network_1h', 'accounts_failed_login_global_1h', 'logins_succeeded_global_1h',
   'failed_login_accounts_per_success_1h',
+  // Issue 11: names an analyst cleared on the device (a released held link) no longer make it "many names".
+  'uncleared_names_per_device_30d',
 ] as const;
 export type FeatureName = typeof FEATURE_NAMES[number];
 
@@ -123,6 +125,7 @@ export const FEATURE_MEANINGS: Record<FeatureName, string> = {
   accounts_failed_login_global_1h: 'Distinct login accounts with a failed sign-in from anywhere in the last hour.',
   logins_succeeded_global_1h: 'Sign-ins with a right password, from anywhere, in the last hour.',
   failed_login_accounts_per_success_1h: 'accounts_failed_login_global_1h ÷ max(1, logins_succeeded_global_1h).',
+  uncleared_names_per_device_30d: "names_per_device_30d less the names an analyst cleared on this device by releasing a link held from it (a name first seen there after that release still counts).",
 };
 
 /**
@@ -379,6 +382,16 @@ async function hoursSinceChargeFromOtherAccount(
   return hoursBetween(res.rows[0]?.at ?? null, now);
 }
 
+/** Names seen with the device in 30 days that no analyst cleared there (link-review.ts): read past the counter cache. */
+async function unclearedNamesOnDevice(q: Queryable, deviceKey: string, now: Date): Promise<number> {
+  const res = await q.query<{ n: number | string }>(
+    `SELECT count(*) AS n FROM risk_distinct d
+      WHERE d.dimension = $1 AND d.key = $2 AND d.last_seen > $3::timestamptz - interval '30 days'
+        AND NOT EXISTS (SELECT 1 FROM device_name_clearances c WHERE c.device_key = d.key AND c.member = d.member)`,
+    [DIMENSIONS.namesPerDevice, deviceKey, now]);
+  return Number(res.rows[0]!.n);
+}
+
 async function linkedWalletsOfAccount(q: Queryable, bankCode: string | undefined, accountRef: string): Promise<number> {
   const res = await q.query<{ n: number | string }>(
     'SELECT count(DISTINCT wallet_id) AS n FROM bank_links WHERE account_ref = $2 AND ($1::text IS NULL OR bank_code = $1)',
@@ -458,6 +471,9 @@ export async function computeFeatures(
     : Math.max(v('wallets_per_bank_account_seen')!, wallet?.account_linked_wallets != null
       ? Number(wallet.account_linked_wallets) : await linkedWalletsOfAccount(q, event.bankCode, event.accountRef!));
   f.bank_accounts_per_wallet = wallet ? Math.max(v('bank_accounts_per_wallet_seen')!, Number(wallet.linked_accounts)) : null;
+  // No name on the device (most money events): nothing to subtract, and no second read.
+  f.uncleared_names_per_device_30d = device === null ? null
+    : f.names_per_device_30d === 0 ? 0 : await unclearedNamesOnDevice(q, device, now);
   f.wallets_per_identity = wallet && Number(wallet.identity_documents) > 0 ? Number(wallet.identity_wallets) : null;
 
   f.account_age_hours = wallet ? hoursBetween(wallet.created_at, now) : null;

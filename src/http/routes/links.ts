@@ -3,7 +3,7 @@
 import { Type } from 'typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App, Ctx } from '../context.js';
-import { clientInfo, requireSession } from '../context.js';
+import { clientInfo, requireOperator, requireSession } from '../context.js';
 import { runIdempotentFlow } from '../idempotency.js';
 import { IdempotencyHeaders, nextCursor, PageQuery, pageOf, parsePage, problems, Timestamp } from '../schemas.js';
 import { stepUpProofField } from './factors.js';
@@ -12,7 +12,7 @@ import { toProblem } from '../problem.js';
 import { BankDirectory } from '../../banks/directory.js';
 import { BankNotFound, BanksNotConfigured } from '../../banks/link-errors.js';
 import {
-  executeCompletion, executeLinkStart, executeRevoke, prepareCallback, prepareLinkStart, prepareOtpCompletion, prepareRevoke,
+  ensureHolderNotified, executeCompletion, executeLinkStart, executeRevoke, linkReleasedCompletion, revokeRejectedAtBank, prepareCallback, prepareLinkStart, prepareOtpCompletion, prepareRevoke,
   type LinkEnv, type Requester, type StartedLink,
   typedAccountRiskRef,
 } from '../../banks/link-flow.js';
@@ -22,6 +22,8 @@ import { getBankLink, listBankLinks, type BankLink } from '../../banks/link-stor
 import { trustLimitFor } from '../../banks/link-trust.js';
 import { linkPolicy, usableMethods } from '../../banks/policy.js';
 import type { LinkMethod } from '../../banks/protocol.js';
+import { listHeldLinks, rejectHeldLink, releaseHeldLink, reviewDueAt, type HeldLink } from '../../banks/link-review.js';
+import { formatJst } from '../../payments/display.js';
 
 const Method = Type.Union([Type.Literal('redirect'), Type.Literal('pin_otp'), Type.Literal('pin_only')]);
 const BankCode = Type.String({ pattern: '^[0-9]{4}$', description: 'Zengin bank code, 4 digits.', examples: ['0001'] });
@@ -155,8 +157,108 @@ export function linkServices(ctx: Ctx): LinkRoutes {
   };
 }
 
+const HeldLinkSchema = Type.Object({
+  link_request_id: Type.String({ examples: ['lrq_…'] }), wallet_id: Type.String(), bank_code: Type.String(), method: Method,
+  state: Type.Union([Type.Literal('held'), Type.Literal('released'), Type.Literal('rejected')], {
+    description: 'held: waits for an analyst (nothing was sent to the bank); released: the customer may link this bank again, '
+      + 'past a review decision once within 7 days; rejected: ended, the customer was told.',
+  }),
+  risk_decision_id: Type.Union([Type.String(), Type.Null()], { description: 'The decision that held it (GET /v1/admin/risk/decisions/{id}).' }),
+  device_key: Type.Union([Type.String(), Type.Null()], { description: 'The device it came from; a release clears the names seen on it until the hold.' }),
+  bank_side: Type.Boolean({ description: 'Held after the bank vouched for the account: a release makes the link, a reject revokes it at the bank.' }),
+  held_at: Timestamp, review_due_at: Timestamp, review_due_at_jst: Type.String({ examples: ['2026-12-07 10:45 JST'] }),
+  reviewed_by: Type.Union([Type.String(), Type.Null()]), reviewed_at: Type.Union([Timestamp, Type.Null()]),
+  review_reason: Type.Union([Type.String(), Type.Null()]),
+});
+
+function heldLinkJson(h: HeldLink) {
+  const due = reviewDueAt(h.createdAt);
+  return {
+    link_request_id: h.id, wallet_id: h.walletId, bank_code: h.bankCode, method: h.method as LinkMethod,
+    state: h.state as 'held' | 'released' | 'rejected', bank_side: h.bankSide, risk_decision_id: h.riskDecisionId, device_key: h.deviceKey,
+    held_at: h.createdAt.toISOString(), review_due_at: due.toISOString(), review_due_at_jst: formatJst(due),
+    reviewed_by: h.reviewedBy, reviewed_at: h.reviewedAt?.toISOString() ?? null, review_reason: h.reviewReason,
+  };
+}
+
+const LINK_REVIEWERS = ['fraud_analyst', 'compliance', 'admin'] as const;
+
+/** The analyst's end of a held link: list, release, reject (issue 11: every review has a way through). */
+function registerHeldLinkRoutes(app: App, ctx: Ctx, maybeEnv: LinkEnv | null): void {
+  const ReviewBody = Type.Object({
+    reason: Type.String({ minLength: 3, maxLength: 500, description: 'Why: kept in the audit log and on the alert.' }),
+  }, { additionalProperties: false });
+  const HeldParams = Type.Object({ id: LinkRequestId });
+  const ReviewedSchema = Type.Intersect([HeldLinkSchema, Type.Object({
+    link: Type.Union([LinkSchema, Type.Null()], {
+      description: 'Released after the bank vouched for the account (held at completion): the link made, notifying or active. '
+        + 'null when the hold came before the bank was asked (the customer links again) and for a reject.',
+    }),
+  })]);
+
+  app.get('/v1/admin/links/held', {
+    schema: {
+      tags: ['risk'], summary: 'Bank links a risk review holds, oldest first', security: [{ operatorKey: [] }],
+      querystring: Type.Object({ limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,2}$' })) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ data: Type.Array(HeldLinkSchema) }), ...problems(400, 401, 403) },
+    },
+  }, async (request) => {
+    await requireOperator(ctx, request, [...LINK_REVIEWERS]);
+    const limit = Math.min(Number(request.query.limit ?? '100'), 500);
+    return { data: (await listHeldLinks(ctx.db, limit)).map(heldLinkJson) };
+  });
+
+  app.post('/v1/admin/links/:id/release', {
+    schema: {
+      tags: ['risk'], summary: 'Release a held bank link: the customer is e-mailed and may link the bank again, past the review once',
+      description: 'Closes the holding alert as released, audits who and why (link.release), and clears the names seen on the '
+        + 'device until the hold, so that a family on one tablet is not held again by device-many-names (a name new to the '
+        + 'device still counts). The customer\'s next link to this bank within 7 days goes past a review decision (not a deny). '
+        + '409 link-not-held when the request is not held (already released or rejected).',
+      security: [{ operatorKey: [] }], headers: IdempotencyHeaders, params: HeldParams, body: ReviewBody,
+      response: { 200: ReviewedSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429) },
+    },
+  }, async (request, reply) => {
+    const operator = await requireOperator(ctx, request, [...LINK_REVIEWERS]);
+    return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: operator.id }, {
+      prepare: async (tx) => {
+        const released = await releaseHeldLink(tx, { linkRequestId: request.params.id, operator, reason: request.body.reason });
+        // Held after the bank vouched: the link is made now, in the release's transaction.
+        const link = released.bankSide ? await linkReleasedCompletion(tx, ctx, released.id) : null;
+        return { released, link };
+      },
+      execute: async ({ released, link }) => {
+        // The holder hears of the link from their bank before it can move money; a silent bank is settleLinks' to finish.
+        const made = link && maybeEnv ? await ensureHolderNotified(maybeEnv, link.id).catch(() => link) : link;
+        return { status: 200, body: { ...heldLinkJson(released), link: made && linkJson(made, ctx) } };
+      },
+    });
+  });
+
+  app.post('/v1/admin/links/:id/reject', {
+    schema: {
+      tags: ['risk'], summary: 'Reject a held bank link: nothing is linked, the customer is told',
+      description: 'Closes the holding alert as rejected and audits who and why (link.reject). Nothing was sent to the bank, so '
+        + 'there is nothing to revoke there. 409 link-not-held when the request is not held.',
+      security: [{ operatorKey: [] }], headers: IdempotencyHeaders, params: HeldParams, body: ReviewBody,
+      response: { 200: ReviewedSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429) },
+    },
+  }, async (request, reply) => {
+    const operator = await requireOperator(ctx, request, [...LINK_REVIEWERS]);
+    return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: operator.id }, {
+      prepare: (tx) => rejectHeldLink(tx, { linkRequestId: request.params.id, operator, reason: request.body.reason }),
+      execute: async (rejected) => {
+        // Held after the bank vouched: its link is revoked there now; a bank that does not answer is settleLinks' to retry.
+        if (rejected.bankSide && maybeEnv) await revokeRejectedAtBank(maybeEnv, rejected.id).catch(() => false);
+        return { status: 200, body: { ...heldLinkJson(rejected), link: null } };
+      },
+    });
+  });
+}
+
 export function registerLinkRoutes(app: App, ctx: Ctx): void {
   const { env: maybeEnv, directory } = linkServices(ctx);
+  registerHeldLinkRoutes(app, ctx, maybeEnv);
   const needEnv = (): LinkEnv => {
     if (!maybeEnv) throw new BanksNotConfigured('No bank is configured (KOZA_BANK_SANDBOX_URL).');
     return maybeEnv;
@@ -188,7 +290,9 @@ export function registerLinkRoutes(app: App, ctx: Ctx): void {
         + 'its code to the phone it holds only when both are right, and judges PIN and code together at completion. koza '
         + 'refuses a pin link (link-tries-exhausted) to an account on which several recent completions failed, before the '
         + 'bank is asked, so that the bank never locks it through koza. After a 503 (the bank did not answer) start again '
-        + 'with a new Idempotency-Key.',
+        + 'with a new Idempotency-Key. A risk review holds the link before the bank is asked: 403 link-held-for-review with '
+        + 'link_request_id and review_due_at(_jst); an analyst releases or rejects it within 24 hours and the customer is '
+        + 'e-mailed; after a release the customer starts again and is not held a second time.',
       body: StartBody,
       response: { 201: Started, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 423, 429, 503) },
     },
