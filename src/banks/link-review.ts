@@ -5,6 +5,7 @@
 import type { Queryable } from '../store/db.js';
 import { createError, NotFound } from '../errors.js';
 import { appendAudit } from '../operations/audit.js';
+import { resolveDecisionAlert } from '../risk/decisions.js';
 import type { Operator } from '../operations/operators.js';
 import { sendMessage } from '../identity/outbox.js';
 import { formatJst } from '../payments/display.js';
@@ -114,14 +115,6 @@ async function lockHeld(tx: Queryable, id: string): Promise<HeldLink> {
   return held;
 }
 
-async function resolveAlert(tx: Queryable, held: HeldLink, operator: Operator, resolution: 'released' | 'rejected', note: string): Promise<void> {
-  if (held.riskDecisionId === null) return;
-  await tx.query(
-    `UPDATE risk_alerts SET status = 'acknowledged', acknowledged_at = coalesce(acknowledged_at, now()),
-       acknowledged_by = coalesce(acknowledged_by, $2), resolution = $3, note = $4
-     WHERE decision_id = $1`, [held.riskDecisionId, operator.id, resolution, note]);
-}
-
 async function markReviewed(tx: Queryable, held: HeldLink, state: 'released' | 'rejected', operator: Operator, reason: string): Promise<HeldLink> {
   const res = await tx.query<HeldRow>(
     `UPDATE link_requests SET state = $2, reviewed_by = $3, reviewed_at = now(), review_reason = $4, completed_at = now()
@@ -166,7 +159,7 @@ export async function releaseHeldLink(tx: Queryable, input: LinkReviewInput): Pr
   const held = await lockHeld(tx, input.linkRequestId);
   const released = await markReviewed(tx, held, 'released', input.operator, input.reason);
   const cleared = await clearDeviceNames(tx, held, input.operator);
-  await resolveAlert(tx, held, input.operator, 'released', input.reason);
+  await resolveDecisionAlert(tx, held.riskDecisionId, input.operator.id, 'released', input.reason);
   await appendAudit(tx, {
     actor: input.operator.id, action: 'link.release', target: held.id, reason: input.reason,
     detail: { wallet_id: held.walletId, bank_code: held.bankCode, risk_decision_id: held.riskDecisionId, names_cleared: cleared },
@@ -203,7 +196,7 @@ export async function rejectHeldLink(tx: Queryable, input: LinkReviewInput): Pro
       WHERE id = $1`,
     [held.id, JSON.stringify({ title: 'The bank account cannot be linked to this wallet', status: 403,
       detail: 'This link was not approved after review. Contact koza support if you think this is wrong.' })]);
-  await resolveAlert(tx, held, input.operator, 'rejected', input.reason);
+  await resolveDecisionAlert(tx, held.riskDecisionId, input.operator.id, 'rejected', input.reason);
   await appendAudit(tx, {
     actor: input.operator.id, action: 'link.reject', target: held.id, reason: input.reason,
     detail: { wallet_id: held.walletId, bank_code: held.bankCode, risk_decision_id: held.riskDecisionId },

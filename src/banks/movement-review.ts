@@ -5,6 +5,7 @@ import type { Queryable } from '../store/db.js';
 import { createError, NotFound } from '../errors.js';
 import { createTransfer } from '../ledger/ledger.js';
 import { appendAudit } from '../operations/audit.js';
+import { resolveDecisionAlert } from '../risk/decisions.js';
 import type { Operator } from '../operations/operators.js';
 import { sendMessage } from '../identity/outbox.js';
 import {
@@ -45,15 +46,6 @@ async function lockHeld(tx: Queryable, movementId: string): Promise<Movement> {
   return movement;
 }
 
-/** Closes the alert the holding decision opened (if the engine stored one) with the analyst's resolution. */
-async function resolveAlert(tx: Queryable, m: Movement, operator: Operator, resolution: 'released' | 'rejected', note: string): Promise<void> {
-  if (m.riskDecisionId === null) return;
-  await tx.query(
-    `UPDATE risk_alerts SET status = 'acknowledged', acknowledged_at = coalesce(acknowledged_at, now()),
-       acknowledged_by = coalesce(acknowledged_by, $2), resolution = $3, note = $4
-     WHERE decision_id = $1`, [m.riskDecisionId, operator.id, resolution, note]);
-}
-
 /**
  * Release, step 1 (in the caller's transaction): the movement becomes `requested` (the reconciler may now finish it
  * too), the alert is resolved and the audit log says who and why. Step 2 (finishRelease) asks the bank outside it.
@@ -61,7 +53,7 @@ async function resolveAlert(tx: Queryable, m: Movement, operator: Operator, reso
 export async function markReleased(tx: Queryable, input: ReviewInput): Promise<Movement> {
   const m = await lockHeld(tx, input.movementId);
   await tx.query("UPDATE bank_movements SET status = 'requested' WHERE id = $1", [m.id]);
-  await resolveAlert(tx, m, input.operator, 'released', input.reason);
+  await resolveDecisionAlert(tx, m.riskDecisionId, input.operator.id, 'released', input.reason);
   await appendAudit(tx, {
     actor: input.operator.id, action: 'movement.release', target: m.id, reason: input.reason,
     detail: { kind: m.kind, amount: m.amount, wallet_id: m.walletId, risk_decision_id: m.riskDecisionId },
@@ -91,7 +83,7 @@ export async function rejectHeld(tx: Queryable, config: Config, input: ReviewInp
   });
   await tx.query(
     `UPDATE bank_movements SET status = 'voided', failure_reason = $2, settled_at = now() WHERE id = $1`, [m.id, REVIEW_REJECTED]);
-  await resolveAlert(tx, m, input.operator, 'rejected', input.reason);
+  await resolveDecisionAlert(tx, m.riskDecisionId, input.operator.id, 'rejected', input.reason);
   await appendAudit(tx, {
     actor: input.operator.id, action: 'movement.reject', target: m.id, reason: input.reason,
     detail: { kind: m.kind, amount: m.amount, wallet_id: m.walletId, risk_decision_id: m.riskDecisionId },

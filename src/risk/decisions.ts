@@ -229,3 +229,17 @@ export async function acknowledgeAlert(q: Queryable, alertId: string, analyst: s
      WHERE id = $1 AND status = 'open'`, [alertId, analyst, note ?? null]);
   return res.rowCount === 1;
 }
+
+/**
+ * Closes the alert a holding decision opened (when the engine stored one) with an analyst's resolution of what it held
+ * (a movement or a link): acknowledged by them, with the resolution and their reason as the note.
+ */
+export async function resolveDecisionAlert(
+  q: Queryable, decisionId: string | null, operatorId: string, resolution: 'released' | 'rejected', note: string,
+): Promise<void> {
+  if (decisionId === null) return;
+  await q.query(
+    `UPDATE risk_alerts SET status = 'acknowledged', acknowledged_at = coalesce(acknowledged_at, now()),
+       acknowledged_by = coalesce(acknowledged_by, $2), resolution = $3, note = $4
+     WHERE decision_id = $1`, [decisionId, operatorId, resolution, note]);
+}

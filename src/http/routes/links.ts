@@ -238,8 +238,9 @@ function registerHeldLinkRoutes(app: App, ctx: Ctx, maybeEnv: LinkEnv | null): v
   app.post('/v1/admin/links/:id/reject', {
     schema: {
       tags: ['risk'], summary: 'Reject a held bank link: nothing is linked, the customer is told',
-      description: 'Closes the holding alert as rejected and audits who and why (link.reject). Nothing was sent to the bank, so '
-        + 'there is nothing to revoke there. 409 link-not-held when the request is not held.',
+      description: 'Closes the holding alert as rejected and audits who and why (link.reject). Held at the start, nothing was sent '
+        + 'to the bank; held after the bank vouched, its link is revoked there (a bank that does not answer is retried by the '
+        + 'link sweep). 409 link-not-held when the request is not held.',
       security: [{ operatorKey: [] }], headers: IdempotencyHeaders, params: HeldParams, body: ReviewBody,
       response: { 200: ReviewedSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429) },
     },
