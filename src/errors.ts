@@ -90,3 +90,16 @@ export const IdempotencyKeyReused = createError('idempotency-key-reused', 422, '
 export const IdempotencyKeyInProgress = createError('idempotency-key-in-progress', 409, 'A request with this Idempotency-Key is still being processed');
 export const InsufficientFunds = createError('insufficient-funds', 422, 'The wallet balance is too low');
 export const SandboxOnly = createError('sandbox-only', 403, 'This endpoint exists only in sandbox mode');
+
+/**
+ * Runs a check whose koza refusal must keep what the operation wrote before it: a missing or wrong step-up proof
+ * refuses the movement but keeps the risk decision (and counters) that asked for it, so its retry counts with it.
+ */
+export async function keepingWrites(check: Promise<void>): Promise<void> {
+  try {
+    await check;
+  } catch (err) {
+    if (err instanceof KozaError) err.keepWrites = true;
+    throw err;
+  }
+}

@@ -5,7 +5,7 @@
 import type { Db, Queryable } from '../store/db.js';
 import { newId } from '../ids.js';
 import { createTransfer, getBalance, postedCreditBalance } from '../ledger/ledger.js';
-import { createError, KozaError, NotFound } from '../errors.js';
+import { createError, keepingWrites, NotFound } from '../errors.js';
 import type { Yen } from '../money.js';
 import type { Config } from '../config.js';
 import { assertCanMoveMoney, getWallet, type Wallet } from '../wallets/wallets.js';
@@ -147,7 +147,7 @@ export async function reserveCharge(deps: MovementDeps, tx: Queryable, input: Mo
   }
   if (decision.action === 'challenge') {
     // Dynamic linking: the proof names this amount and this link, so an approval cannot be reused for more.
-    await keepingDecision(consumeStepUpProof(tx, { walletId: wallet.id, proof: input.stepUpProof, action: 'charge', amount: input.amount, destination: link.id }));
+    await keepingWrites(consumeStepUpProof(tx, { walletId: wallet.id, proof: input.stepUpProof, action: 'charge', amount: input.amount, destination: link.id }));
   }
 
   const id = newId('chg');
@@ -182,7 +182,7 @@ export async function reserveWithdrawal(deps: MovementDeps, tx: Queryable, input
   // Money to an account never withdrawn to before (a takeover's cash-out) needs the wallet's second factor, bound to
   // this amount and this link; small amounts pass, so a first test withdrawal stays easy.
   if (destinationStepUp && decision.action !== 'deny' && decision.action !== 'challenge') {
-    await keepingDecision(consumeStepUpProof(tx, {
+    await keepingWrites(consumeStepUpProof(tx, {
       walletId: wallet.id, proof: input.stepUpProof, action: 'withdrawal', amount: input.amount, destination: link.id,
     }));
   }
@@ -191,7 +191,7 @@ export async function reserveWithdrawal(deps: MovementDeps, tx: Queryable, input
     throw new ChargeRefused('This withdrawal cannot be made. If you think this is a mistake, contact support.');
   }
   if (decision.action === 'challenge') {
-    await keepingDecision(consumeStepUpProof(tx, { walletId: wallet.id, proof: input.stepUpProof, action: 'withdrawal', amount: input.amount, destination: link.id }));
+    await keepingWrites(consumeStepUpProof(tx, { walletId: wallet.id, proof: input.stepUpProof, action: 'withdrawal', amount: input.amount, destination: link.id }));
   }
   const movement = await insertMovement(tx, {
     id: newId('wdl'), kind: 'withdrawal', wallet, link, amount: input.amount, scope: input.idempotencyScope, key: input.idempotencyKey,
@@ -220,16 +220,6 @@ async function noticeIfHeld(tx: Queryable, m: Movement, wallet: Wallet): Promise
       + 'nothing more is needed from you now. We will e-mail you when it is done.',
   });
   return m;
-}
-
-/** A missing or wrong step-up proof refuses the movement but keeps the risk decision that asked for it. */
-async function keepingDecision(check: Promise<void>): Promise<void> {
-  try {
-    await check;
-  } catch (err) {
-    if (err instanceof KozaError) err.keepWrites = true;
-    throw err;
-  }
 }
 
 /**

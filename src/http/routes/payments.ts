@@ -10,7 +10,7 @@ import { runIdempotent } from '../idempotency.js';
 import { Amount, IdempotencyHeaders, problems, Timestamp } from '../schemas.js';
 import { getPayment, isTrustedDestination, pay, refund, type Payment, type Refund } from '../../payments/payments.js';
 import { getWallet } from '../../wallets/wallets.js';
-import { KozaError, NotFound } from '../../errors.js';
+import { keepingWrites, NotFound } from '../../errors.js';
 import { consumeStepUpProof } from '../../identity/step-up.js';
 import { assertMovementWithinLimits } from '../../wallets/limits.js';
 import type { Yen } from '../../money.js';
@@ -46,16 +46,6 @@ async function paymentReader(ctx: Ctx, request: FastifyRequest): Promise<(paymen
   }
   const session = await requireSession(ctx, request);
   return (payment) => payment.walletId === session.walletId;
-}
-
-/** A step-up refusal keeps the risk decision and counters that asked for it (risk-gate.ts: refused attempts count). */
-async function keepingWrites(check: Promise<void>): Promise<void> {
-  try {
-    await check;
-  } catch (err) {
-    if (err instanceof KozaError) err.keepWrites = true;
-    throw err;
-  }
 }
 
 export function registerPaymentRoutes(app: App, ctx: Ctx): void {
