@@ -1,7 +1,7 @@
 // Owns starting and stopping koza: open storage, migrate, serve the API, shut down cleanly.
 // Must never serve before migrations have been applied.
 import type { Config } from './config.js';
-import { openDb, type Db } from './store/db.js';
+import { openConfiguredDb, openDb, type Db } from './store/db.js';
 import { migrate } from './store/migrate.js';
 import type { App } from './http/context.js';
 import { BANK_SANDBOX_SCHEMA, startBankSandbox, type RunningBankSandbox } from './sandbox/banks/server.js';
@@ -22,10 +22,6 @@ export interface RunningKoza {
   /** One round of the periodic work (reconciliation, the link sweep) now: for a test clock that skips hours. */
   runPeriodicWorkOnce(): Promise<void>;
   close(): Promise<void>;
-}
-
-export function openConfiguredDb(config: Config): Promise<Db> {
-  return openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.dbSchema });
 }
 
 /**

@@ -2,17 +2,12 @@
 // Must never print a stack trace for a user's mistake, nor a secret.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig } from '../config.js';
-import { startKoza, openConfiguredDb } from '../server.js';
 import { migrate } from '../store/migrate.js';
-import { openDb } from '../store/db.js';
-import { BANK_SANDBOX_SCHEMA, startBankSandbox } from '../sandbox/banks/server.js';
+import { openConfiguredDb, openDb } from '../store/db.js';
 import { DEFAULT_BANK_COUNT } from '../sandbox/banks/seed.js';
 import { readOutbox } from '../identity/outbox.js';
 import { createOperator, OPERATOR_ROLES, type OperatorRole } from '../operations/operators.js';
 import { appendAudit, verifyAuditChain } from '../operations/audit.js';
-import { benchCommand } from './bench.js';
-import { riskCommand } from './risk.js';
-import { attackCommand } from './attack.js';
 
 class UsageError extends Error {}
 
@@ -37,6 +32,16 @@ const ENVIRONMENT_HELP = `Environment:
   KOZA_RISK_RULES the risk rule file (default: the shipped rule set)
   LOG_LEVEL       fatal|error|warn|info|debug|trace|silent (default info)`;
 
+/**
+ * Commands whose modules are loaded only when named (or for `koza --help`): loading the whole server, the replay or
+ * the benchmark harness takes seconds, and a mistyped flag or `--help` should answer at once.
+ */
+const LAZY_COMMANDS: Record<string, () => Promise<Command>> = {
+  bench: async () => (await import('./bench.js')).benchCommand,
+  risk: async () => (await import('./risk.js')).riskCommand,
+  attack: async () => (await import('./attack.js')).attackCommand,
+};
+
 const commands: Record<string, Command> = {
   start: {
     summary: 'Start the koza API (embedded database unless DATABASE_URL is set)',
@@ -45,7 +50,9 @@ const commands: Record<string, Command> = {
     async run(values) {
       const env = { ...process.env };
       if (typeof values.port === 'string') env.PORT = values.port;
-      const koza = await startKoza(loadConfig(env));
+      const config = loadConfig(env);
+      const { startKoza } = await import('../server.js');
+      const koza = await startKoza(config);
       process.stderr.write(`koza listening on ${koza.url} (${koza.db.backend})\n`);
       if (koza.bankSandboxUrl) process.stderr.write(`partner banks at ${koza.bankSandboxUrl}\n`);
       await new Promise<void>((resolve) => {
@@ -68,6 +75,7 @@ const commands: Record<string, Command> = {
       if (!Number.isInteger(bankCount) || bankCount < 1 || bankCount > 40) throw new UsageError('--banks must be a whole number from 1 to 40');
       const config = loadConfig();
       if (!config.bankKeySeed) throw new UsageError('set KOZA_BANK_KEY_SEED (the seed koza derives its bank keys from)');
+      const { BANK_SANDBOX_SCHEMA, startBankSandbox } = await import('../sandbox/banks/server.js');
       // Its own schema, and by default its own in-memory database: an embedded koza data directory is one process's.
       const db = await openDb({
         databaseUrl: config.databaseUrl, dataDir: typeof values.data === 'string' ? values.data : 'memory://', schema: BANK_SANDBOX_SCHEMA,
@@ -176,19 +184,23 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
-  bench: benchCommand,
-  risk: riskCommand,
-  attack: attackCommand,
 };
 
-function mainHelp(): string {
-  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+async function commandNamed(name: string): Promise<Command | undefined> {
+  if (Object.hasOwn(commands, name)) return commands[name];
+  return Object.hasOwn(LAZY_COMMANDS, name) ? LAZY_COMMANDS[name]!() : undefined;
+}
+
+async function mainHelp(): Promise<string> {
+  const all: Array<[string, Command]> = [...Object.entries(commands)];
+  for (const name of Object.keys(LAZY_COMMANDS)) all.push([name, (await commandNamed(name))!]);
+  const width = Math.max(...all.map(([c]) => c.length));
   return `koza — a bank-linked wallet that cannot be used to empty other people's bank accounts
 
 Usage: koza <command> [options]
 
 Commands:
-${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`).join('\n')}
+${all.map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`).join('\n')}
 
 Run 'koza <command> --help' for a command's options.
 
@@ -205,10 +217,10 @@ function commandHelp(name: string, c: Command): string {
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(mainHelp());
+    process.stdout.write(await mainHelp());
     return name === undefined ? 2 : 0;
   }
-  const command = commands[name];
+  const command = await commandNamed(name);
   if (!command) throw new UsageError(`unknown command '${name}'; run 'koza --help' for the list`);
   let values: Record<string, string | boolean | undefined>;
   let positionals: string[];

@@ -3,15 +3,14 @@
 // rules in force, nor print a stack trace for a user's mistake (usage: exit 2; a bad rule file: one line, exit 1).
 import type { ParseArgsConfig } from 'node:util';
 import { loadConfig } from '../config.js';
-import { openConfiguredDb } from '../server.js';
 import { migrate } from '../store/migrate.js';
-import type { Db } from '../store/db.js';
+import { openConfiguredDb, type Db } from '../store/db.js';
 import { listAlerts, listDecisions, type DecisionFilter, type RiskAlert, type StoredDecision } from '../risk/decisions.js';
 import { DRY_RUN_MAX_LIMIT, dryRunLimit, dryRunRules, type DryRunOptions, type DryRunSummary } from '../risk/dry-run.js';
 import { DEFAULT_RULE_FILE, loadRuleFile } from '../risk/rule-file.js';
 import { RISK_ACTIONS, RISK_EVENT_KINDS, RuleFileError, type RuleSet } from '../risk/rules.js';
 import type { RiskEventKind } from '../risk/hook.js';
-import { alertJson, decisionJson, dryRunJson, rulesJson } from '../http/routes/risk.js';
+import { alertJson, decisionJson, dryRunJson, rulesJson } from '../risk/json.js';
 
 const OPTIONS = {
   file: { type: 'string' }, json: { type: 'boolean' }, since: { type: 'string' }, until: { type: 'string' },

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import type { Config } from '../config.js';
 
 export interface QueryResult<T> {
   rows: T[];
@@ -85,6 +86,11 @@ export async function openDb(options: OpenOptions): Promise<Db> {
   assertSchemaName(schema);
   if (options.databaseUrl) return openPostgres(options.databaseUrl, schema, options.poolSize ?? 10);
   return openPglite(options.dataDir ?? 'memory://', schema);
+}
+
+/** Opens the database the configuration names: the PostgreSQL server of DATABASE_URL, else the embedded directory. */
+export function openConfiguredDb(config: Pick<Config, 'databaseUrl' | 'dataDir' | 'dbSchema'>): Promise<Db> {
+  return openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.dbSchema });
 }
 
 async function openPglite(dataDir: string, schema: string): Promise<Db> {

@@ -12,6 +12,7 @@ import { getDecision, listAlerts, listDecisions, type DecisionFilter, type RiskA
 import { acknowledgeAlertAs } from '../../risk/acknowledge-alert.js';
 import { DRY_RUN_MAX_LIMIT, dryRunLimit, dryRunRules, type DryRunSummary } from '../../risk/dry-run.js';
 import { DEFAULT_RULE_FILE, parseRuleText } from '../../risk/rule-file.js';
+import { alertJson, decisionJson, dryRunJson, rulesJson } from '../../risk/json.js';
 import { featuresRead, RISK_ACTIONS, RISK_EVENT_KINDS, RuleFileError, type RuleSet } from '../../risk/rules.js';
 import { dirname } from 'node:path';
 
@@ -100,48 +101,6 @@ const DryRunSchema = Type.Object({
     before: Action, after: Action, rules_before: Type.Array(Type.String()), rules_after: Type.Array(Type.String()),
   }, { additionalProperties: false }), { description: 'Up to 20 decisions whose action changed, newest first.' }),
 }, { additionalProperties: false });
-
-export function decisionJson(d: StoredDecision) {
-  return {
-    id: d.id, seq: d.seq, event_kind: d.eventKind, wallet_id: d.walletId, device_key: d.deviceKey, ip: d.ip, bank_code: d.bankCode,
-    account_ref: d.accountRef, action: d.action, score: d.score, enforced: d.enforced, rule_hits: d.ruleHits,
-    shadow_hits: d.shadowHits, features: d.features, created_at: d.createdAt.toISOString(),
-  };
-}
-
-export function alertJson(a: RiskAlert) {
-  return {
-    id: a.id, seq: a.seq, kind: a.kind, status: a.status, created_at: a.createdAt.toISOString(),
-    acknowledged_at: a.acknowledgedAt?.toISOString() ?? null, acknowledged_by: a.acknowledgedBy,
-    resolution: a.resolution, note: a.note, decision: decisionJson(a.decision),
-  };
-}
-
-export function rulesJson(set: RuleSet) {
-  return {
-    engine: 'on' as const, version: set.version, description: set.description ?? null, source: set.source,
-    lists: [...set.lists].map(([name, entries]) => ({ name, entries: entries.size })),
-    rules: set.rules.map((r) => ({
-      id: r.id, description: r.description, events: r.events, when: r.when, features: [...featuresRead(r.when)],
-      action: r.action, score: r.score, mode: r.mode, rationale: r.rationale, ...(r.alert ? { alert: true } : {}),
-    })),
-  };
-}
-
-export function dryRunJson(s: DryRunSummary) {
-  return {
-    replayed: s.replayed, truncated: s.truncated, first: s.first?.toISOString() ?? null, last: s.last?.toISOString() ?? null,
-    before: s.before, after: s.after, changes: s.changes, changed: s.changed,
-    rules: s.rules.map((r) => ({
-      rule: r.rule, mode: r.mode, action: r.action, enforced_hits: r.enforcedHits, shadow_hits: r.shadowHits, recorded_hits: r.recordedHits,
-      not_recorded: r.notRecorded, missing_features: r.missingFeatures,
-    })),
-    samples: s.samples.map((x) => ({
-      id: x.id, event_kind: x.eventKind, wallet_id: x.walletId, created_at: x.createdAt.toISOString(), before: x.before, after: x.after,
-      rules_before: x.rulesBefore, rules_after: x.rulesAfter,
-    })),
-  };
-}
 
 /** The one key a decision query names; anything else is the client's mistake. */
 function decisionFilter(query: { wallet_id?: string; device_key?: string; ip?: string; account_ref?: string; bank_code?: string }): DecisionFilter {
