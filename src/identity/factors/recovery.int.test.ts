@@ -151,7 +151,9 @@ forEachBackend('factor recovery', (db, backend) => {
       403, 'money-out-limited-after-contact-change');
     assert.equal(capped.remaining_yen, 10_000);
     assert.equal(await walletBalance(app(), user.token), 50_000);
-    // Nothing shortens the wait: completing early is refused, from any client.
+    // Nothing shortens the wait: completing early is refused, from any client; a new start does not restart it.
+    expectProblem(await post(app(), '/v1/factors/reset', { login_challenge: await stuckSignIn(user) }), 409, 'factor-reset-open');
+    expectProblem(await post(app(), '/v1/factors/reset', {}, { token: user.token }), 409, 'factor-reset-open');
     await post(app(), '/v1/factors/reset/email-code', { reset_token: token });
     const early = expectProblem(await post(app(), '/v1/factors/reset/complete', { reset_token: token, code: '123456' }), 409, 'factor-reset-waiting');
     assert.match(early.detail, /JST/);
@@ -210,8 +212,9 @@ forEachBackend('factor recovery', (db, backend) => {
       'SELECT status, verification_id, mailbox_confirmed_at FROM factor_resets WHERE id = $1', [started.reset.id])).rows[0]!;
     assert.deepEqual([state.status, state.verification_id, state.mailbox_confirmed_at], ['verifying', null, null]);
     expectProblem(await post(app(), '/v1/factors/reset/complete', { reset_token: started.reset_token, code: '000000' }), 409, 'factor-reset-waiting');
-    // A second reset cannot be opened beside it, and the session cannot enrol an app of its own.
-    expectProblem(await post(app(), '/v1/factors/reset', {}, { token: thief.token }), 409, 'factor-reset-open');
+    // The session cannot enrol an app of its own, nor replace the owner's without the owner's factor.
+    const [ownerApp] = await activeFactors(owner.walletId);
+    expectProblem(await post(app(), '/v1/factors/totp', { replaces: ownerApp!.id }, { token: thief.token }), 403, 'step-up-required');
     expectProblem(await post(app(), '/v1/factors/totp', {}, { token: thief.token }), 409, 'totp-already-enrolled');
     assert.equal((await activeFactors(owner.walletId)).length, 1);
     assert.equal(await liveRecovery(owner.walletId), 10);

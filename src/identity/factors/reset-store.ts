@@ -52,6 +52,11 @@ export async function expireStaleResets(q: Queryable, walletId: string, now: Dat
     [walletId, now]);
 }
 
+/** A newer start replaces a reset still verifying: it lapses as if its day had run out. */
+export async function supersedeReset(q: Queryable, resetId: string): Promise<void> {
+  await q.query(`UPDATE factor_resets SET status = 'expired' WHERE id = $1 AND status = 'verifying'`, [resetId]);
+}
+
 export async function openResetOf(q: Queryable, walletId: string): Promise<FactorReset | null> {
   const res = await q.query<ResetRow>(
     `SELECT * FROM factor_resets WHERE wallet_id = $1 AND status IN ('verifying', 'waiting') FOR UPDATE`, [walletId]);

@@ -14,7 +14,7 @@ import { submitIdentityVerification, type VerifyIdentityDeps, type VerifyIdentit
 import { listActiveFactors, lockWalletFactors, markFactorRemoved, revokeRecoveryBatch } from './store.js';
 import { afterCancel } from './reset-cancel.js';
 import {
-  closeReset, expireStaleResets, insertFactorReset, insertResetHold, openResetOf, resetByTokenHash,
+  closeReset, expireStaleResets, supersedeReset, insertFactorReset, insertResetHold, openResetOf, resetByTokenHash,
   setResetMailboxConfirmed, setResetVerification, startResetWait, verifiedPersonOf, type FactorReset,
 } from './reset-store.js';
 
@@ -69,13 +69,14 @@ export async function startFactorReset(
   }
   await expireStaleResets(q, input.walletId, env.now);
   const open = await openResetOf(q, input.walletId);
-  if (open) {
-    throw new FactorResetOpen(open.status === 'waiting'
-      ? `A factor reset is already waiting until ${jstTime(open.waitsUntil!)}; finish it then, or cancel it with "this was not me".`
-      : `A factor reset was started at ${jstTime(open.createdAt)}; finish it with its code and your identity, or wait until `
-        + `${jstTime(open.verifyingExpiresAt)} to start again.`,
-    { reset_id: open.id, status: open.status, waits_until: open.waitsUntil?.toISOString() ?? null });
+  // A waiting reset is never restarted (that would reset its notices' clock, or shorten nothing but confuse); one still
+  // verifying proved nothing yet, so a new start replaces it: a thief's idle request cannot block the owner for a day.
+  if (open?.status === 'waiting') {
+    throw new FactorResetOpen(`A factor reset is already waiting until ${jstTime(open.waitsUntil!)}; complete it then, or stop it `
+      + 'with "this was not me" (the token sent to your e-mail and phone) or by using any of your factors.',
+    { reset_id: open.id, status: open.status, waits_until: open.waitsUntil!.toISOString() });
   }
+  if (open) await supersedeReset(q, open.id);
   const token = newToken('krt');
   const reset = await insertFactorReset(q, {
     walletId: input.walletId, tokenHash: hashToken(token), personKey: identity.personKey, startedVia: input.via, deviceId: input.deviceId,
