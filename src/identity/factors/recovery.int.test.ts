@@ -195,6 +195,13 @@ forEachBackend('factor recovery', (db, backend) => {
     assert.equal(await holds(), 1);
     assert.equal((await activeFactors(user.walletId)).length, 1);
     expectProblem(await post(app(), '/v1/factors/reset/complete', { reset_token: second.token, code: '123456' }), 409, 'factor-reset-closed');
+
+    // A sign-in from a new device during the wait cannot go around it: it needs a factor, and using one cancels the reset.
+    const third = await resetToWaiting(l);
+    const challenge = await stuckSignIn(user);
+    expectJson(await post(app(), '/v1/sessions/second-factor', { login_challenge: challenge, code: l.totp.approval().code }), 201);
+    assert.equal((await db().query<{ status: string }>('SELECT status FROM factor_resets WHERE id = $1', [third.id])).rows[0]!.status, 'cancelled');
+    assert.ok((await outbox(app(), user.email.toLowerCase())).some((m) => m.subject === 'The reset of your koza second factors was cancelled'));
   });
 
   it('a stolen session cannot use it: no person, no mailbox, no wait shortened; the factors and money stay', async () => {
