@@ -33,6 +33,8 @@ export interface Config {
   contactChangeMoneyOutCap: number;
   /** For this many hours after the change (KOZA_CONTACT_CHANGE_HOLD_HOURS). */
   contactChangeHoldHours: number;
+  /** A factor reset (lost every factor) waits this many hours after the person and mailbox are proven (KOZA_FACTOR_RESET_WAIT_HOURS). */
+  factorResetWaitHours: number;
   /** Payments of this many yen or more need a step-up proof bound to the amount and merchant (PSD2 SCA). */
   stepUpPaymentFrom: number;
   /** Money to a destination the wallet never used (a first payment to a merchant, a first withdrawal to an account) of this many yen or more needs a step-up. */
@@ -315,5 +317,7 @@ export function loadConfig(env: Env = process.env): Config {
     // while the customer who changed phones can still buy lunch.
     contactChangeMoneyOutCap: intVar(env, 'KOZA_CONTACT_CHANGE_MONEY_OUT_CAP', 10_000, 0, 1_000_000_000),
     contactChangeHoldHours: intVar(env, 'KOZA_CONTACT_CHANGE_HOLD_HOURS', 72, 0, 24 * 90),
+    // 72 h: every channel is told and any factor or "this was not me" stops it; long enough for an owner away for a weekend.
+    factorResetWaitHours: intVar(env, 'KOZA_FACTOR_RESET_WAIT_HOURS', 72, 1, 24 * 30),
   };
 }

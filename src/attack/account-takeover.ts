@@ -107,7 +107,9 @@ export class TakeoverRing {
             return;
           }
         }
-        this.refused('sign-in:second factor asked (moves on)');
+        this.refused('sign-in:second factor asked');
+        // "Lost my phone": the recovery path is where a ring stopped by a factor goes next.
+        await this.tryFactorReset(device, { login_challenge: answer.json.login_challenge });
         return;
       }
       if (answer.status === 429 || answer.status === 423) continue; // throttled: another address, another device, try again
@@ -115,6 +117,33 @@ export class TakeoverRing {
       return;
     }
     this.refused('sign-in:throttled three times (moves on)');
+  }
+
+  /**
+   * The lost-every-factor support path (issue 11), tried wherever the owner's factor stops the ring. It needs the owner's
+   * person (documents and a live face) and mailbox; the leaked list holds neither, so the ring sends what it can invent:
+   * a made-up document, its own face, a guessed e-mail code — and asks to finish at once, not after the wait.
+   */
+  private async tryFactorReset(device: SimDevice, start: { login_challenge?: unknown }, token?: string): Promise<void> {
+    const started = await device.post('/v1/factors/reset', start, token);
+    if (started.status !== 201) {
+      this.refused(`factor reset start:${problemCode(started) || started.status}`);
+      return;
+    }
+    const resetToken = String(started.json.reset_token);
+    const steps: Array<[string, Record<string, unknown>]> = [
+      ['identity', { identity: {
+        document_type: 'drivers_licence', document_number: String(Math.floor(this.random() * 1e12)).padStart(12, '0'),
+        name_kanji: '山田 太郎', name_kana: 'ヤマダ タロウ', date_of_birth: '1985-05-05',
+        address: { prefecture: '東京都', city: '新宿区', street: '西新宿1-1-1' }, selfie_token: 'sandbox-selfie-mismatch',
+      } }],
+      ['mailbox', { code: String(Math.floor(this.random() * 1_000_000)).padStart(6, '0') }],
+      ['complete', { code: String(Math.floor(this.random() * 1_000_000)).padStart(6, '0') }],
+    ];
+    for (const [step, body] of steps) {
+      const answer = await device.post(`/v1/factors/reset/${step}`, { reset_token: resetToken, ...body });
+      this.refused(answer.status < 300 ? `factor reset ${step}:passed?!` : `factor reset ${step}:${problemCode(answer) || answer.status}`);
+    }
   }
 
   /** Asks for a step-up with its own factor if it managed to enrol one; null when it has none. */
@@ -166,6 +195,7 @@ export class TakeoverRing {
         this.refused(removed.status === 400 || problemCode(removed) === 'step-up-required'
           ? 'remove owner\'s factor:asks a step-up (it has no factor)' : `remove owner's factor:${problemCode(removed) || removed.status}`);
       }
+      await this.tryFactorReset(wallet.device, {}, wallet.token);
       started = await this.post(wallet, '/v1/factors/totp', {}, { action: 'factor_change' });
     }
     if (started.status !== 201) {

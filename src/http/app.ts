@@ -31,6 +31,7 @@ import { registerMovementRoutes } from './routes/movements.js';
 import { registerIdentityRoutes } from './routes/identity.js';
 import { SandboxIdentityProvider } from '../sandbox/identity-provider.js';
 import { registerFactorRoutes } from './routes/factors.js';
+import { registerFactorResetRoutes } from './routes/factor-reset.js';
 import { registerStepUpRoutes } from './routes/step-up.js';
 import { registerLinkRoutes } from './routes/links.js';
 import { registerRiskRoutes } from './routes/risk.js';
@@ -201,6 +202,7 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   registerMovementRoutes(app, ctx);
   registerIdentityRoutes(app, ctx, verifier);
   registerFactorRoutes(app, ctx);
+  registerFactorResetRoutes(app, ctx, verifier);
   registerStepUpRoutes(app, ctx);
   registerLinkRoutes(app, ctx);
   registerRiskRoutes(app, ctx);

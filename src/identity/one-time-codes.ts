@@ -5,7 +5,7 @@ import { newId } from '../ids.js';
 import { constantTimeEqual, keyedHash, newNumericCode } from './secrets.js';
 import { createError } from '../errors.js';
 
-export type CodePurpose = 'email_verify' | 'phone_verify' | 'login_email' | 'factor_enrollment' | 'email_change';
+export type CodePurpose = 'email_verify' | 'phone_verify' | 'login_email' | 'factor_enrollment' | 'email_change' | 'factor_reset';
 
 /** 5 wrong tries lock a code, as PSD2's RTS (Art. 4(3)(b)) requires; the customer asks for a new one. */
 export const CODE_MAX_FAILURES = 5;
@@ -14,7 +14,7 @@ export const CODE_MAX_FAILURES = 5;
 export const CODE_TTL_MINUTES: Record<CodePurpose, number> = {
   email_verify: 15, phone_verify: 5,
   // A sign-in code lives as long as its login challenge; the others are e-mails the customer asked for just now.
-  login_email: 5, factor_enrollment: 15, email_change: 15,
+  login_email: 5, factor_enrollment: 15, email_change: 15, factor_reset: 15,
 };
 
 export const CodeRejected = createError('verification-failed', 422, 'The verification code is not valid', { keepWrites: true });

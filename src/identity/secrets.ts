@@ -3,7 +3,7 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 
 /** A bearer token: a readable prefix and 256 bits of randomness. Only its hash is stored. */
-export function newToken(prefix: 'kzs' | 'kzm' | 'kzp' | 'kzo' | 'lgc'): string {
+export function newToken(prefix: 'kzs' | 'kzm' | 'kzp' | 'kzo' | 'lgc' | 'krt' | 'krc'): string {
   return `${prefix}_${randomBytes(32).toString('base64url')}`;
 }
 

@@ -6,7 +6,7 @@ import type { Yen } from '../money.js';
 
 export const STEP_UP_ACTIONS = [
   'charge', 'payment', 'withdrawal', 'link', 'factor_enrollment', 'factor_removal', 'recovery_codes',
-  'phone_change', 'email_change',
+  'phone_change', 'email_change', 'factor_replacement',
 ] as const;
 export type StepUpAction = (typeof STEP_UP_ACTIONS)[number];
 
@@ -29,6 +29,8 @@ const RULES: Record<StepUpAction, { amount: Need; destination: Need; describe: (
   recovery_codes: { amount: 'forbidden', destination: 'forbidden', describe: () => 'Replace your recovery codes' },
   phone_change: { amount: 'forbidden', destination: 'forbidden', describe: () => 'Change the phone number of your wallet' },
   email_change: { amount: 'forbidden', destination: 'forbidden', describe: () => 'Change the e-mail address of your wallet' },
+  // Moving the authenticator app to a new phone: bound to the app it retires, so the proof replaces that one only.
+  factor_replacement: { amount: 'forbidden', destination: 'required', describe: (b) => `Replace the authenticator app ${b.destination}` },
 };
 
 function yen(amount: Yen | null): string {

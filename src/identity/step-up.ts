@@ -80,6 +80,9 @@ export async function createStepUpChallenge(
   if (input.binding.action === 'factor_removal' && !factors.some((f) => f.id === input.binding.destination)) {
     throw new NotFound('The factor to remove does not exist or was already removed.');
   }
+  if (input.binding.action === 'factor_replacement' && !factors.some((f) => f.id === input.binding.destination && f.kind === 'totp')) {
+    throw new NotFound('The authenticator app to replace does not exist or was already replaced; GET /v1/factors lists yours.');
+  }
   const id = newId('stp');
   const webauthnChallenge = webauthnChallengeFor(id, input.binding);
   const res = await q.query<ChallengeRow>(
@@ -192,9 +195,16 @@ export async function lockPresentedProof(
  * wallet for exactly this action, amount and destination, is unexpired and unused; then spends it in the
  * caller's transaction, so a rolled-back payment leaves the proof usable and a committed one never twice.
  */
-export async function consumeStepUpProof(q: Queryable, input: {
+export async function consumeStepUpProof(q: Queryable, input: ProofToSpend): Promise<void> {
+  await consumeStepUpProofApprovedWith(q, input);
+}
+
+type ProofToSpend = {
   walletId: string; proof: string | null | undefined; action: StepUpAction; amount: Yen | null; destination: string | null; now?: Date;
-}): Promise<void> {
+};
+
+/** consumeStepUpProof, answering how the proof was approved (a recovery code spent earns a fresh set on a factor move). */
+export async function consumeStepUpProofApprovedWith(q: Queryable, input: ProofToSpend): Promise<{ approvedWith: FactorMethod }> {
   const now = input.now ?? new Date();
   if (input.proof === undefined || input.proof === null || input.proof === '') {
     throw new StepUpRequired('Create a step-up challenge for this action (POST /v1/step-up/challenges), approve it, and send its proof.',
@@ -203,8 +213,9 @@ export async function consumeStepUpProof(q: Queryable, input: {
   const invalid = (reason: 'unknown' | 'used' | 'expired' | 'mismatch', detail: string) => new StepUpProofInvalid(detail, { reason });
   if (!PROOF_PATTERN.test(input.proof)) throw invalid('unknown', 'The step-up proof is not valid.');
   const res = await q.query<{ id: string; wallet_id: string; action: StepUpAction; amount: number | null; destination: string | null;
-    expires_at: Date; used_at: Date | null }>(
-    'SELECT id, wallet_id, action, amount, destination, expires_at, used_at FROM step_up_proofs WHERE token_hash = $1 FOR UPDATE',
+    expires_at: Date; used_at: Date | null; approved_with: FactorMethod }>(
+    `SELECT p.id, p.wallet_id, p.action, p.amount, p.destination, p.expires_at, p.used_at, c.approved_with
+       FROM step_up_proofs p JOIN step_up_challenges c ON c.id = p.challenge_id WHERE p.token_hash = $1 FOR UPDATE OF p`,
     [hashToken(input.proof)]);
   const row = res.rows[0];
   // Another wallet's proof is answered like a made-up one: it tells nobody it exists.
@@ -216,4 +227,5 @@ export async function consumeStepUpProof(q: Queryable, input: {
     throw invalid('mismatch', 'The step-up proof was approved for a different action, amount or destination.');
   }
   await q.query('UPDATE step_up_proofs SET used_at = $2 WHERE id = $1', [row.id, now]);
+  return { approvedWith: row.approved_with };
 }

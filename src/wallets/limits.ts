@@ -133,7 +133,7 @@ export async function assertMoneyOutWithinContactChangeHold(q: Queryable, wallet
   const until = new Date(row.ends_at);
   const remaining = Math.max(0, cap - used);
   throw new MoneyOutLimitedAfterContactChange(
-    `Your phone number or e-mail address changed recently, so until ${jstTime(until)} payments and withdrawals are limited `
+    `Your phone number, e-mail address or second factors changed recently, so until ${jstTime(until)} payments and withdrawals are limited `
     + `to ${formatYen(cap)} in any 24 hours; ${formatYen(remaining)} is left now. Pay or withdraw at most that, or wait `
     + `until ${jstTime(until)}. If you did not make the change, contact koza support at once.`,
     { limit: 'contact_change_money_out', limit_yen: cap, remaining_yen: remaining, until: until.toISOString() });

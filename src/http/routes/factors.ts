@@ -52,12 +52,22 @@ function factorJson(f: Factor) {
 const FactorParams = Type.Object({ id: Type.String({ pattern: '^fac_[A-Za-z0-9_-]{1,64}$' }) });
 const Label = Type.String({ minLength: 1, maxLength: 64, description: 'A name the customer recognises, e.g. "iPhone".' });
 
-const EnrollBody = Type.Object({
+const EnrollFields = {
   label: Type.Optional(Label),
   step_up_proof: Type.Optional(stepUpProofField('Required once the wallet has a factor: a proof for action factor_enrollment.')),
   email_code: Type.Optional(Type.String({
     pattern: '^[0-9]{6}$',
     description: 'The first factor, when asked for (403 email-code-required): the code from POST /v1/factors/email-code.',
+  })),
+};
+const EnrollBody = Type.Object(EnrollFields, { additionalProperties: false });
+const TotpEnrollBody = Type.Object({
+  ...EnrollFields,
+  replaces: Type.Optional(Type.String({
+    pattern: '^fac_[A-Za-z0-9_-]{1,64}$',
+    description: 'Moving the authenticator app to a new phone: the enrolled app this one replaces. Needs step_up_proof for action '
+      + 'factor_replacement with this id as destination (approved with the old app, a passkey or a recovery code). The old app works '
+      + 'until the new one is confirmed, then stops in the same step.',
   })),
 }, { additionalProperties: false });
 
@@ -70,7 +80,9 @@ const RecoveryCodes = Type.Array(Type.String(), {
 
 const Enrolled = Type.Object({
   factor: FactorSchema,
-  recovery_codes: Type.Union([RecoveryCodes, Type.Null()], { description: 'Only with the wallet\'s first factor; null otherwise.' }),
+  recovery_codes: Type.Union([RecoveryCodes, Type.Null()], {
+    description: 'With the wallet\'s first factor, and with an authenticator app replaced on a recovery code\'s approval; null otherwise.',
+  }),
   session: RotatedSession,
 });
 
@@ -164,9 +176,10 @@ export function registerFactorRoutes(app: App, ctx: Ctx): void {
   app.post('/v1/factors/totp', {
     schema: {
       tags: ['factors'], summary: 'Start enrolling an authenticator app (TOTP): returns the secret, an otpauth:// URI and a QR code',
-      description: `Shown once. Confirm within ${TOTP_ENROLLMENT_MINUTES} minutes with a current code. One authenticator app per wallet. `
+      description: `Shown once. Confirm within ${TOTP_ENROLLMENT_MINUTES} minutes with a current code. One authenticator app per wallet: `
+        + 'to move it to a new phone send replaces (409 totp-already-enrolled without it). '
         + FIRST_FACTOR_RULE + 'Once the wallet has a factor, adding one needs a step-up proof for action factor_enrollment.',
-      security: [{ session: [] }], headers: IdempotencyHeaders, body: EnrollBody,
+      security: [{ session: [] }], headers: IdempotencyHeaders, body: TotpEnrollBody,
       response: {
         201: Type.Object({
           factor: FactorSchema, secret: Type.String({ description: 'Base32, for typing into the app.' }),
@@ -178,10 +191,10 @@ export function registerFactorRoutes(app: App, ctx: Ctx): void {
   }, async (request, reply) => {
     const session = await requireSession(ctx, request);
     return runIdempotent(ctx.db, ctx.config.secretKey, request, reply, { scope: session.walletId, sensitive: true }, async (tx) => {
-      await factorChange(request, tx, session.walletId, 'totp_added');
+      await factorChange(request, tx, session.walletId, request.body.replaces ? 'totp_replaced' : 'totp_added');
       const started = await startTotpEnrollment(tx, factorEnv(ctx), {
         walletId: session.walletId, label: request.body.label, stepUpProof: request.body.step_up_proof,
-        sessionId: session.sessionId, emailCode: request.body.email_code,
+        sessionId: session.sessionId, emailCode: request.body.email_code, replaces: request.body.replaces,
       });
       return {
         status: 201,
@@ -196,7 +209,8 @@ export function registerFactorRoutes(app: App, ctx: Ctx): void {
   app.post('/v1/factors/totp/:id/confirm', {
     schema: {
       tags: ['factors'], summary: 'Finish enrolling an authenticator app with a current code; the session is rotated',
-      description: 'With the wallet\'s first factor the response carries recovery codes, shown once.',
+      description: 'With the wallet\'s first factor the response carries recovery codes, shown once. A replacement retires the old app '
+        + 'in the same step and tells the e-mail and the phone; if a recovery code approved it, a fresh set is returned (the old set stops).',
       security: [{ session: [] }], headers: IdempotencyHeaders, params: FactorParams,
       body: Type.Object({ code: Type.String({ pattern: TOTP_CODE_PATTERN, description: '6 digits.' }) }, { additionalProperties: false }),
       response: { 200: Enrolled, ...problems(400, 401, 404, 409, 413, 415, 422, 429) },

@@ -28,7 +28,7 @@ const AddressSchema = Type.Object({
   street: Type.String({ minLength: 1, maxLength: 128, examples: ['本町2丁目3番4号'] }),
 }, { additionalProperties: false });
 
-const SubmissionBody = Type.Object({
+export const SubmissionBody = Type.Object({
   document_type: DocumentTypeSchema,
   document_number: DocumentNumber,
   name_kanji: Type.String({ minLength: 1, maxLength: 64, examples: ['佐藤 翔太'] }),

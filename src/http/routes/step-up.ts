@@ -16,7 +16,8 @@ import {
 } from '../../identity/step-up.js';
 
 const Action = Type.Enum(STEP_UP_ACTIONS, {
-  description: 'charge, payment and withdrawal need amount and destination; link and factor_removal a destination; '
+  description: 'charge, payment and withdrawal need amount and destination; link, factor_removal and factor_replacement (the '
+    + 'authenticator app being moved) a destination; '
     + 'factor_enrollment, recovery_codes, phone_change and email_change neither.',
 });
 const Destination = Type.String({

@@ -7,7 +7,8 @@ import { recordRiskSignal } from '../../risk/signals.js';
 import { sendMessage } from '../outbox.js';
 import { seal } from '../secrets.js';
 import { checkCode, CodeRejected, CODE_TTL_MINUTES, codeSendWindow, issueCode } from '../one-time-codes.js';
-import { consumeStepUpProof } from '../step-up.js';
+import { consumeStepUpProof, consumeStepUpProofApprovedWith } from '../step-up.js';
+import { sandboxSmsSender, type SmsSender } from '../sms.js';
 import { newTotpSecret, qrCodeSvg, totpProvisioningUri } from './totp.js';
 import {
   newCeremonyChallenge, passkeyRegistrationOptions, verifyPasskeyRegistration, PASSKEY_CEREMONY_SECONDS,
@@ -39,6 +40,8 @@ export interface EnrollmentRequest {
   sessionId: string;
   /** The first factor, away from the sign-up: the code e-mailed by sendFirstFactorEmailCode. */
   emailCode: string | undefined;
+  /** A TOTP only: the enrolled authenticator app this one replaces (a new phone); needs a proof for factor_replacement. */
+  replaces?: string | undefined;
 }
 
 /** The sign-up's own mailbox proof stands for this long on the device that made it. */
@@ -118,17 +121,37 @@ export interface TotpEnrollment {
   qrSvg: string;
 }
 
+export const NothingToReplace = createError('nothing-to-replace', 404, 'There is no such authenticator app to replace');
+
+/**
+ * Starts enrolling an authenticator app. A wallet has one: to move it to a new phone, the enrolment names the one it
+ * replaces (`replaces`) and carries a proof for factor_replacement bound to it, approved by the old app, a passkey or
+ * a recovery code (a new phone has no old app). The old one keeps working until the new one is confirmed.
+ */
 export async function startTotpEnrollment(q: Queryable, env: FactorEnv, input: EnrollmentRequest): Promise<TotpEnrollment> {
   const { email } = await lockWalletFactors(q, input.walletId);
-  if ((await listActiveFactors(q, input.walletId, { kind: 'totp' })).length > 0) {
-    throw new TotpAlreadyEnrolled('Remove the enrolled authenticator app first; a wallet has one.');
+  const [current] = await listActiveFactors(q, input.walletId, { kind: 'totp' });
+  let replacement: { replacesFactorId: string; provenWith: Factor['provenWith'] } | null = null;
+  if (current && input.replaces === undefined) {
+    throw new TotpAlreadyEnrolled(`A wallet has one authenticator app. To move it to a new phone, send replaces: "${current.id}" `
+      + 'with a step-up proof for action factor_replacement and that destination, approved with the old app, a passkey or a recovery code.');
   }
-  await requireProofToAdd(q, env, input);
+  if (input.replaces !== undefined) {
+    if (!current || current.id !== input.replaces) {
+      throw new NothingToReplace('That authenticator app is not enrolled (GET /v1/factors lists yours). Without one, enrol without replaces.');
+    }
+    const { approvedWith } = await consumeStepUpProofApprovedWith(q, {
+      walletId: input.walletId, proof: input.stepUpProof, action: 'factor_replacement', amount: null, destination: current.id, now: env.now,
+    });
+    replacement = { replacesFactorId: current.id, provenWith: approvedWith };
+  } else {
+    await requireProofToAdd(q, env, input);
+  }
   const secret = newTotpSecret();
   const factor = await insertPendingFactor(q, {
     walletId: input.walletId, kind: 'totp', label: input.label ?? 'Authenticator app',
     enrollmentExpiresAt: new Date(env.now.getTime() + TOTP_ENROLLMENT_MINUTES * 60_000),
-    totpSecretSealed: seal(env.secretKey, secret),
+    totpSecretSealed: seal(env.secretKey, secret), ...(replacement ?? {}),
   });
   const uri = totpProvisioningUri(secret, email);
   return { factor, secret, uri, qrSvg: await qrCodeSvg(uri) };
@@ -187,17 +210,50 @@ async function activate(q: Queryable, env: FactorEnv, email: string, pending: Fa
 }
 
 export async function confirmTotpEnrollment(
-  q: Queryable, env: FactorEnv, input: { walletId: string; factorId: string; code: string },
+  q: Queryable, env: FactorEnv, input: { walletId: string; factorId: string; code: string; sms?: SmsSender },
 ): Promise<Activated> {
-  const { email } = await lockWalletFactors(q, input.walletId);
+  const { email, phone } = await lockWalletFactors(q, input.walletId);
   const factor = await pendingFactor(q, env, input.walletId, input.factorId, 'totp');
-  if ((await listActiveFactors(q, input.walletId, { kind: 'totp' })).length > 0) {
-    throw new TotpAlreadyEnrolled('Another authenticator app was enrolled meanwhile; a wallet has one.');
+  const [current] = await listActiveFactors(q, input.walletId, { kind: 'totp' });
+  if (current && current.id !== factor.replacesFactorId) {
+    throw new TotpAlreadyEnrolled(factor.replacesFactorId
+      ? 'The authenticator app this was to replace was replaced meanwhile; start again with the one now enrolled.'
+      : 'Another authenticator app was enrolled meanwhile; a wallet has one.');
   }
   if (!(await checkTotpFactor(q, env, factor, input.code))) {
     throw new SecondFactorRejected('The code is not valid. Check the time on your phone and type the current code.');
   }
-  return activate(q, env, email, factor);
+  if (!current) return activate(q, env, email, factor);
+  return replaceTotp(q, env, { email, phone, sms: input.sms ?? sandboxSmsSender }, current, factor);
+}
+
+/**
+ * The new authenticator app takes the old one's place in one transaction: never a moment with none (the wallet's
+ * links need a factor), never two live (the unique index forbids it). Both channels hear of it: a thief who moved
+ * the app is seen by the owner. A recovery code spent to prove it means the paper is in use: a fresh set replaces it.
+ */
+async function replaceTotp(
+  q: Queryable, env: FactorEnv, contact: { email: string; phone: string | null; sms: SmsSender }, old: Factor, pending: Factor,
+): Promise<Activated> {
+  await markFactorRemoved(q, old.id, env.now);
+  const factor = await activateFactor(q, pending.id, env.now);
+  const recoveryCodes = pending.provenWith === 'recovery_code' || await liveRecoveryBatch(q, factor.walletId) === null
+    ? await issueRecoveryCodes(q, env, factor.walletId)
+    : null;
+  await recordRiskSignal(q, { walletId: factor.walletId, kind: 'second_factor_replaced', detail: {
+    factor_id: factor.id, replaced_factor_id: old.id, proven_with: pending.provenWith,
+  } });
+  await sendMessage(q, {
+    channel: 'email', recipient: contact.email, subject: 'Your koza authenticator app was replaced',
+    body: `The authenticator app "${old.label}" no longer works on your wallet; "${factor.label}" replaces it `
+      + `(approved with ${pending.provenWith === 'recovery_code' ? 'a recovery code' : pending.provenWith === 'passkey' ? 'a passkey' : 'the old app'}).`
+      + (recoveryCodes ? ' New recovery codes were shown once; the old ones no longer work.' : '')
+      + ' If this was not you, contact koza support at once.',
+  });
+  if (contact.phone) {
+    await contact.sms.send(q, { to: contact.phone, body: 'koza: your wallet\'s authenticator app was replaced. Not you? Contact koza support now.' });
+  }
+  return { factor, recoveryCodes };
 }
 
 export async function confirmPasskeyEnrollment(

@@ -16,6 +16,7 @@ export interface RemovalContext {
  */
 export function assertFactorRemovable(context: RemovalContext): void {
   if (context.remainingFactors <= 0 && context.linkedBankAccounts > 0) {
-    throw new LastFactorRequired('Your wallet has linked bank accounts, which need a second factor. Enrol another one first, or unlink the accounts.');
+    throw new LastFactorRequired('Your wallet has linked bank accounts, which need a second factor. To move your '
+      + 'authenticator app to a new phone, replace it instead (POST /v1/factors/totp with replaces); or add a passkey first, or unlink the accounts.');
   }
 }

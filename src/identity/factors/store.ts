@@ -21,12 +21,17 @@ export interface Factor {
   createdAt: Date;
   activatedAt: Date | null;
   lastUsedAt: Date | null;
+  /** A replacement enrolment: the authenticator app its confirmation retires. */
+  replacesFactorId: string | null;
+  /** How the step-up that allowed a replacement was approved. */
+  provenWith: 'totp' | 'passkey' | 'recovery_code' | null;
 }
 
 interface FactorRow {
   id: string; wallet_id: string; kind: FactorKind; label: string; status: FactorStatus; enrollment_expires_at: Date;
   totp_secret_sealed: string | null; totp_last_step: number | null; consecutive_failures: number;
   locked_until: Date | null; lockouts: number; created_at: Date; activated_at: Date | null; last_used_at: Date | null;
+  replaces_factor_id: string | null; proven_with: Factor['provenWith'];
 }
 
 const date = (d: Date | null): Date | null => (d === null ? null : new Date(d));
@@ -36,18 +41,20 @@ function toFactor(r: FactorRow): Factor {
     id: r.id, walletId: r.wallet_id, kind: r.kind, label: r.label, status: r.status,
     enrollmentExpiresAt: new Date(r.enrollment_expires_at), totpSecretSealed: r.totp_secret_sealed,
     totpLastStep: r.totp_last_step, createdAt: new Date(r.created_at), activatedAt: date(r.activated_at),
-    lastUsedAt: date(r.last_used_at),
+    lastUsedAt: date(r.last_used_at), replacesFactorId: r.replaces_factor_id ?? null, provenWith: r.proven_with ?? null,
     lockout: { consecutiveFailures: r.consecutive_failures, lockedUntil: date(r.locked_until), lockouts: r.lockouts },
   };
 }
 
 export async function insertPendingFactor(q: Queryable, input: {
   walletId: string; kind: FactorKind; label: string; enrollmentExpiresAt: Date; totpSecretSealed?: string;
+  replacesFactorId?: string; provenWith?: Factor['provenWith'];
 }): Promise<Factor> {
   const res = await q.query<FactorRow>(
-    `INSERT INTO second_factors (id, wallet_id, kind, label, enrollment_expires_at, totp_secret_sealed)
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
-    [newId('fac'), input.walletId, input.kind, input.label, input.enrollmentExpiresAt, input.totpSecretSealed ?? null]);
+    `INSERT INTO second_factors (id, wallet_id, kind, label, enrollment_expires_at, totp_secret_sealed, replaces_factor_id, proven_with)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
+    [newId('fac'), input.walletId, input.kind, input.label, input.enrollmentExpiresAt, input.totpSecretSealed ?? null,
+      input.replacesFactorId ?? null, input.provenWith ?? null]);
   return toFactor(res.rows[0]!);
 }
 
@@ -208,10 +215,12 @@ export async function saveBatchLockout(q: Queryable, batchId: string, state: Loc
  * Serialises factor changes of one wallet (two enrolments racing for the one TOTP slot, a removal racing an
  * approval). NO KEY UPDATE: rows that merely reference the wallet (sessions, payments) are not held up.
  */
-export async function lockWalletFactors(q: Queryable, walletId: string): Promise<{ email: string }> {
-  const res = await q.query<{ email_normalized: string }>('SELECT email_normalized FROM wallets WHERE id = $1 FOR NO KEY UPDATE', [walletId]);
+export async function lockWalletFactors(q: Queryable, walletId: string): Promise<{ email: string; phone: string | null }> {
+  const res = await q.query<{ email_normalized: string; phone: string | null; phone_verified_at: Date | null }>(
+    'SELECT email_normalized, phone, phone_verified_at FROM wallets WHERE id = $1 FOR NO KEY UPDATE', [walletId]);
   if (!res.rows[0]) throw new Error(`wallet ${walletId} does not exist`);
-  return { email: res.rows[0].email_normalized };
+  const row = res.rows[0];
+  return { email: row.email_normalized, phone: row.phone_verified_at ? row.phone : null };
 }
 
 /**

@@ -9,6 +9,7 @@ import { afterFailure, afterSuccess, isLocked, type LockoutState } from './locko
 import { checkTotpCode } from './totp.js';
 import { verifyPasskeyAssertion, type RelyingParty } from './passkeys.js';
 import { hashRecoveryCode, normalizeRecoveryCode } from './recovery-codes.js';
+import { cancelResetOnFactorUse } from './reset-cancel.js';
 import {
   findActivePasskey, listActiveFactors, liveRecoveryBatch, recordFactorUse, saveBatchLockout, saveLockout,
   spendRecoveryCode, updateSignCount, type Factor,
@@ -77,6 +78,15 @@ export async function checkTotpFactor(q: Queryable, env: VerifyEnv, factor: Fact
  * passkey must have signed (for step-up, derived from what is being approved).
  */
 export async function verifyPresentation(
+  q: Queryable, env: VerifyEnv, input: { walletId: string; presentation: Presentation; expectedWebauthnChallenge: string },
+): Promise<Verdict> {
+  const verdict = await checkPresentation(q, env, input);
+  // Whoever holds a factor needs no factor reset: its use stops one in progress (a thief's, or one no longer needed).
+  if (verdict.ok) await cancelResetOnFactorUse(q, input.walletId, env.now);
+  return verdict;
+}
+
+async function checkPresentation(
   q: Queryable, env: VerifyEnv, input: { walletId: string; presentation: Presentation; expectedWebauthnChallenge: string },
 ): Promise<Verdict> {
   const { walletId, presentation } = input;
