@@ -283,7 +283,7 @@ export const NEXT_STEPS: Record<string, CatalogueEntry> = {
     ja: (p) => {
       const ms = methodsOf(p).map((m) => METHOD_JA[m]);
       return ['この操作にはご本人による確認が必要です。', ms.length > 0
-        ? `${ms.join('、')}のいずれかで承認すると、続けて操作できます。`
+        ? `${ms.length > 1 ? `${ms.join('、')}のいずれか` : ms[0]}で承認すると、続けて操作できます。`
         : 'パスキーまたは認証アプリを登録してから承認してください。'];
     },
     en: (p) => {
@@ -293,6 +293,8 @@ export const NEXT_STEPS: Record<string, CatalogueEntry> = {
         : 'Enrol a passkey or an authenticator app, then approve it.'];
     },
   },
+  'step-up-code-rate-limited': retry('customer', '承認コードを短時間に何度も送信しています。最後に届いたメールのコードをお使いください。',
+    'Several approval codes were sent a moment ago; use the newest one in your e-mail.'),
   'step-up-proof-invalid': generic('customer',
     ['承認の有効期限が切れたか、別の操作のための承認です。', '操作をもう一度行い、新しく承認してください。'],
     ['The approval does not cover this action (used, expired or for another one).', 'Start the action again and approve it anew.']),
