@@ -74,6 +74,19 @@ function methodsOf(p: Problem): string[] {
   return Array.isArray(p.methods) ? p.methods.filter((m): m is string => typeof m === 'string' && m in METHOD_EN) : [];
 }
 
+/** The next step of a challenge: the ways this wallet can meet it (a step-up refusal, a sign-in's 202). */
+export function approveWith(methods: readonly string[]): NextStep {
+  const ja = methods.filter((m) => m in METHOD_JA).map((m) => METHOD_JA[m]!);
+  const en = methods.filter((m) => m in METHOD_EN).map((m) => METHOD_EN[m]!);
+  if (ja.length === 0) {
+    return { ja: 'パスキーまたは認証アプリを登録してから承認してください。', en: 'Enrol a passkey or an authenticator app, then approve it.' };
+  }
+  return {
+    ja: `${ja.length > 1 ? `${ja.join('、')}のいずれか` : ja[0]}で承認すると、続けて操作できます。`,
+    en: `Approve it with ${en.join(' or ')}, then the action goes ahead.`,
+  };
+}
+
 const SUPPORT_JA = 'お困りの場合はkozaサポートまでご連絡ください。';
 const SUPPORT_EN = 'If you need help, contact koza support.';
 
@@ -265,9 +278,9 @@ export const NEXT_STEPS: Record<string, CatalogueEntry> = {
   'second-factor-rejected': {
     audience: 'customer',
     ja: (p) => ['認証できませんでした。', typeof p.attempts_left === 'number' && p.attempts_left <= 0
-      ? '最初からやり直してください。' : 'もう一度入力してください。別の認証方法（パスキー、リカバリーコードなど）も使えます。'],
+      ? '最初からやり直してください。' : 'お確かめのうえ、もう一度入力してください。ほかに登録している認証方法があれば、それでも承認できます。'],
     en: (p) => ['The second factor was not accepted.', typeof p.attempts_left === 'number' && p.attempts_left <= 0
-      ? 'Start again.' : 'Try again, or use another of your factors (a passkey, a recovery code).'],
+      ? 'Start again.' : 'Check it and try again, or use another way you have set up (a passkey, a recovery code).'],
   },
   'second-factor-not-enrolled': generic('customer',
     ['この認証方法は登録されていません。', '登録済みの認証方法をお使いください。'],
@@ -280,18 +293,8 @@ export const NEXT_STEPS: Record<string, CatalogueEntry> = {
     ['This approval can no longer be used.', 'Start the action again and approve the new request.']),
   'step-up-required': {
     audience: 'customer',
-    ja: (p) => {
-      const ms = methodsOf(p).map((m) => METHOD_JA[m]);
-      return ['この操作にはご本人による確認が必要です。', ms.length > 0
-        ? `${ms.length > 1 ? `${ms.join('、')}のいずれか` : ms[0]}で承認すると、続けて操作できます。`
-        : 'パスキーまたは認証アプリを登録してから承認してください。'];
-    },
-    en: (p) => {
-      const ms = methodsOf(p).map((m) => METHOD_EN[m]);
-      return ['This action needs your approval.', ms.length > 0
-        ? `Approve it with ${ms.join(' or ')}, then the action goes ahead.`
-        : 'Enrol a passkey or an authenticator app, then approve it.'];
-    },
+    ja: (p) => ['この操作にはご本人による確認が必要です。', approveWith(methodsOf(p)).ja],
+    en: (p) => ['This action needs your approval.', approveWith(methodsOf(p)).en],
   },
   'step-up-code-rate-limited': retry('customer', '承認コードを短時間に何度も送信しています。最後に届いたメールのコードをお使いください。',
     'Several approval codes were sent a moment ago; use the newest one in your e-mail.'),
@@ -419,9 +422,11 @@ export const NEXT_STEPS: Record<string, CatalogueEntry> = {
   'business-check-failed': generic('merchant',
     ['事業者情報を確認できませんでした。', '法人番号や登録内容をお確かめのうえ、もう一度お申し込みください。'],
     ['The business could not be verified.', 'Check the corporate number and the registered details, then apply again.']),
-  'refund-exceeds-payment': generic('merchant',
-    ['返金額が、返金可能な支払額を超えています。', '返金可能な残額以内で返金してください。'],
-    ['The refund is larger than what remains of the payment.', 'Refund at most what remains of it.']),
+  'refund-exceeds-payment': {
+    audience: 'merchant',
+    ja: (p) => ['返金額が、返金可能な支払額を超えています。', `${yenOf(p, 'refundable') ?? '返金可能な残額'}以内で返金してください。`],
+    en: (p) => ['The refund is larger than what remains of the payment.', `Refund at most ${yenOf(p, 'refundable') ?? 'what remains of it'}.`],
+  },
   'merchant-funds-too-low': {
     audience: 'merchant',
     ja: (p) => {
