@@ -93,9 +93,10 @@ forEachBackend('payments with step-up', (db) => {
       en: 'Approve it with a code we e-mail to you, then the action goes ahead.',
     });
 
-    const created = expectJson<{ challenge: { id: string; description: string }; methods: string[] }>(await post(app, '/v1/step-up/challenges',
-      { action: 'payment', amount: 150_000, destination: shop.merchantId }, { token: user.token }), 201);
+    const created = expectJson<{ challenge: { id: string; description: string }; methods: string[]; next_step: { en: string } }>(
+      await post(app, '/v1/step-up/challenges', { action: 'payment', amount: 150_000, destination: shop.merchantId }, { token: user.token }), 201);
     assert.deepEqual(created.methods, ['email_code']);
+    assert.equal(created.next_step.en, 'Approve it with a code we e-mail to you, then the action goes ahead.');
     const mail = (await outbox(app, user.email)).find((m) => m.subject === 'Your koza approval code');
     assert.ok(mail, 'no approval code was e-mailed');
     assert.ok(mail.body.includes(`Pay ¥150,000 to ${shop.merchantId}`), 'the e-mail says what the code approves');

@@ -4,7 +4,8 @@ import { Type } from 'typebox';
 import type { App, Ctx } from '../context.js';
 import { requireSession } from '../context.js';
 import { runIdempotent } from '../idempotency.js';
-import { Amount, IdempotencyHeaders, problems, Timestamp } from '../schemas.js';
+import { Amount, Bilingual, IdempotencyHeaders, problems, Timestamp } from '../schemas.js';
+import { approveWith } from '../next-steps.js';
 import { AuthenticationCredential, factorEnv, WebAuthnOptions } from './factors.js';
 import type { Yen } from '../../money.js';
 import { TOTP_CODE_PATTERN } from '../../identity/factors/totp.js';
@@ -69,6 +70,7 @@ export function registerStepUpRoutes(app: App, ctx: Ctx): void {
         201: Type.Object({
           challenge: ChallengeSchema, methods: Type.Array(Method, { description: 'The factors that can approve it.' }),
           webauthn: Type.Union([WebAuthnOptions, Type.Null()]),
+          next_step: Type.Object(Bilingual.properties, { description: 'The methods in words, in Japanese and English, for the screen.' }),
         }),
         ...problems(400, 401, 404, 409, 413, 415, 422, 429),
       },
@@ -81,7 +83,13 @@ export function registerStepUpRoutes(app: App, ctx: Ctx): void {
         action: request.body.action as StepUpAction, amount: request.body.amount as Yen | undefined, destination: request.body.destination,
       });
       const created = await createStepUpChallenge(tx, env, { walletId: session.walletId, binding });
-      return { status: 201, body: { challenge: challengeJson(created.challenge, env.now), methods: created.methods, webauthn: created.webauthn } };
+      return {
+        status: 201,
+        body: {
+          challenge: challengeJson(created.challenge, env.now), methods: created.methods, webauthn: created.webauthn,
+          next_step: approveWith(created.methods),
+        },
+      };
     });
   });
 
