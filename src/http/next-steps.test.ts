@@ -69,6 +69,15 @@ describe('the next-step catalogue', () => {
     });
   });
 
+  it('never says "at most ¥0": with nothing left, only when the limit is back', () => {
+    const spent = problemFromKozaError(new LimitExceeded('Nothing left today.', {
+      limit: 'payment_daily', limit_yen: 500_000, remaining_yen: 0, resets_at: '2026-12-06T15:00:00.000Z',
+    }), '/v1/payments');
+    assert.deepEqual(spent.next_step, {
+      ja: '12月7日 00:00 (JST)以降は上限が回復します。', en: 'The limit is back after 2026-12-07 00:00 JST.',
+    });
+  });
+
   it('tells a throttled person the JST time the limit lifts, in both languages', () => {
     const now = new Date('2026-12-06T05:04:10Z');
     const p = toProblem(new KozaError('rate-limited', 429, 'Too many requests', 'Slow down.', retryIn(30)), '/v1/phone', now);

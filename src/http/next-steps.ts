@@ -52,6 +52,11 @@ function yenOf(p: Problem, member: string): string | null {
   return typeof v === 'number' && Number.isSafeInteger(v) ? formatYen(v) : null;
 }
 
+/** What is left, when something is: "use at most ¥0" is no next step. */
+function leftOf(p: Problem): string | null {
+  return typeof p.remaining_yen === 'number' && p.remaining_yen > 0 ? yenOf(p, 'remaining_yen') : null;
+}
+
 /** "after <time>" for a 429 (retry_at) or a lock with an end; "a little later" when the problem names none. */
 const retryJa = (p: Problem) => {
   const at = dateOf(p, 'retry_at', 'locked_until');
@@ -380,7 +385,7 @@ export const NEXT_STEPS: Record<string, CatalogueEntry> = {
   'limit-exceeded': {
     audience: 'customer',
     ja: (p) => {
-      const left = yenOf(p, 'remaining_yen');
+      const left = leftOf(p);
       const when = dateOf(p, 'resets_at', 'grows_at');
       if (p.next_action === 'confirm_link_at_bank') {
         return ['この口座は銀行での確認がまだのため、チャージできる金額に上限があります。', '銀行のページで口座登録を確認すると、上限が広がります。'];
@@ -390,7 +395,7 @@ export const NEXT_STEPS: Record<string, CatalogueEntry> = {
         + `${when ? `${jaJstTime(when)}以降は上限が回復します。` : ''}` || '金額を減らしてもう一度お試しください。'];
     },
     en: (p) => {
-      const left = yenOf(p, 'remaining_yen');
+      const left = leftOf(p);
       const when = dateOf(p, 'resets_at', 'grows_at');
       if (p.next_action === 'confirm_link_at_bank') {
         return ['This bank account is not confirmed at the bank yet, so charges from it are capped.', 'Confirm the link at your bank\'s page to raise the cap.'];
@@ -404,14 +409,14 @@ export const NEXT_STEPS: Record<string, CatalogueEntry> = {
     audience: 'customer',
     ja: (p) => {
       const until = dateOf(p, 'until');
-      const left = yenOf(p, 'remaining_yen');
+      const left = leftOf(p);
       return ['電話番号またはメールアドレスの変更直後のため、支払いと出金の金額を制限しています。',
         `${left ? `現在は${left}までご利用いただけます。` : ''}${until ? `${jaJstTime(until)}以降は通常どおりご利用いただけます。` : ''}`
         + 'ご自身で変更していない場合は、すぐにkozaサポートにご連絡ください。'];
     },
     en: (p) => {
       const until = dateOf(p, 'until');
-      const left = yenOf(p, 'remaining_yen');
+      const left = leftOf(p);
       return ['Payments and withdrawals are limited just after a phone or e-mail change.',
         `${left ? `Up to ${left} is available now. ` : ''}${until ? `The limit ends at ${enJstTime(until)}. ` : ''}`
         + 'If you did not make the change, contact koza support at once.'];
