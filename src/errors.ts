@@ -41,6 +41,20 @@ export interface KozaErrorClass<E extends ProblemExtensions> {
   readonly status: number;
 }
 
+/** What createError knows of each code: the next-step catalogue (src/http/next-steps.ts) must cover every one. */
+export interface RegisteredProblem {
+  code: string;
+  status: number;
+  title: string;
+}
+
+const REGISTERED = new Map<string, RegisteredProblem>();
+
+/** Every code a createError made so far (the modules that define them must have been imported). */
+export function registeredProblems(): RegisteredProblem[] {
+  return [...REGISTERED.values()];
+}
+
 /** Makes an error class with a stable code (the problem type), an HTTP status and a title (Directus createError). */
 export function createError<E extends ProblemExtensions = ProblemExtensions>(
   code: string,
@@ -48,6 +62,8 @@ export function createError<E extends ProblemExtensions = ProblemExtensions>(
   title: string,
   options: { keepWrites?: boolean; retryable?: boolean } = {},
 ): KozaErrorClass<E> {
+  // One code, one meaning: a second definition (the same code in two modules) shares the first's entry.
+  if (!REGISTERED.has(code)) REGISTERED.set(code, { code, status, title });
   const cls = class extends KozaError {
     static readonly code = code;
     static readonly status = status;

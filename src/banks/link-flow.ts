@@ -153,7 +153,8 @@ export async function prepareLinkStart(q: Queryable, env: LinkEnv, requester: Re
   if (wallet.status !== 'active') throw new WalletFrozen('This wallet cannot link bank accounts. Contact support.');
   assertLevel(wallet.assuranceLevel, policy.minLevel);
   if (policy.secondFactor && (await listActiveFactors(q, wallet.id)).length === 0) {
-    throw new SecondFactorRequired('Enrol an authenticator app or a passkey before linking a bank account.');
+    throw new SecondFactorRequired('Enrol an authenticator app or a passkey before linking a bank account (the first one is confirmed '
+      + 'with a code from your e-mail).', { methods: [] });
   }
   const stepUp = () => consumeStepUpProof(q, {
     walletId: wallet.id, proof: input.stepUpProof, action: 'link', amount: null, destination: input.bank.code,

@@ -75,7 +75,7 @@ forEachBackend('graduated trust and the holder\'s channel', (db, backend) => {
     expectOk(await charge(l, 15_000), 201);
     const stuck = expectProblemOver(await charge(l, 5_000), 422, 'limit-exceeded');
     assert.equal(stuck.limit, 'unconfirmed_link');
-    assert.equal(stuck.next_step, 'confirm_link_at_bank');
+    assert.equal(stuck.next_action, 'confirm_link_at_bank');
     assert.match(stuck.detail, /confirm the link in the e-mail your bank sent, or sign in to your bank/);
     assert.equal(await takenByKoza(l), 30_000);
 

@@ -8,6 +8,7 @@ import { appendAudit } from '../operations/audit.js';
 import { resolveDecisionAlert } from '../risk/decisions.js';
 import type { Operator } from '../operations/operators.js';
 import { sendMessage } from '../identity/outbox.js';
+import { formatYen } from '../identity/contact-change.js';
 import {
   callBank, getMovement, outcomeOf, REVIEW_REJECTED, settleMovement, type Movement, type MovementDeps,
 } from './movements.js';
@@ -91,7 +92,7 @@ export async function rejectHeld(tx: Queryable, config: Config, input: ReviewInp
   const wallet = await tx.query<{ email: string }>('SELECT email FROM wallets WHERE id = $1', [m.walletId]);
   await sendMessage(tx, {
     channel: 'email', recipient: wallet.rows[0]!.email.toLowerCase(), subject: `koza: your ${m.kind} was not made`,
-    body: `Your ${m.kind} of ¥${m.amount} (reference ${m.id}) was not made after our check; nothing was moved. `
+    body: `Your ${m.kind} of ${formatYen(m.amount)} (reference ${m.id}) was not made after our check; nothing was moved. `
       + 'If you think this is a mistake, contact koza support.',
   });
   const rejected = await getMovement(tx, m.id);

@@ -237,7 +237,7 @@ async function assertWithinTrust(q: Queryable, config: Config, walletId: string,
       limit_yen: limit.totalYen !== null && limit.stage === 'unconfirmed' ? limit.totalYen : (limit.per24hYen ?? 0),
       remaining_yen: verdict.remainingYen ?? 0,
       ...(verdict.growsAt ? { grows_at: verdict.growsAt.toISOString() } : {}),
-      ...(limit.stage === 'unconfirmed' ? { next_step: 'confirm_link_at_bank' } : {}),
+      ...(limit.stage === 'unconfirmed' ? { next_action: 'confirm_link_at_bank' } : {}),
     } as { limit: string; limit_yen: number; remaining_yen: number });
   }
   return facts;

@@ -135,7 +135,9 @@ forEachBackend('logs of a failure', (getDb) => {
       const password = `pw-${randomUUID()}`;
       const res = await post(app, '/v1/signup', { email, password });
       const problem = expectProblem(res, 500, 'internal');
-      assert.deepEqual(Object.keys(problem).sort(), ['instance', 'status', 'title', 'type']);
+      // Nothing about the failure, only the catalogue's fixed words for a person (src/http/next-steps.ts).
+      assert.deepEqual(Object.keys(problem).sort(), ['instance', 'message', 'next_step', 'status', 'title', 'type']);
+      assert.equal(problem.next_step.en, 'Try again in a little while. If you need help, contact koza support.');
       const errorLine = logs.text.split('\n').find((l) => l.includes('"level":50'));
       assert.ok(errorLine, 'the failure was not logged');
       assert.match(errorLine, /dev_outbox_gone/, 'the log does not say what failed');

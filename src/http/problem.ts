@@ -2,6 +2,7 @@
 // Must never put a stack trace, a SQL text or a secret into a body; unknown errors become a bare 500.
 import { KozaError } from '../errors.js';
 import { withRetryAfter } from './retry-after.js';
+import { withNextStep } from './next-steps.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
@@ -18,15 +19,16 @@ export function problemType(code: string): string {
   return `urn:koza:problem:${code}`;
 }
 
+/** The problem a koza error becomes, with `message` and `next_step` in Japanese and English (next-steps.ts). */
 export function problemFromKozaError(err: KozaError, instance: string): Problem {
-  return {
+  return withNextStep({
     ...err.extensions,
     type: problemType(err.code),
     title: err.title,
     status: err.status,
     detail: err.detail,
     instance,
-  };
+  });
 }
 
 interface FastifyLikeError {
@@ -37,9 +39,12 @@ interface FastifyLikeError {
   validationContext?: string;
 }
 
-/** Turns any error into a problem and the status to send; every 429 says when to come back (retry-after.ts). */
+/**
+ * Turns any error into a problem and the status to send; every 429 says when to come back (retry-after.ts), and every
+ * problem what to do next in Japanese and English, worded after the 429's time is known (next-steps.ts).
+ */
 export function toProblem(err: unknown, instance: string, now: Date = new Date()): Problem {
-  return withRetryAfter(problemOf(err, instance), now);
+  return withNextStep(withRetryAfter(problemOf(err, instance), now));
 }
 
 function problemOf(err: unknown, instance: string): Problem {

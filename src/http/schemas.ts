@@ -14,13 +14,27 @@ export const IdempotencyHeaders = Type.Object({
   }),
 }, { additionalProperties: true });
 
+/** Japanese and English, for the customer's screen (src/http/next-steps.ts). */
+export const Bilingual = Type.Object({
+  ja: Type.String({ examples: ['12月7日 00:00 (JST)以降は上限が回復します。'] }),
+  en: Type.String({ examples: ['The limit is back after 2026-12-07 00:00 JST.'] }),
+});
+
+const NextStepMembers = {
+  message: Type.Optional(Type.Object(Bilingual.properties, { description: 'What happened, in a sentence a customer reads.' })),
+  next_step: Type.Optional(Type.Object(Bilingual.properties, {
+    description: 'What to do next, and when: times in JST, amounts in yen (¥500,000). Every koza problem carries it.',
+  })),
+};
+
 export const Problem = Type.Object({
   type: Type.String(),
   title: Type.String(),
   status: Type.Integer(),
   detail: Type.Optional(Type.String()),
   instance: Type.Optional(Type.String()),
-}, { additionalProperties: true, description: 'RFC 9457 problem details (application/problem+json).' });
+  ...NextStepMembers,
+}, { additionalProperties: true, description: 'RFC 9457 problem details (application/problem+json), with message and next_step in Japanese and English.' });
 
 /** A 429: every one says when to come back (src/http/retry-after.ts), also in the Retry-After header. */
 export const ThrottledProblem = Type.Object({
@@ -33,6 +47,7 @@ export const ThrottledProblem = Type.Object({
   retry_after_seconds: Type.Integer({ minimum: 1, description: 'The same as retry_after_s (its older name).' }),
   retry_at: Type.String({ format: 'date-time', description: 'The instant, UTC.' }),
   retry_at_jst: Type.String({ examples: ['2026-12-06 14:05 JST'], description: 'The same instant in Japan time, rounded up to the minute.' }),
+  ...NextStepMembers,
 }, { additionalProperties: true, description: 'RFC 9457 problem details for a throttled request.' });
 
 export function problems(...statuses: number[]): Record<number, TSchema> {

@@ -111,7 +111,12 @@ forEachBackend('identity assurance', (db) => {
       // Send limits would stop a fourth code in 15 minutes; age the codes so the test can go on.
       await db().query(`UPDATE one_time_codes SET created_at = created_at - interval '20 minutes' WHERE wallet_id = $1`, [user.walletId]);
     }
-    expectProblem(await post(app, '/v1/phone', { phone }, { token: user.token }), 423, 'phone-factor-locked');
+    const locked = expectProblem(await post(app, '/v1/phone', { phone }, { token: user.token }), 423, 'phone-factor-locked');
+    // The lock says when it ends, in JST, in both languages (never "for now").
+    const until = await db().query<{ until: Date }>('SELECT phone_factor_locked_until AS until FROM wallets WHERE id = $1', [user.walletId]);
+    assert.equal(locked.locked_until, new Date(until.rows[0]!.until).toISOString());
+    assert.match(locked.detail, /locked until \d{4}-\d{2}-\d{2} \d{2}:\d{2} JST/);
+    assert.match(locked.next_step.ja, /^\d{1,2}月\d{1,2}日 \d{2}:\d{2} \(JST\)以降にもう一度お試しください。/);
     const signals = await db().query<{ kind: string }>('SELECT kind FROM risk_signals WHERE wallet_id = $1 ORDER BY id', [user.walletId]);
     assert.deepEqual(signals.rows.map((r) => r.kind), ['otp_code_locked', 'otp_code_locked', 'otp_code_locked', 'phone_factor_locked']);
     const me = expectJson<{ wallet: { assurance_level: string } }>(await get(app, '/v1/wallet', user.token), 200);

@@ -53,6 +53,11 @@ forEachBackend('authentication at the right moments', (db) => {
     assert.equal(challenged.status, 'second_factor_required');
     assert.match(challenged.login_challenge, /^lgc_[A-Za-z0-9_-]{43}$/);
     assert.deepEqual(challenged.methods, ['totp', 'recovery_code']);
+    // The answer says, in both languages, how the owner gets through with what they have.
+    assert.deepEqual((challenged as unknown as { next_step: unknown }).next_step, {
+      ja: '認証アプリのコード、リカバリーコードのいずれかで承認すると、続けて操作できます。',
+      en: 'Approve it with a code from your authenticator app or a recovery code, then the action goes ahead.',
+    });
     const expiresIn = Date.parse(challenged.expires_at) - Date.now();
     assert.ok(expiresIn > 4 * 60_000 && expiresIn <= 5 * 60_000, `expires in ${expiresIn} ms`);
     assert.equal(await sessionsOf(user.walletId), before, 'no session yet');
@@ -151,6 +156,7 @@ forEachBackend('authentication at the right moments', (db) => {
     const res = await signIn(app, customer.email, DEFAULT_PASSWORD, ownPhone, `${net}.77`);
     const challenged = expectJson<Challenge202>(res, 202);
     assert.deepEqual(challenged.methods, ['email_code']);
+    assert.deepEqual((challenged as unknown as { next_step: { ja: string } }).next_step.ja, 'メールで届くコードで承認すると、続けて操作できます。');
     const mail = (await outbox(app, customer.email)).find((m) => m.subject === 'Your koza sign-in code')!;
     const code = /enter (\d{6})/.exec(mail.body)![1]!;
     expectProblem(await post(app, '/v1/sessions/second-factor', { login_challenge: challenged.login_challenge, code: code === '000000' ? '111111' : '000000' }), 422, 'second-factor-rejected');

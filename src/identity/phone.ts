@@ -8,7 +8,7 @@ import { checkCode, codeSendWindow, countRecentLockouts, issueCode, CODE_TTL_MIN
 import { raiseAssuranceLevel } from './assurance.js';
 import { recordRiskSignal } from '../risk/signals.js';
 import type { SmsSender } from './sms.js';
-import { afterContactChange, assertContactChangeAuthorized, type ContactChangeHold } from './contact-change.js';
+import { afterContactChange, assertContactChangeAuthorized, jstTime, type ContactChangeHold } from './contact-change.js';
 
 /**
  * Send limits, tight on the keys that belong to one person: a code every few minutes is plenty for a person; more is
@@ -27,7 +27,7 @@ export const PHONE_FACTOR_LOCK_HOURS = 24;
 
 export const PhoneCodeRateLimited = createError<{ retry_after_s: number; limit: string }>(
   'phone-code-rate-limited', 429, 'Too many codes sent', { retryable: true });
-export const PhoneFactorLocked = createError('phone-factor-locked', 423, 'Phone verification is locked');
+export const PhoneFactorLocked = createError<{ locked_until: string }>('phone-factor-locked', 423, 'Phone verification is locked');
 export const PhoneInUse = createError('phone-in-use', 409, 'This phone number is verified on another wallet', { keepWrites: true });
 
 /**
@@ -44,10 +44,13 @@ export function normalizeJapaneseMobile(input: string): string {
 }
 
 async function assertFactorNotLocked(q: Queryable, walletId: string): Promise<void> {
-  const res = await q.query<{ locked: boolean }>(
-    'SELECT coalesce(phone_factor_locked_until > now(), false) AS locked FROM wallets WHERE id = $1', [walletId]);
-  if (res.rows[0]?.locked) {
-    throw new PhoneFactorLocked('Too many wrong codes. Phone verification is locked for now; contact support if this was not you.');
+  const res = await q.query<{ until: Date | null }>(
+    'SELECT phone_factor_locked_until AS until FROM wallets WHERE id = $1 AND phone_factor_locked_until > now()', [walletId]);
+  const until = res.rows[0]?.until;
+  if (until) {
+    // The end of the lock, in Japan time: an honest customer who mistyped waits; one who did not type calls support.
+    throw new PhoneFactorLocked(`Too many wrong codes. Phone verification is locked until ${jstTime(new Date(until))}; try again then, `
+      + 'or contact koza support at once if this was not you.', { locked_until: new Date(until).toISOString() });
   }
 }
 

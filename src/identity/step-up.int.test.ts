@@ -207,9 +207,43 @@ forEachBackend('step-up challenges and proofs', (db) => {
     assert.deepEqual(signals.map((s) => s.detail.remaining), [9, 8]);
   });
 
-  it('a wallet without a second factor cannot ask for a step-up', async () => {
+  it('a wallet without a second factor approves a money action with the code e-mailed for that challenge, and nothing else with it', async () => {
     const { walletId } = await signUpVerified(app);
-    await assert.rejects(challenge(walletId, { action: 'payment', amount: yen(1), destination: 'mer_A' }, 0),
-      (err: unknown) => err instanceof KozaError && err.code === 'second-factor-required' && err.status === 409);
+    // A security change has no e-mail way: the customer is told to enrol a factor (which itself takes an e-mailed code).
+    await assert.rejects(challenge(walletId, { action: 'recovery_codes' }, 0),
+      (err: unknown) => err instanceof KozaError && err.code === 'second-factor-required' && err.status === 409
+        && Array.isArray(err.extensions.methods) && err.extensions.methods.length === 0);
+    const created = await challenge(walletId, { action: 'payment', amount: yen(20_000), destination: 'mer_A' }, 0);
+    assert.deepEqual(created.methods, ['email_code']);
+    const mail = await db().query<{ body: string }>(
+      `SELECT body FROM dev_outbox WHERE subject = 'Your koza approval code' AND recipient = (SELECT email_normalized FROM wallets WHERE id = $1)
+        ORDER BY seq DESC LIMIT 1`, [walletId]);
+    const code = /enter (\d{6})/.exec(mail.rows[0]!.body)![1]!;
+    assert.ok(mail.rows[0]!.body.includes('Pay ¥20,000 to mer_A'));
+    // The code of one challenge does not approve another, even the same wallet's.
+    const other = await challenge(walletId, { action: 'payment', amount: yen(20_000), destination: 'mer_B' }, 1);
+    refusal(await approve(walletId, other.challenge.id, { method: 'email_code', code } as never, 2), 'second-factor-rejected');
+    const issued = await approve(walletId, created.challenge.id, { method: 'email_code', code } as never, 2);
+    assert.ok(issued.value, issued.error?.message);
+    assert.ok((await attempt(db(), (tx) => consumeStepUpProof(tx, {
+      walletId, proof: issued.value!.proof, action: 'payment', amount: yen(20_000), destination: 'mer_A', now: at(3).now,
+    }))).value === undefined);
+    const rows = await db().query<{ id: string; approved_with: string | null; failed_attempts: number }>(
+      'SELECT id, approved_with, failed_attempts FROM step_up_challenges WHERE wallet_id = $1 ORDER BY created_at', [walletId]);
+    assert.deepEqual(rows.rows.map((r) => [r.approved_with, r.failed_attempts]), [['email_code', 0], [null, 1]]);
+  });
+
+  it('a missing proof names the methods the wallet can approve with', async () => {
+    const { walletId } = await walletWithTotp();
+    const missing = refusal(await attempt(db(), (tx) => consumeStepUpProof(tx, {
+      walletId, proof: undefined, action: 'withdrawal', amount: yen(50_000), destination: 'lnk_x', now: at(0).now,
+    })), 'step-up-required', 403);
+    assert.deepEqual(missing.extensions, { action: 'withdrawal', methods: ['totp', 'recovery_code'], challenge_path: '/v1/step-up/challenges' });
+    // A factor wallet is never offered the mailbox (a takeover may hold it): no e-mail code is sent, none approves.
+    const created = await challenge(walletId, { action: 'payment', amount: yen(20_000), destination: 'mer_A' }, 30);
+    assert.deepEqual(created.methods, ['totp', 'recovery_code']);
+    const stored = await db().query<{ email_code_hash: string | null }>('SELECT email_code_hash FROM step_up_challenges WHERE id = $1', [created.challenge.id]);
+    assert.equal(stored.rows[0]!.email_code_hash, null);
+    refusal(await approve(walletId, created.challenge.id, { method: 'email_code', code: '123456' } as never, 31), 'second-factor-rejected');
   });
 });

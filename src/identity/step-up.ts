@@ -3,13 +3,15 @@
 import type { PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
 import type { Queryable } from '../store/db.js';
 import { newId } from '../ids.js';
-import { createError, NotFound } from '../errors.js';
+import { createError, NotFound, retryIn, secondsUntil } from '../errors.js';
 import { yenFromDb, type Yen } from '../money.js';
 import { recordRiskSignal } from '../risk/signals.js';
-import { hashToken, newToken } from './secrets.js';
+import { constantTimeEqual, hashToken, keyedHash, newNumericCode, newToken } from './secrets.js';
+import { sendMessage } from './outbox.js';
+import { getWallet } from '../wallets/wallets.js';
 import { describeBinding, sameBinding, webauthnChallengeFor, type StepUpAction, type StepUpBinding } from './step-up-binding.js';
 import { passkeyRequestOptions } from './factors/passkeys.js';
-import { listActiveFactors, listActivePasskeys, liveRecoveryBatch } from './factors/store.js';
+import { linkedBankAccountCount, listActiveFactors, listActivePasskeys, liveRecoveryBatch } from './factors/store.js';
 import { SecondFactorRejected, verifyPresentation, type FactorMethod, type Presentation, type VerifyEnv } from './factors/verify.js';
 
 /** Five minutes to approve: enough to find a phone, short enough that an abandoned checkout is not approvable tomorrow. */
@@ -19,14 +21,51 @@ export const STEP_UP_PROOF_MINUTES = 5;
 /** Five wrong tries and the challenge is dead (RTS Art. 4(3)(b)); a new one must be asked for. */
 export const STEP_UP_MAX_FAILURES = 5;
 
-export const SecondFactorRequired = createError('second-factor-required', 409, 'Enrol a second factor first');
+/** When a wallet without a second factor has nothing to approve with (its e-mail is not verified, or not a money action). */
+export const SecondFactorRequired = createError<{ methods: StepUpMethod[] }>('second-factor-required', 409, 'Enrol a second factor first');
+export const StepUpCodeRateLimited = createError('step-up-code-rate-limited', 429, 'Too many approval codes sent');
 export const StepUpChallengeClosed = createError<{ reason: 'expired' | 'approved' | 'too_many_failures' }>(
   'step-up-challenge-closed', 409, 'This step-up challenge can no longer be approved');
-export const StepUpRequired = createError<{ action: StepUpAction }>('step-up-required', 403, 'This action needs a step-up approval');
+export const StepUpRequired = createError<{ action: StepUpAction; methods: StepUpMethod[]; challenge_path: string }>('step-up-required', 403, 'This action needs a step-up approval');
 export const StepUpProofInvalid = createError<{ reason: 'unknown' | 'used' | 'expired' | 'mismatch' }>(
   'step-up-proof-invalid', 403, 'The step-up proof does not authorise this action');
 
+/**
+ * How a step-up is approved: the wallet's factors; an e-mailed code when it has none yet, for a money action only. A
+ * wallet without a factor can enrol one with an e-mailed code anyway (factors/enrollment.ts), so the e-mailed code here
+ * is no weaker than the detour, and it is never offered once a factor exists (a takeover may hold the mailbox too).
+ * SMS is never a way: a SIM-swapper has it.
+ */
+export type StepUpMethod = FactorMethod | 'email_code';
+
+/**
+ * The actions an e-mailed code may approve: a payment from the balance of a wallet that has no second factor and no live
+ * bank link (funded by transfer). Never a charge or a withdrawal, and never while a link is live: a link needed a factor,
+ * so a linked wallet without one has just had its factors reset, and its bank money waits for a new factor.
+ */
+const EMAIL_CODE_ACTIONS: ReadonlySet<StepUpAction> = new Set(['payment']);
+/** At most five e-mailed approval codes per wallet in 15 minutes: a stolen session cannot flood the owner's mailbox. */
+export const STEP_UP_EMAIL_CODES_PER_15_MIN = 5;
+
+export async function stepUpMethods(q: Queryable, walletId: string, action: StepUpAction): Promise<StepUpMethod[]> {
+  const factors = await listActiveFactors(q, walletId);
+  const methods: StepUpMethod[] = [];
+  if (factors.some((f) => f.kind === 'totp')) methods.push('totp');
+  if (factors.some((f) => f.kind === 'passkey')) methods.push('passkey');
+  if (factors.length > 0) {
+    const recovery = await liveRecoveryBatch(q, walletId);
+    if (recovery && recovery.remaining > 0) methods.push('recovery_code');
+    return methods;
+  }
+  if (EMAIL_CODE_ACTIONS.has(action) && (await getWallet(q, walletId)).emailVerified
+    && (await linkedBankAccountCount(q, walletId)) === 0) methods.push('email_code');
+  return methods;
+}
+
 const PROOF_PATTERN = /^kzp_[A-Za-z0-9_-]{43}$/;
+
+/** What approves a challenge: a factor's presentation, or the code e-mailed for it (a wallet without a factor). */
+export type StepUpPresentation = Presentation | { method: 'email_code'; code: string };
 
 export type ChallengeStatus = 'pending' | 'approved' | 'expired' | 'locked';
 
@@ -36,6 +75,8 @@ export interface StepUpChallenge {
   binding: StepUpBinding;
   description: string;
   webauthnChallenge: string;
+  /** The keyed hash of the code e-mailed for it (a wallet without a factor), or null. */
+  emailCodeHash: string | null;
   failedAttempts: number;
   expiresAt: Date;
   approvedAt: Date | null;
@@ -46,14 +87,14 @@ export interface StepUpChallenge {
 interface ChallengeRow {
   id: string; wallet_id: string; action: StepUpAction; amount: number | null; destination: string | null;
   webauthn_challenge: string; failed_attempts: number; expires_at: Date; approved_at: Date | null; locked_at: Date | null;
-  created_at: Date;
+  created_at: Date; email_code_hash: string | null;
 }
 
 function toChallenge(r: ChallengeRow): StepUpChallenge {
   const binding: StepUpBinding = { action: r.action, amount: r.amount === null ? null : yenFromDb(r.amount), destination: r.destination };
   return {
     id: r.id, walletId: r.wallet_id, binding, description: describeBinding(binding), webauthnChallenge: r.webauthn_challenge,
-    failedAttempts: r.failed_attempts, expiresAt: new Date(r.expires_at), approvedAt: r.approved_at && new Date(r.approved_at),
+    emailCodeHash: r.email_code_hash, failedAttempts: r.failed_attempts, expiresAt: new Date(r.expires_at), approvedAt: r.approved_at && new Date(r.approved_at),
     lockedAt: r.locked_at && new Date(r.locked_at), createdAt: new Date(r.created_at),
   };
 }
@@ -66,17 +107,21 @@ export function challengeStatus(challenge: StepUpChallenge, now: Date): Challeng
 
 export interface CreatedChallenge {
   challenge: StepUpChallenge;
-  /** The factors that can approve it. */
-  methods: FactorMethod[];
+  /** The factors that can approve it (email_code: a code was just e-mailed for this challenge). */
+  methods: StepUpMethod[];
   /** For a passkey: navigator.credentials.get() options whose challenge commits to the binding. */
   webauthn: PublicKeyCredentialRequestOptionsJSON | null;
 }
 
 export async function createStepUpChallenge(
-  q: Queryable, env: Pick<VerifyEnv, 'rp' | 'now'>, input: { walletId: string; binding: StepUpBinding },
+  q: Queryable, env: Pick<VerifyEnv, 'rp' | 'now' | 'secretKey'>, input: { walletId: string; binding: StepUpBinding },
 ): Promise<CreatedChallenge> {
   const factors = await listActiveFactors(q, input.walletId);
-  if (factors.length === 0) throw new SecondFactorRequired('Enrol an authenticator app or a passkey, then ask again.');
+  const methods = await stepUpMethods(q, input.walletId, input.binding.action);
+  if (methods.length === 0) {
+    throw new SecondFactorRequired('Enrol a passkey or an authenticator app (POST /v1/factors/passkeys or /v1/factors/totp, '
+      + 'confirmed with a code from your e-mail), then ask again.', { methods });
+  }
   if (input.binding.action === 'factor_removal' && !factors.some((f) => f.id === input.binding.destination)) {
     throw new NotFound('The factor to remove does not exist or was already removed.');
   }
@@ -85,21 +130,43 @@ export async function createStepUpChallenge(
   }
   const id = newId('stp');
   const webauthnChallenge = webauthnChallengeFor(id, input.binding);
+  const emailed = methods.includes('email_code') ? await emailCodeFor(q, env, id, input) : null;
   const res = await q.query<ChallengeRow>(
-    `INSERT INTO step_up_challenges (id, wallet_id, action, amount, destination, webauthn_challenge, expires_at, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *`,
+    `INSERT INTO step_up_challenges (id, wallet_id, action, amount, destination, webauthn_challenge, expires_at, created_at,
+       email_code_hash)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
     [id, input.walletId, input.binding.action, input.binding.amount, input.binding.destination, webauthnChallenge,
-      new Date(env.now.getTime() + STEP_UP_CHALLENGE_MINUTES * 60_000), env.now]);
+      new Date(env.now.getTime() + STEP_UP_CHALLENGE_MINUTES * 60_000), env.now, emailed]);
   const passkeys = await listActivePasskeys(q, input.walletId);
-  const recovery = await liveRecoveryBatch(q, input.walletId);
-  const methods: FactorMethod[] = [];
-  if (factors.some((f) => f.kind === 'totp')) methods.push('totp');
-  if (passkeys.length > 0) methods.push('passkey');
-  if (recovery && recovery.remaining > 0) methods.push('recovery_code');
   return {
     challenge: toChallenge(res.rows[0]!), methods,
     webauthn: passkeys.length === 0 ? null : await passkeyRequestOptions(env.rp, { challenge: webauthnChallenge, allowed: passkeys }),
   };
+}
+
+/**
+ * A code for one challenge, e-mailed to the wallet's verified address with what it approves (the customer reads the
+ * amount and the merchant before typing it). Returns its keyed hash, bound to the challenge id.
+ */
+async function emailCodeFor(
+  q: Queryable, env: Pick<VerifyEnv, 'now' | 'secretKey'>, challengeId: string, input: { walletId: string; binding: StepUpBinding },
+): Promise<string> {
+  const recent = await q.query<{ created_at: Date }>(
+    `SELECT created_at FROM step_up_challenges WHERE wallet_id = $1 AND email_code_hash IS NOT NULL AND created_at > $2
+      ORDER BY created_at DESC OFFSET $3 - 1 LIMIT 1`,
+    [input.walletId, new Date(env.now.getTime() - 15 * 60_000), STEP_UP_EMAIL_CODES_PER_15_MIN]);
+  if (recent.rows[0]) {
+    throw new StepUpCodeRateLimited('Several approval codes were sent a moment ago; use the newest one in your e-mail.',
+      retryIn(secondsUntil(new Date(new Date(recent.rows[0].created_at).getTime() + 15 * 60_000), env.now)));
+  }
+  const wallet = await getWallet(q, input.walletId);
+  const code = newNumericCode(6);
+  await sendMessage(q, {
+    channel: 'email', recipient: wallet.email.toLowerCase(), subject: 'Your koza approval code',
+    body: `To approve "${describeBinding(input.binding)}", enter ${code} in koza within ${STEP_UP_CHALLENGE_MINUTES} minutes. `
+      + 'If you did not ask for this, do not share the code: change your password now.',
+  });
+  return keyedHash(env.secretKey, 'step-up-email', challengeId, code);
 }
 
 /** The wallet's challenge; the same 404 for an unknown id and another wallet's. */
@@ -122,7 +189,7 @@ export interface IssuedProof {
  * the challenge (and the factor's own lockout); the fifth kills the challenge and raises a risk signal.
  */
 export async function approveStepUpChallenge(
-  q: Queryable, env: VerifyEnv, input: { walletId: string; challengeId: string; presentation: Presentation },
+  q: Queryable, env: VerifyEnv, input: { walletId: string; challengeId: string; presentation: StepUpPresentation },
 ): Promise<IssuedProof> {
   const challenge = await getStepUpChallenge(q, input.walletId, input.challengeId, true);
   const status = challengeStatus(challenge, env.now);
@@ -132,9 +199,12 @@ export async function approveStepUpChallenge(
       ? 'This challenge was already approved; its proof was handed out once.'
       : 'Ask for a new step-up challenge.', { reason });
   }
-  const verdict = await verifyPresentation(q, env, {
-    walletId: input.walletId, presentation: input.presentation, expectedWebauthnChallenge: challenge.webauthnChallenge,
-  });
+  const presentation = input.presentation;
+  const verdict = presentation.method === 'email_code'
+    ? { ok: await emailCodeMatches(q, env, challenge, presentation.code) }
+    : await verifyPresentation(q, env, {
+      walletId: input.walletId, presentation, expectedWebauthnChallenge: challenge.webauthnChallenge,
+    });
   if (!verdict.ok) {
     const failures = challenge.failedAttempts + 1;
     const lockedNow = failures >= STEP_UP_MAX_FAILURES;
@@ -160,6 +230,16 @@ export async function approveStepUpChallenge(
     [proofId, challenge.id, input.walletId, hashToken(proof), challenge.binding.action, challenge.binding.amount,
       challenge.binding.destination, expiresAt, env.now]);
   return { proof, proofId, binding: challenge.binding, expiresAt };
+}
+
+/**
+ * The e-mailed code approves only the challenge it was sent for, and only while the wallet still has no factor: once one
+ * is enrolled, the factor is the way (a takeover may hold the mailbox).
+ */
+async function emailCodeMatches(q: Queryable, env: Pick<VerifyEnv, 'secretKey'>, challenge: StepUpChallenge, code: string): Promise<boolean> {
+  if (challenge.emailCodeHash === null || !/^[0-9]{6}$/.test(code)) return false;
+  if ((await listActiveFactors(q, challenge.walletId)).length > 0) return false;
+  return constantTimeEqual(keyedHash(env.secretKey, 'step-up-email', challenge.id, code), challenge.emailCodeHash);
 }
 
 /** A proof as a retry presents it: genuine for this wallet and this exact binding, used or not, expired or not. */
@@ -207,8 +287,13 @@ type ProofToSpend = {
 export async function consumeStepUpProofApprovedWith(q: Queryable, input: ProofToSpend): Promise<{ approvedWith: FactorMethod }> {
   const now = input.now ?? new Date();
   if (input.proof === undefined || input.proof === null || input.proof === '') {
-    throw new StepUpRequired('Create a step-up challenge for this action (POST /v1/step-up/challenges), approve it, and send its proof.',
-      { action: input.action });
+    const methods = await stepUpMethods(q, input.walletId, input.action);
+    throw new StepUpRequired(methods.length > 0
+      ? `Approve this ${input.action} first: ask for a step-up challenge (POST /v1/step-up/challenges) for it, approve it with `
+        + `${methods.join(' or ')}, and send its proof with the same request.`
+      : 'This needs a second factor: enrol a passkey or an authenticator app (confirmed with a code from your e-mail), then '
+        + 'approve a step-up challenge for it and send its proof.',
+    { action: input.action, methods, challenge_path: '/v1/step-up/challenges' });
   }
   const invalid = (reason: 'unknown' | 'used' | 'expired' | 'mismatch', detail: string) => new StepUpProofInvalid(detail, { reason });
   if (!PROOF_PATTERN.test(input.proof)) throw invalid('unknown', 'The step-up proof is not valid.');

@@ -119,7 +119,7 @@ export async function refund(
   const payment = toPayment(found.rows[0]);
   const refundable = payment.amount - payment.refundedAmount;
   if (input.amount > refundable) {
-    throw new RefundExceedsPayment(`At most ¥${refundable} of this payment can still be refunded.`, { refundable });
+    throw new RefundExceedsPayment(`At most ${formatYen(refundable)} of this payment can still be refunded.`, { refundable });
   }
   // Before its release the hold still holds the whole refundable rest (refunds are bounded by the payment), so a
   // refund comes from the held account entirely, or after release from the available one entirely.
@@ -144,7 +144,7 @@ export async function refund(
   } catch (err) {
     if (isDbError(err) && err.code === '23514' && err.constraint === 'refunds_within_payment') {
       throw new RefundExceedsPayment(
-        `At most ¥${payment.amount - payment.refundedAmount} of this payment can still be refunded.`,
+        `At most ${formatYen(payment.amount - payment.refundedAmount)} of this payment can still be refunded.`,
         { refundable: payment.amount - payment.refundedAmount },
       );
     }

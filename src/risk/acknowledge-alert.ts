@@ -3,6 +3,7 @@
 import type { Queryable } from '../store/db.js';
 import { createError, NotFound } from '../errors.js';
 import { appendAudit } from '../operations/audit.js';
+import { jstTime } from '../identity/contact-change.js';
 import type { Operator } from '../operations/operators.js';
 import { acknowledgeAlert, getAlert, type RiskAlert } from './decisions.js';
 
@@ -20,7 +21,7 @@ export async function acknowledgeAlertAs(q: Queryable, operator: Operator, alert
   if (!acknowledged) {
     if (alert.acknowledgedBy === operator.id) return alert;
     throw new AlertAlreadyAcknowledged(
-      `Alert ${alert.id} was acknowledged by ${alert.acknowledgedBy ?? 'someone else'} at ${alert.acknowledgedAt?.toISOString() ?? 'an unknown time'}.`,
+      `Alert ${alert.id} was acknowledged by ${alert.acknowledgedBy ?? 'someone else'} at ${alert.acknowledgedAt ? jstTime(alert.acknowledgedAt) : 'an unknown time'}.`,
       { alert_id: alert.id, acknowledged_by: alert.acknowledgedBy, acknowledged_at: alert.acknowledgedAt?.toISOString() ?? null });
   }
   await appendAudit(q, {

@@ -132,7 +132,13 @@ forEachBackend('bank links (secure)', (db, backend) => {
     const denied = await consentAtBank(new TestBrowser(world.sandbox.url), second.authorization_url, holder,
       () => admin().lastOtp(holder.registered_phone, holder.bank_code), 'deny');
     assert.equal(denied.searchParams.get('error'), 'access_denied');
-    expectProblemOver(await koza().get(denied.pathname + denied.search), 422, 'link-declined');
+    const declined = expectProblemOver(await koza().get(denied.pathname + denied.search), 422, 'link-declined');
+    assert.equal(declined.next_step.ja, '承認する場合は、もう一度口座登録を始めて銀行のページで承認してください。');
+    // The holder's browser tab says the same, Japanese first.
+    const page = await koza().get(denied.pathname + denied.search, undefined, { accept: 'text/html' });
+    assert.equal(page.status, 422);
+    assert.match(page.text, /銀行で口座登録が承認されませんでした。/);
+    assert.match(page.text, /start again and approve at your bank/);
     assert.equal(expectOk(await koza().get('/v1/links', wallet.token), 200).data.length, 0);
     assert.equal((await admin().links(holder)).length, 0);
   });

@@ -9,6 +9,7 @@ import { IdempotencyHeaders, nextCursor, PageQuery, pageOf, parsePage, problems,
 import { stepUpProofField } from './factors.js';
 import { KozaError, NotFound } from '../../errors.js';
 import { toProblem } from '../problem.js';
+import { nextStepFor } from '../next-steps.js';
 import { BankDirectory } from '../../banks/directory.js';
 import { BankNotFound, BanksNotConfigured } from '../../banks/link-errors.js';
 import {
@@ -377,7 +378,10 @@ export function registerLinkRoutes(app: App, ctx: Ctx): void {
     } catch (err) {
       if (!html || !(err instanceof KozaError)) throw err;
       const problem = toProblem(err, request.url);
-      return sendPage(reply, problem.status, 'Not linked', problem.detail ?? problem.title);
+      // The holder reads this in the bank's browser tab: what happened and what to do, in Japanese first, then English.
+      const said = nextStepFor(problem);
+      return sendPage(reply, problem.status, '口座は登録されませんでした / Not linked',
+        `${said.message.ja}${said.next_step.ja} — ${problem.detail ?? problem.title} ${said.next_step.en}`);
     }
   });
 

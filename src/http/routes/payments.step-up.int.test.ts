@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { before, after, it } from 'node:test';
 import { forEachBackend } from '../../../test-support/backends.js';
 import {
-  expectJson, expectProblem, merchantBalance, newMerchant, post, signUpPaying, testApp, topUp, walletBalance, type SignedUp,
+  expectJson, expectProblem, merchantBalance, newMerchant, outbox, post, signUpPaying, testApp, topUp, walletBalance, type SignedUp,
 } from '../../../test-support/api-client.js';
 import { totpCodeAt } from '../../identity/factors/totp.js';
 import type { App } from '../context.js';
@@ -74,5 +74,68 @@ forEachBackend('payments with step-up', (db) => {
     await topUp(app, user.token, 100_000);
     expectJson(await pay(), 201);
     assert.equal(await walletBalance(app, user.token), 30_000);
+  });
+
+  it('a wallet with no second factor yet approves a large payment with the code e-mailed for it; once it has a factor, only the factor', async () => {
+    // Funded without a bank link (a transfer, a top-up): no link asked it for a factor, and a checkout must not strand it.
+    const user = await signUpPaying(app);
+    await topUp(app, user.token, 300_000);
+    const shop = await newMerchant(app, 'Kaden-ya');
+    const pay = (proof?: string) => post(app, '/v1/payments',
+      { merchant_id: shop.merchantId, amount: 150_000, ...(proof ? { step_up_proof: proof } : {}) }, { token: user.token });
+
+    // The refusal names the way through, in both languages.
+    const needed = expectProblem(await pay(), 403, 'step-up-required');
+    assert.deepEqual(needed.methods, ['email_code']);
+    assert.equal(needed.challenge_path, '/v1/step-up/challenges');
+    assert.deepEqual(needed.next_step, {
+      ja: 'メールで届くコードで承認すると、続けて操作できます。',
+      en: 'Approve it with a code we e-mail to you, then the action goes ahead.',
+    });
+
+    const created = expectJson<{ challenge: { id: string; description: string }; methods: string[]; next_step: { en: string } }>(
+      await post(app, '/v1/step-up/challenges', { action: 'payment', amount: 150_000, destination: shop.merchantId }, { token: user.token }), 201);
+    assert.deepEqual(created.methods, ['email_code']);
+    assert.equal(created.next_step.en, 'Approve it with a code we e-mail to you, then the action goes ahead.');
+    const mail = (await outbox(app, user.email)).find((m) => m.subject === 'Your koza approval code');
+    assert.ok(mail, 'no approval code was e-mailed');
+    assert.ok(mail.body.includes(`Pay ¥150,000 to ${shop.merchantId}`), 'the e-mail says what the code approves');
+    const code = /enter (\d{6})/.exec(mail.body)![1]!;
+
+    const approve = (body: object) => post(app, `/v1/step-up/challenges/${created.challenge.id}/approve`, body, { token: user.token });
+    const wrong = code === '000000' ? '111111' : '000000';
+    assert.equal(expectProblem(await approve({ method: 'email_code', code: wrong }), 422, 'second-factor-rejected').attempts_left, 4);
+    const proof = expectJson<{ proof: string }>(await approve({ method: 'email_code', code }), 201).proof;
+    expectJson(await pay(proof), 201);
+    assert.equal(await walletBalance(app, user.token), 150_000);
+    assert.equal(await merchantBalance(app, shop.apiKey), 150_000);
+    const record = await db().query<{ approved_with: string; failed_attempts: number }>(
+      'SELECT approved_with, failed_attempts FROM step_up_challenges WHERE id = $1', [created.challenge.id]);
+    assert.deepEqual(record.rows[0], { approved_with: 'email_code', failed_attempts: 1 });
+
+    // An e-mailed code stops being a way once the wallet has a factor: a takeover may hold the mailbox too.
+    const early = expectJson<{ challenge: { id: string } }>(await post(app, '/v1/step-up/challenges',
+      { action: 'payment', amount: 120_000, destination: shop.merchantId }, { token: user.token }), 201);
+    const earlyCode = /enter (\d{6})/.exec((await outbox(app, user.email)).find((m) => m.subject === 'Your koza approval code')!.body)![1]!;
+    await enrolTotp(user);
+    expectProblem(await post(app, `/v1/step-up/challenges/${early.challenge.id}/approve`, { method: 'email_code', code: earlyCode },
+      { token: user.token }), 422, 'second-factor-rejected');
+    assert.deepEqual(expectProblem(await pay(), 403, 'step-up-required').methods, ['totp', 'recovery_code']);
+    const later = expectJson<{ methods: string[] }>(await post(app, '/v1/step-up/challenges',
+      { action: 'payment', amount: 150_000, destination: shop.merchantId }, { token: user.token }), 201);
+    assert.deepEqual(later.methods, ['totp', 'recovery_code']);
+    const approved = await db().query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM step_up_challenges WHERE wallet_id = $1 AND approved_with = 'email_code'", [user.walletId]);
+    assert.equal(Number(approved.rows[0]!.n), 1);
+  });
+
+  it('a wallet with no second factor cannot approve a security change by e-mail: it is told to enrol one', async () => {
+    const user = await signUpPaying(app);
+    const refused = expectProblem(await post(app, '/v1/step-up/challenges', { action: 'recovery_codes' }, { token: user.token }),
+      409, 'second-factor-required');
+    assert.deepEqual(refused.methods, []);
+    assert.match(String((refused.next_step as { ja: string }).ja), /パスキーまたは認証アプリを登録/);
+    const rows = await db().query('SELECT 1 FROM step_up_challenges WHERE wallet_id = $1', [user.walletId]);
+    assert.equal(rows.rows.length, 0);
   });
 });

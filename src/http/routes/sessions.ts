@@ -5,7 +5,8 @@ import type { FastifyRequest } from 'fastify';
 import type { App, Ctx } from '../context.js';
 import { requireSession } from '../context.js';
 import { runIdempotent } from '../idempotency.js';
-import { IdempotencyHeaders, problems, Timestamp } from '../schemas.js';
+import { Bilingual, IdempotencyHeaders, problems, Timestamp } from '../schemas.js';
+import { approveWith } from '../next-steps.js';
 import { completeLogin, logIn, type LoginEnv, type LoginRisk } from '../../identity/login.js';
 import { LOGIN_CHALLENGE_MAX_FAILURES, LOGIN_CHALLENGE_MINUTES, type LoginAnswer } from '../../identity/login-challenge.js';
 import { listDevices } from '../../identity/devices.js';
@@ -23,6 +24,7 @@ const SecondFactorRequired = Type.Object({
   methods: Type.Array(LoginMethod, { description: 'What can complete the sign-in: the wallet\'s factors, or a code e-mailed to it (email_code).' }),
   expires_at: Timestamp,
   webauthn: Type.Union([WebAuthnOptions, Type.Null()], { description: 'navigator.credentials.get() options when a passkey can answer.' }),
+  next_step: Type.Object(Bilingual.properties, { description: 'What to do now, in Japanese and English: the methods above, in words.' }),
 });
 const LoginChallengeToken = Type.String({ pattern: '^lgc_[A-Za-z0-9_-]{43}$' });
 
@@ -74,7 +76,7 @@ export function registerSessionRoutes(app: App, ctx: Ctx): void {
         status: 202,
         body: {
           status: 'second_factor_required', login_challenge: c.token, methods: c.methods, expires_at: c.expiresAt.toISOString(),
-          webauthn: c.webauthn,
+          webauthn: c.webauthn, next_step: approveWith(c.methods),
         },
       };
     }));
