@@ -9,7 +9,8 @@ export type IdPrefix =
   | 'opr' | 'chg' | 'wdl'
   | 'rsk' | 'alr' | 'rca'
   | 'lnk' | 'lrq'
-  | 'bzv' | 'pyo' | 'lgc';
+  | 'bzv' | 'pyo' | 'lgc'
+  | 'pin';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomBytes(16).toString('base64url')}`;

@@ -60,6 +60,8 @@ export async function startKoza(config: Config): Promise<RunningKoza> {
     rules = watcher?.current();
     const app = await buildApp({ db, config: effective, ...(rules ? { rules: () => rules! } : {}) });
     const url = await app.listen({ port: config.port, host: config.host });
+    // The banks beside koza report pay-ins to its virtual accounts here (docs/bank-protocol.md §10).
+    sandbox?.deliverPayInsTo(url);
     const banks = app.koza.banks;
     const env = banks ? { db, config: effective, client: banks, risk: app.koza.risk } : null;
     const reconciler = effective.reconcileEverySeconds > 0 && env
