@@ -43,6 +43,7 @@ const PayInAccountSchema = Type.Object({
 
 const PayInSchema = Type.Object({
   id: Type.String({ examples: ['pin_…'] }),
+  bank_transfer_id: Type.String({ description: 'The receiving bank\'s id of the transfer (the sender\'s bank shows it as the reference).' }),
   amount: Type.Integer(),
   status: Type.Union([Type.Literal('credited'), Type.Literal('returning'), Type.Literal('returned')]),
   return_reason: Type.Union([Type.String(), Type.Null()], { description: 'name_mismatch | unknown_account | wallet_unavailable | limit_exceeded' }),
@@ -54,7 +55,7 @@ const PayInSchema = Type.Object({
 
 function payInJson(p: PayIn) {
   return {
-    id: p.id, amount: p.amount, status: p.status, return_reason: p.returnReason, sender_name_kana: p.senderNameKana, source: p.source,
+    id: p.id, bank_transfer_id: p.bankTransferId, amount: p.amount, status: p.status, return_reason: p.returnReason, sender_name_kana: p.senderNameKana, source: p.source,
     booked_at: p.bookedAt.toISOString(), created_at: p.createdAt.toISOString(),
   };
 }
