@@ -88,12 +88,12 @@ export function payInRoom(limits: LevelLimits, wallet: NonNullable<PayInFacts['w
   return Math.max(0, Math.min(...roomsOf(limits, wallet).map((r) => r.left)));
 }
 
+/** Each limit a pay-in must fit, with how much room it leaves. */
 function roomsOf(limits: LevelLimits, w: NonNullable<PayInFacts['wallet']>) {
-  const f = { limits };
   return [
-    { left: f.limits.maxBalance - w.balance, what: 'the wallet balance limit', whatJa: 'ウォレット残高の上限', cap: f.limits.maxBalance },
-    { left: f.limits.maxCharge, what: 'the most that can be added at once', whatJa: '1回の入金上限', cap: f.limits.maxCharge },
-    { left: f.limits.dailyCharges - w.moneyInToday, what: 'today\'s money-in limit (Japan time)', whatJa: '本日の入金上限', cap: f.limits.dailyCharges },
-    { left: f.limits.monthlyCharges - w.moneyInMonth, what: 'this month\'s money-in limit', whatJa: '今月の入金上限', cap: f.limits.monthlyCharges },
+    { left: limits.maxBalance - w.balance, what: 'the wallet balance limit', whatJa: 'ウォレット残高の上限', cap: limits.maxBalance },
+    { left: limits.maxCharge, what: 'the most that can be added at once', whatJa: '1回の入金上限', cap: limits.maxCharge },
+    { left: limits.dailyCharges - w.moneyInToday, what: 'today\'s money-in limit (Japan time)', whatJa: '本日の入金上限', cap: limits.dailyCharges },
+    { left: limits.monthlyCharges - w.moneyInMonth, what: 'this month\'s money-in limit', whatJa: '今月の入金上限', cap: limits.monthlyCharges },
   ];
 }
