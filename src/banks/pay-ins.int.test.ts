@@ -21,7 +21,7 @@ import { getBalance, ledgerTotals, SYSTEM_ACCOUNTS } from '../ledger/ledger.js';
 import { clearingAccountId } from './movement-links.js';
 import { deriveBankNoticeKeyPair, signRequest } from './signing.js';
 import { BANK_SIGNATURE_HEADER, IDEMPOTENCY_HEADER, type IncomingTransferNotice } from './protocol.js';
-import { hasValidCheckDigit } from './pay-ins.js';
+import { hasValidCheckDigit, reconcilePayInStatements } from './pay-ins.js';
 
 forEachBackend('pay-in by bank transfer', (db, backend) => {
   let world: LinkWorld;
@@ -206,9 +206,21 @@ forEachBackend('pay-in by bank transfer', (db, backend) => {
     const again = expectOk(await reconcile(), 200);
     assert.equal(again.pay_ins.found, 0, 'the statement and the notice for the same transfer credit once');
     assert.equal(await balanceOf(wallet), 20_000);
+    // A third, found by koza start's own round over its pay-in banks' statements (no operator), once.
+    admin().losePayInNotices(true);
+    try {
+      lost = await fund(wallet, holder, 5_000, 1);
+    } finally {
+      admin().losePayInNotices(false);
+    }
+    const deps = { db: db(), config: world.config, client: world.app.koza.banks };
+    assert.equal(await reconcilePayInStatements(deps), 1);
+    assert.equal(await reconcilePayInStatements(deps), 0);
+    assert.equal(await balanceOf(wallet), 25_000);
     const mine = await payIns(wallet);
-    assert.deepEqual(mine.map((p) => [p.amount, p.status, p.source]).sort(), [[12_000, 'credited', 'notice'], [8_000, 'credited', 'statement']].sort());
-    assert.equal(await bankBalance(holder), holder.balance - 20_000);
+    assert.deepEqual(mine.map((p) => [p.amount, p.status, p.source]).sort(),
+      [[12_000, 'credited', 'notice'], [8_000, 'credited', 'statement'], [5_000, 'credited', 'statement']].sort());
+    assert.equal(await bankBalance(holder), holder.balance - 25_000);
     await booksBalance();
   });
 
