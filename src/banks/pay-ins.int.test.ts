@@ -133,6 +133,11 @@ forEachBackend('pay-in by bank transfer', (db, backend) => {
     assert.equal(await admin().kozaBalance(details.bank_code), kozaAtBankBefore);
     assert.equal((await admin().furikomi(result.furikomiId!))!.returned, true);
     assert.match((await admin().passbook(other)).at(-1)!.descriptor, /振込返却/);
+    // The bank's retries of the same report, at once: the one pay-in answers, nothing is returned twice.
+    const notice = (await admin().statement(details.bank_code, jstDate(new Date()))).incoming!.find((n) => n.bank_transfer_id === result.furikomiId)!;
+    const replays = await Promise.all(Array.from({ length: 3 }, () => postNotice(world.koza.url, notice)));
+    assert.deepEqual(replays.map((r) => [r.status, r.body.pay_in_id, r.body.status]), Array(3).fill([200, result.payInId, 'returned']));
+    assert.equal(await bankBalance(other), otherBefore, 'returned once');
     assert.equal(await suspense(), 0);
     const [mail] = await outbox(wallet);
     assert.match(mail!.body, /お返しします/);
@@ -221,6 +226,31 @@ forEachBackend('pay-in by bank transfer', (db, backend) => {
     assert.deepEqual(mine.map((p) => [p.amount, p.status, p.source]).sort(),
       [[12_000, 'credited', 'notice'], [8_000, 'credited', 'statement'], [5_000, 'credited', 'statement']].sort());
     assert.equal(await bankBalance(holder), holder.balance - 25_000);
+    await booksBalance();
+  });
+
+  it('the bank\'s transfer form: holder to holder across banks names each side in the passbooks; too much is refused, nothing booked', async () => {
+    const from = await picker.pick((h) => h.balance >= 10_000 && h.balance < 3_000_000);
+    const to = await picker.pick((h) => h.bank_code !== from.bank_code);
+    const [fromBefore, toBefore] = [await bankBalance(from), await bankBalance(to)];
+    const id = await sendFurikomi(from, { bank_code: to.bank_code, branch_code: to.branch_code, account_number: to.account_number }, 7_000);
+    assert.equal(await bankBalance(from), fromBefore - 7_000);
+    assert.equal(await bankBalance(to), toBefore + 7_000);
+    const [out, inn] = [(await admin().passbook(from)).at(-1)!, (await admin().passbook(to)).at(-1)!];
+    assert.deepEqual([out.withdrawal, out.reference, inn.deposit, inn.reference], [7_000, id, 7_000, id]);
+    assert.match(inn.descriptor, /^振込 [ｱ-ﾝﾞﾟ ]+$/);
+    assert.equal((await admin().furikomi(id))!.to_virtual, false);
+
+    const browser = new BankBrowser(world.sandbox.url);
+    const signIn = await browser.follow(await browser.request('GET', `/banks/${from.bank_code}/transfer`));
+    const form = (await browser.signIn(from.bank_code, signIn, from.online_banking, () => readBankText(world.sandbox.url, from.registered_phone, from.bank_code)))!;
+    const refused = await browser.request('POST', `/banks/${from.bank_code}/transfer`, {
+      ...hiddenFields(form.html), to_bank_code: to.bank_code, to_branch_code: to.branch_code, to_account_number: to.account_number,
+      amount: String(fromBefore),
+    });
+    assert.equal(refused.status, 422);
+    assert.match(refused.html, /残高が不足しています/);
+    assert.equal(await bankBalance(from), fromBefore - 7_000, 'nothing booked');
     await booksBalance();
   });
 
