@@ -4,12 +4,13 @@
 // above the limit go back to the sender; a lost notice is credited from the statement, once; duplicate notices credit
 // once. Every story checks koza's ledger and the sandbox bank's books to the yen.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import { forEachBackend } from '../../test-support/backends.js';
 import {
   expectOk, expectProblemOver, HolderPicker, linkProof, personAt, startLinkWorld, walletOf, enrolTotp, type LinkWorld, type PersonWallet,
 } from '../../test-support/links-for-tests.js';
-import { TEST_KEY_SEED } from '../../test-support/bank-client-for-tests.js';
+import { answered, refusedCode, TEST_KEY_SEED, testBankClient } from '../../test-support/bank-client-for-tests.js';
 import { signUpVerified } from '../../test-support/api-client.js';
 import type { SandboxHolderAccount } from '../sandbox/banks/admin.js';
 import { jstDate } from '../sandbox/banks/transfers.js';
@@ -138,6 +139,16 @@ forEachBackend('pay-in by bank transfer', (db, backend) => {
     const replays = await Promise.all(Array.from({ length: 3 }, () => postNotice(world.koza.url, notice)));
     assert.deepEqual(replays.map((r) => [r.status, r.body.pay_in_id, r.body.status]), Array(3).fill([200, result.payInId, 'returned']));
     assert.equal(await bankBalance(other), otherBefore, 'returned once');
+    // The bank's side of POST /v2/returns: the same reference replays, another one conflicts, an unknown transfer is 404.
+    const bank = testBankClient(world.sandbox.url);
+    const replayed = answered(await bank.returnTransfer(details.bank_code,
+      { bank_transfer_id: result.furikomiId!, reference: result.payInId!, reason: 'name_mismatch' }, `return:${result.payInId}`));
+    assert.equal(replayed.amount, 20_000);
+    assert.equal(refusedCode(await bank.returnTransfer(details.bank_code,
+      { bank_transfer_id: result.furikomiId!, reference: 'pin_other', reason: 'name_mismatch' }, randomUUID())), 'idempotency_conflict');
+    assert.equal(refusedCode(await bank.returnTransfer(details.bank_code,
+      { bank_transfer_id: 'bfk_none', reference: 'pin_none', reason: 'unknown_account' }, randomUUID())), 'transfer_not_found');
+    assert.equal(await bankBalance(other), otherBefore, 'still returned once');
     assert.equal(await suspense(), 0);
     const [mail] = await outbox(wallet);
     assert.match(mail!.body, /お返しします/);
