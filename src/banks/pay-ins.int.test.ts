@@ -88,6 +88,9 @@ forEachBackend('pay-in by bank transfer', (db, backend) => {
     assert.match(refused.detail, /銀行振込で入金できます/);
     assert.equal(refused.next_step.href, '/v1/wallet/pay-in');
 
+    const listed = (expectOk(await world.koza.get('/v1/banks'), 200).data as Array<Record<string, any>>).find((b) => b.bank_code === holder.bank_code)!;
+    assert.deepEqual([listed.link_methods, listed.next_step.href], [[], '/v1/wallet/pay-in'], 'the bank list names the way too');
+
     const details = await payInDetails(wallet);
     assert.equal(details.branch_code, '990');
     assert.ok(hasValidCheckDigit(details.account_number), details.account_number);
