@@ -69,6 +69,13 @@ export interface Config {
   policy: PolicyName;
   /** Where the partner banks answer (KOZA_BANK_SANDBOX_URL): {url}/banks/{code}; unset means no bank is reachable. */
   bankSandboxUrl: string | undefined;
+  /**
+   * The partner bank where koza collects pay-ins by bank transfer (KOZA_PAYIN_BANK, 4 digits); unset: the first bank in
+   * the directory that offers redirect links. Each wallet's virtual account is issued there once and stays.
+   */
+  payInBank: string | undefined;
+  /** The branch at the pay-in bank whose account numbers are koza's virtual accounts (KOZA_PAYIN_BRANCH, default 990). */
+  payInBranch: string;
   /** Seed koza's per-bank signing keys are derived from (KOZA_BANK_KEY_SEED); the sandbox derives the same. */
   bankKeySeed: string | undefined;
   /** How long koza waits for a bank before the outcome is unknown (KOZA_BANK_TIMEOUT_MS). */
@@ -207,6 +214,14 @@ function policyVar(env: Env): PolicyName {
   return raw as PolicyName;
 }
 
+/** A code of exactly `length` digits (a bank or branch code), or the default when unset. */
+function digitsVar<D extends string | undefined>(env: Env, name: string, length: number, fallback: D): string | D {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!new RegExp(`^[0-9]{${length}}$`).test(raw)) throw new ConfigError(name, `a code of exactly ${length} digits`, raw);
+  return raw;
+}
+
 /** Outside sandbox mode a bank needs a real key seed: the development one is published in this file. */
 function bankKeySeedVar(env: Env, sandbox: boolean, bankSandboxUrl: string | undefined): string | undefined {
   const raw = env.KOZA_BANK_KEY_SEED;
@@ -301,6 +316,8 @@ export function loadConfig(env: Env = process.env): Config {
     reconcileEverySeconds: intVar(env, 'KOZA_RECONCILE_EVERY_SECONDS', 5, 0, 86_400),
     bankSandboxUrl,
     bankKeySeed: bankKeySeedVar(env, sandbox, bankSandboxUrl),
+    payInBank: digitsVar(env, 'KOZA_PAYIN_BANK', 4, undefined),
+    payInBranch: digitsVar(env, 'KOZA_PAYIN_BRANCH', 3, '990')!,
     bankTimeoutMs: intVar(env, 'KOZA_BANK_TIMEOUT_MS', 5_000, 100, 120_000),
     publicUrl: urlVar(env, 'KOZA_PUBLIC_URL'),
     // 72 hours: the holder is told of the link on day one (SPEC §5.3), so a stolen link is reported inside the window.

@@ -10,7 +10,7 @@ export type IdPrefix =
   | 'rsk' | 'alr' | 'rca'
   | 'lnk' | 'lrq'
   | 'bzv' | 'pyo' | 'lgc'
-  | 'frs';
+  | 'frs' | 'pin';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomBytes(16).toString('base64url')}`;

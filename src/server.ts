@@ -8,6 +8,7 @@ import { BANK_SANDBOX_SCHEMA, startBankSandbox, type RunningBankSandbox } from '
 import { reconcileOnce, startReconciler } from './banks/reconciler.js';
 import { startHoldRelease } from './payments/hold-release.js';
 import { settleLinks } from './banks/link-flow.js';
+import { reconcilePayInStatements } from './banks/pay-ins.js';
 import { buildApp, riskEngineEnabled } from './http/app.js';
 import { DEFAULT_RULE_FILE, watchRuleFile } from './risk/rule-file.js';
 import type { RuleSet } from './risk/rules.js';
@@ -23,6 +24,9 @@ export interface RunningKoza {
   runPeriodicWorkOnce(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** How often koza start reads its pay-in banks' statements for transfers whose notice was lost (docs/bank-protocol.md §10). */
+const PAY_IN_STATEMENTS_EVERY_MS = 60_000;
 
 /**
  * Starts koza: storage and migrations; in sandbox mode without KOZA_BANK_SANDBOX_URL, the bank sandbox beside
@@ -56,17 +60,27 @@ export async function startKoza(config: Config): Promise<RunningKoza> {
     rules = watcher?.current();
     const app = await buildApp({ db, config: effective, ...(rules ? { rules: () => rules! } : {}) });
     const url = await app.listen({ port: config.port, host: config.host });
+    // The banks beside koza report pay-ins to its virtual accounts here (docs/bank-protocol.md §10).
+    sandbox?.deliverPayInsTo(url);
     const banks = app.koza.banks;
     const env = banks ? { db, config: effective, client: banks, risk: app.koza.risk } : null;
+    // Pay-in notices a bank could not deliver are found in its statement: read once a minute, not every round.
+    let payInStatementsAt = 0;
+    const payInStatements = async () => {
+      if (!env || Date.now() - payInStatementsAt < PAY_IN_STATEMENTS_EVERY_MS) return;
+      payInStatementsAt = Date.now();
+      await reconcilePayInStatements(env);
+    };
     const reconciler = effective.reconcileEverySeconds > 0 && env
       ? startReconciler(env, effective.reconcileEverySeconds * 1000,
         (err) => app.log.error({ err: { message: (err as Error).message } }, 'reconciliation round failed'),
-        [() => settleLinks(env)])
+        [() => settleLinks(env), payInStatements])
       : null;
     const runPeriodicWorkOnce = async () => {
       if (!env) return;
       await reconcileOnce(env);
       await settleLinks(env);
+      await reconcilePayInStatements(env);
     };
     // Old counter buckets are read by no window: dropped at start and every 10 minutes (safe from every process).
     const pruning = startCounterPruning(db, {

@@ -71,6 +71,8 @@ export async function startWorld(options: WorldOptions): Promise<AttackWorld> {
     });
     if (databaseUrl) created.push(kozaSchema);
     koza = await startKoza({ ...config, bankSandboxUrl: sandbox.url });
+    // The receiving bank reports pay-ins by bank transfer to koza (holders at banks koza cannot link fund this way).
+    sandbox.deliverPayInsTo(koza.url);
   } catch (err) {
     await koza?.close().catch(() => {});
     await sandbox?.close().catch(() => {});

@@ -3,7 +3,7 @@
 import {
   IDEMPOTENCY_HEADER, SIGNATURE_HEADER, type BankErrorCode, type BankProblem, type DirectoryEntry, type HolderNotificationBody,
   type HolderNotified, type LinkCompleteBody, type LinkCompleted, type LinkRequestBody, type LinkRequestCreated, type LinkRevoked,
-  type LinkState, type Statement,
+  type LinkState, type ReturnBody, type ReturnResult, type Statement,
   type TransferBody, type TransferResult,
 } from './protocol.js';
 import { deriveBankKeyPair, signRequest, type BankKeyPair } from './signing.js';
@@ -134,6 +134,11 @@ export class BankClient {
   /** Withdrawal or compensation: pays money into the holder's account. */
   credit(bankCode: string, body: TransferBody, idempotencyKey: string, options?: CallOptions): Promise<BankOutcome<TransferResult>> {
     return this.bankCall(bankCode, 'POST', '/v2/credits', body, idempotencyKey, options);
+  }
+
+  /** §10: sends a pay-in received into koza's account back to its sender, once per transfer (the same reference replays). */
+  returnTransfer(bankCode: string, body: ReturnBody, idempotencyKey: string, options?: CallOptions): Promise<BankOutcome<ReturnResult>> {
+    return this.bankCall(bankCode, 'POST', '/v2/returns', body, idempotencyKey, options);
   }
 
   /** The bank's record of a movement; refused with code transfer_not_found when the bank never booked it. */

@@ -10,9 +10,10 @@ export const BankUnavailable = createError<{ bank_code: string }>('bank-unavaila
 export const BankRequestRefused = createError<{ bank_code: string; bank_error: string }>(
   'bank-request-refused', 422, 'The bank refused the request');
 
-export const LinkMethodNotAllowed = createError<{ method: LinkMethod; allowed_methods: LinkMethod[] }>(
+/** The next step a refusal names, in English and Japanese, and the route that takes it. */
+export const LinkMethodNotAllowed = createError<{ method: LinkMethod; allowed_methods: LinkMethod[]; fund_by_transfer?: string }>(
   'link-method-not-allowed', 403, 'koza does not allow this way of linking');
-export const LinkMethodNotOffered = createError<{ method: LinkMethod; offered_methods: LinkMethod[] }>(
+export const LinkMethodNotOffered = createError<{ method: LinkMethod; offered_methods: LinkMethod[]; fund_by_transfer?: string }>(
   'link-method-not-offered', 422, 'This bank does not offer this way of linking');
 export const LinkRefused = createError('link-refused', 403, 'The bank account cannot be linked to this wallet');
 /** keepWrites: the held request it answers for is kept, for an analyst to release or reject. */

@@ -205,18 +205,32 @@ export async function prepareLinkStart(q: Queryable, env: LinkEnv, requester: Re
   return { request: release === null ? request : { ...request, releasedFrom: release }, bankBody, requester };
 }
 
+/**
+ * The way through for a holder whose bank offers only PIN links (5 of the 35 sandbox banks): a bank transfer they send
+ * themselves to the wallet's own virtual account (issue 11) — nobody can pull money from anybody.
+ */
+export const FUND_BY_TRANSFER = {
+  en: 'You can still fund your wallet: fund by bank transfer to your koza account: GET /v1/wallet/pay-in shows the account to send '
+    + 'a transfer to from this bank, in your own name.',
+  ja: '銀行振込で入金できます：GET /v1/wallet/pay-in に表示されるkozaの振込先口座へ、ご本人名義のこの銀行の口座からお振込みください。',
+  href: '/v1/wallet/pay-in',
+} as const;
+
 /** The method asked for, or the policy's preferred one the bank offers; allowed by the policy and offered by the bank. */
 function chooseMethod(policy: LinkPolicy, bank: Bank, asked: LinkMethod | undefined): LinkMethod {
   const usable = usableMethods(policy, bank.linkMethods);
   const method = asked ?? usable[0];
   if (method === undefined) {
-    throw new LinkMethodNotOffered('This bank offers no way of linking that koza allows.',
-      { method: policy.methods[0]!, offered_methods: bank.linkMethods });
+    throw new LinkMethodNotOffered(`This bank offers no way of linking that koza allows (an account number and PIN alone are `
+      + `not enough). ${FUND_BY_TRANSFER.en} ${FUND_BY_TRANSFER.ja}`,
+    { method: policy.methods[0]!, offered_methods: bank.linkMethods, fund_by_transfer: FUND_BY_TRANSFER.href });
   }
   if (!policy.methods.includes(method)) {
     throw new LinkMethodNotAllowed(method === 'pin_only'
-      ? 'An account number and PIN alone cannot link an account: use redirect (sign in at the bank) or pin_otp.'
-      : `koza does not allow ${method} links.`, { method, allowed_methods: [...policy.methods] });
+      ? 'An account number and PIN alone cannot link an account: use redirect (sign in at the bank) or pin_otp where the bank '
+        + `offers them. ${FUND_BY_TRANSFER.en} ${FUND_BY_TRANSFER.ja}`
+      : `koza does not allow ${method} links.`,
+    { method, allowed_methods: [...policy.methods], ...(method === 'pin_only' ? { fund_by_transfer: FUND_BY_TRANSFER.href } : {}) });
   }
   if (!bank.linkMethods.includes(method)) {
     throw new LinkMethodNotOffered(`This bank does not offer ${method} links.`, { method, offered_methods: bank.linkMethods });

@@ -24,3 +24,13 @@ export function assessHolder(
   const dobMatches = expected.dateOfBirth === null ? null : expected.dateOfBirth === holder.date_of_birth;
   return { match, dobMatches, accepted: (match.band === 'exact' || match.band === 'strong') && dobMatches === true };
 }
+
+/**
+ * A bank transfer's sender against the wallet's person (pay-in, issue 11): a transfer carries the sender's name as the
+ * sending bank holds it and no date of birth, so the name alone decides, on the same scale as links (strong or exact).
+ */
+export function assessSender(expectedNameKana: string | null, senderNameKana: string): { match: NameMatch | null; accepted: boolean } {
+  if (expectedNameKana === null) return { match: null, accepted: false };
+  const match = matchNames(expectedNameKana, senderNameKana);
+  return { match, accepted: match.band === 'exact' || match.band === 'strong' };
+}

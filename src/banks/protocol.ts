@@ -162,6 +162,62 @@ export interface Statement {
   entries: Array<{ reference: string; kind: 'debit' | 'credit'; amount: number; booked_at: string }>;
   total_debits: number;
   total_credits: number;
+  /**
+   * v2 addition (§10): every transfer booked into koza's collection account (a virtual account number) that day, as the
+   * bank reported it or would have: a lost notice is found here. Absent from a bank that receives no pay-ins.
+   */
+  incoming?: IncomingTransferNotice[];
+  /** v2 addition (§10): every pay-in koza returned that day (booked back to the sender). */
+  returns?: ReturnResult[];
+  total_incoming?: number;
+  total_returns?: number;
+}
+
+/**
+ * v2 addition (§10), bank → koza: POST {kozaUrl}/v1/banks/{bank_code}/incoming-transfers, signed by the bank
+ * (header Bank-Signature, the same JWS as §2 with the bank's own key, kid `bank-{bank_code}`), Idempotency-Key = the
+ * bank's transfer id. The receiving bank reports a furikomi booked into koza's collection account under a virtual
+ * account number. koza answers 200 IncomingTransferAck, the same for every retry of the same transfer.
+ */
+export interface IncomingTransferNotice {
+  /** The receiving bank's id of the transfer: koza's key for it (one pay-in per bank and id). */
+  bank_transfer_id: string;
+  /** The receiving bank (koza's pay-in bank), the virtual branch and the 7-digit virtual account number paid to. */
+  bank_code: string;
+  branch_code: string;
+  account_number: string;
+  amount: number;
+  /** The sender as the sending bank wrote it in the transfer (Zengin half-width kana), not typed by the sender. */
+  sender: { name_kana: string; bank_code: string; branch_code: string };
+  booked_at: string;
+}
+
+export interface IncomingTransferAck {
+  received: true;
+  pay_in_id: string;
+  /** credited: on the wallet; returned: booked back to the sender; returning: koza will return it (bank unreachable now). */
+  status: 'credited' | 'returned' | 'returning';
+}
+
+/** Why koza sends a pay-in back. */
+export type ReturnReason = 'name_mismatch' | 'unknown_account' | 'wallet_unavailable' | 'limit_exceeded';
+
+/** v2 addition (§10): POST /v2/returns — send a received transfer back to its sender, the whole amount, once. */
+export interface ReturnBody {
+  bank_transfer_id: string;
+  /** koza's key for the return (its pay-in id), unique per bank like a transfer reference. */
+  reference: string;
+  reason: ReturnReason;
+}
+
+export interface ReturnResult {
+  return_id: string;
+  bank_transfer_id: string;
+  reference: string;
+  reason: ReturnReason;
+  amount: number;
+  status: 'returned';
+  booked_at: string;
 }
 
 export type BankErrorCode =
@@ -186,4 +242,6 @@ export interface BankProblem {
 }
 
 export const SIGNATURE_HEADER = 'koza-signature';
+/** v2 addition (§10): the bank's signature on its calls to koza (the same JWS as Koza-Signature, the bank's key). */
+export const BANK_SIGNATURE_HEADER = 'bank-signature';
 export const IDEMPOTENCY_HEADER = 'idempotency-key';

@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import { startPeriodic } from '../jobs/periodic.js';
 import { sendDueHolderChargeNotices } from './holder-charge-notices.js';
 import { completeIdempotentKey } from '../http/idempotency.js';
+import { reconcilePayIns, settleReturningPayIns, type PayInReconciliation } from './pay-ins.js';
 import {
   callBank, getMovement, movementJson, outcomeOf, REVIEW_REJECTED, settleMovement, type Movement, type MovementDeps,
 } from './movements.js';
@@ -46,6 +47,8 @@ export async function reconcileOnce(
   }
   // The holders' charge notices the bank did not confirm when the charge posted (or posted here): sent again, same key.
   await sendDueHolderChargeNotices(deps).catch(() => 0);
+  // Pay-ins koza decided to send back while the bank could not be reached: asked again, same key (pay-ins.ts).
+  await settleReturningPayIns(deps).catch(() => 0);
   return { settled, stillOpen };
 }
 
@@ -108,6 +111,8 @@ export interface StatementReport {
   ledgerDebits: number;
   ledgerCredits: number;
   differences: StatementDifference[];
+  /** §10: the statement's incoming transfers and returns against koza's pay-ins (a lost notice is credited or returned here). */
+  payIns: PayInReconciliation;
 }
 
 /**
@@ -140,12 +145,15 @@ export async function reconcileStatement(deps: MovementDeps, bankCode: string, d
     }
   }
   const posted = ledger.rows.filter((r) => r.status === 'posted' && seen.has(r.id));
+  // A pay-in whose notice was lost is taken here, exactly once (receivePayIn is keyed by the bank's transfer id).
+  const payIns = await reconcilePayIns(deps, statement);
   const report: StatementReport = {
     bankCode, date,
     bankDebits: statement.total_debits, bankCredits: statement.total_credits,
     ledgerDebits: posted.filter((r) => r.kind === 'charge').reduce((s, r) => s + r.amount, 0),
     ledgerCredits: posted.filter((r) => r.kind === 'withdrawal').reduce((s, r) => s + r.amount, 0),
     differences,
+    payIns,
   };
   await deps.db.query(
     `INSERT INTO reconciliation_reports (bank_code, statement_date, bank_debits, bank_credits, ledger_debits, ledger_credits, differences)

@@ -39,6 +39,16 @@ export function deriveBankKeyPair(seed: string, bankCode: string): BankKeyPair {
   return { keyId: `koza-${bankCode}`, privateKey, publicKey: createPublicKey(privateKey) };
 }
 
+/**
+ * The key a bank signs its own calls to koza with (pay-in notices, §10 of docs/bank-protocol.md): another key than
+ * koza's for that bank, so that neither side can speak as the other. Derived from the same seed in the sandbox.
+ */
+export function deriveBankNoticeKeyPair(seed: string, bankCode: string): BankKeyPair {
+  const secret = createHmac('sha256', seed).update(`bank-notice-key:${bankCode}`).digest();
+  const privateKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, secret]), format: 'der', type: 'pkcs8' });
+  return { keyId: `bank-${bankCode}`, privateKey, publicKey: createPublicKey(privateKey) };
+}
+
 export function bodyHash(body: string | Buffer | undefined): string {
   if (body === undefined || body.length === 0) return '';
   return createHash('sha256').update(body).digest('base64url');

@@ -35,6 +35,7 @@ import { registerFactorResetRoutes } from './routes/factor-reset.js';
 import { registerStepUpRoutes } from './routes/step-up.js';
 import { registerLinkRoutes } from './routes/links.js';
 import { registerRiskRoutes } from './routes/risk.js';
+import { registerPayInRoutes } from './routes/pay-ins.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -206,5 +207,6 @@ export async function buildApp(options: BuildOptions): Promise<App> {
   registerStepUpRoutes(app, ctx);
   registerLinkRoutes(app, ctx);
   registerRiskRoutes(app, ctx);
+  registerPayInRoutes(app, ctx);
   return app;
 }

@@ -95,6 +95,10 @@ export function approveWith(methods: readonly string[]): NextStep {
 const SUPPORT_JA = 'お困りの場合はkozaサポートまでご連絡ください。';
 const SUPPORT_EN = 'If you need help, contact koza support.';
 
+/** A bank koza cannot link (PIN alone): the holder still funds the wallet by a transfer they send themselves. */
+const FUND_BY_TRANSFER_JA = 'この銀行の口座からkozaの振込先口座へお振込みいただくと入金できます。振込先は GET /v1/wallet/pay-in でご確認ください（ご本人名義の口座からお振込みください）。';
+const FUND_BY_TRANSFER_EN = 'Fund your wallet by bank transfer from this account instead: GET /v1/wallet/pay-in shows your koza account to send it to (from an account in your own name).';
+
 const generic = (audience: Audience, ja: Said, en: Said): CatalogueEntry => ({ audience, ja, en });
 const retry = (audience: Audience, jaMessage: string, enMessage: string): CatalogueEntry => ({
   audience, ja: (p) => [jaMessage, retryJa(p)], en: (p) => [enMessage, retryEn(p)],
@@ -168,16 +172,23 @@ export const NEXT_STEPS: Record<string, CatalogueEntry> = {
     ['The bank refused the request.', 'Check the details and try again; if it keeps happening, ask your bank.']),
   'link-method-not-allowed': {
     audience: 'customer',
-    ja: (p) => ['この方法では口座を登録できません。', Array.isArray(p.allowed_methods) && p.allowed_methods.length > 0
-      ? '銀行のページで手続きする方法をお選びください。'
-      : '口座の登録はできませんが、お持ちの銀行から振込でチャージできます。'],
-    en: (p) => ['koza does not allow this way of linking.', Array.isArray(p.allowed_methods) && p.allowed_methods.length > 0
-      ? `Link with one of: ${(p.allowed_methods as string[]).join(', ')} (at your bank's own page).`
-      : 'This bank account cannot be linked, but you can add money by bank transfer from it.'],
+    ja: (p) => ['この方法では口座を登録できません。', typeof p.fund_by_transfer === 'string' ? FUND_BY_TRANSFER_JA
+      : Array.isArray(p.allowed_methods) && p.allowed_methods.length > 0 ? '銀行のページで手続きする方法をお選びください。'
+        : '口座の登録はできませんが、お持ちの銀行から振込でチャージできます。'],
+    en: (p) => ['koza does not allow this way of linking.', typeof p.fund_by_transfer === 'string' ? FUND_BY_TRANSFER_EN
+      : Array.isArray(p.allowed_methods) && p.allowed_methods.length > 0
+        ? `Link with one of: ${(p.allowed_methods as string[]).join(', ')} (at your bank's own page).`
+        : 'This bank account cannot be linked, but you can add money by bank transfer from it.'],
   },
-  'link-method-not-offered': generic('customer',
-    ['この銀行はこの方法に対応していません。', '銀行が対応している別の方法をお選びください。'],
-    ['This bank does not offer this way of linking.', 'Choose one of the ways the bank offers.']),
+  'link-method-not-offered': {
+    audience: 'customer',
+    ja: (p) => typeof p.fund_by_transfer === 'string'
+      ? ['この銀行は、kozaが認める口座登録の方法に対応していません。', FUND_BY_TRANSFER_JA]
+      : ['この銀行はこの方法に対応していません。', '銀行が対応している別の方法をお選びください。'],
+    en: (p) => typeof p.fund_by_transfer === 'string'
+      ? ['This bank offers no way of linking that koza allows.', FUND_BY_TRANSFER_EN]
+      : ['This bank does not offer this way of linking.', 'Choose one of the ways the bank offers.'],
+  },
   'link-refused': generic('customer',
     ['この口座はこのウォレットに登録できません。', `お持ちの銀行から振込でチャージすることはできます。${SUPPORT_JA}`],
     ['This bank account cannot be linked to this wallet.', `You can still add money by bank transfer from it. ${SUPPORT_EN}`]),
@@ -354,6 +365,12 @@ export const NEXT_STEPS: Record<string, CatalogueEntry> = {
     ['メールによる確認が必要です。', 'メールで確認コードを受け取り、入力してからもう一度お試しください。'],
     ['Confirm with a code from your e-mail first.', 'Ask for the code, then send it with this request.']),
   'factor-code-rate-limited': retry('customer', '確認コードを短時間に何度も送信しています。', 'Too many codes were sent.'),
+  'pay-in-unavailable': generic('customer',
+    ['振込先の銀行に接続できません。', '数分後にもう一度お試しください。'],
+    ['koza\'s transfer bank cannot be reached.', 'Try again in a few minutes.']),
+  'bank-signature-refused': generic('client',
+    ['銀行からの通知の署名を確認できませんでした。', '銀行の鍵で署名し（Bank-Signature）、前後60秒以内の時刻と新しい nonce で送ってください。'],
+    ['The bank\'s signature on this notice was refused.', 'Sign the call with the bank\'s own key (Bank-Signature), within 60 s of now and with a fresh nonce.']),
   'factor-reset-code-rate-limited': retry('customer', '確認コードを短時間に何度も送信しています。メールをご確認ください。',
     'Too many codes were sent; check your e-mail for the last one.'),
   'factor-reset-not-needed': generic('customer',

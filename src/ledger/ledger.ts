@@ -8,7 +8,7 @@ import { yenFromDb, type Yen } from '../money.js';
 export type AccountKind = 'wallet' | 'bank_clearing' | 'merchant' | 'fees' | 'compensation' | 'suspense';
 export type TransferKind = 'single' | 'pending' | 'post_pending' | 'void_pending';
 export type TransferCode = 'payment' | 'refund' | 'topup' | 'charge' | 'withdrawal' | 'compensation' | 'adjustment'
-  | 'hold_release' | 'payout';
+  | 'hold_release' | 'payout' | 'pay_in' | 'pay_in_return';
 
 export const SYSTEM_ACCOUNTS = {
   suspense: 'acc_suspense',

@@ -39,7 +39,8 @@ export type RiskSignalKind =
   | 'link_attempt_on_linked_account'
   | 'link_refused_by_risk'
   | 'charge_denied'
-  | 'charge_review';
+  | 'charge_review'
+  | 'pay_in_returned';
 
 export async function recordRiskSignal(
   q: Queryable, signal: { walletId: string | null; kind: RiskSignalKind; detail?: Record<string, unknown> },

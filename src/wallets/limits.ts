@@ -101,10 +101,13 @@ const MOVEMENT_LIMITS = {
     max: 'maxPayment', daily: 'dailyPayments', monthly: 'monthlyPayments', codes: ['max_payment', 'daily_payments', 'monthly_payments'],
     from: 'FROM payments WHERE wallet_id = $1',
   },
-  // Charges (money in from banks): a voided charge took nothing, so it does not count.
+  // Charges (money in from banks): a voided charge took nothing, so it does not count. Pay-ins by bank transfer that
+  // were credited are money in too (banks/pay-ins.ts counts charges the same way), so the day and month are one budget.
   charge: {
     max: 'maxCharge', daily: 'dailyCharges', monthly: 'monthlyCharges', codes: ['max_charge', 'daily_charges', 'monthly_charges'],
-    from: `FROM bank_movements WHERE wallet_id = $1 AND kind = 'charge' AND status <> 'voided'`,
+    from: `FROM (SELECT wallet_id, amount, created_at FROM bank_movements WHERE kind = 'charge' AND status <> 'voided'
+                 UNION ALL SELECT wallet_id, amount, created_at FROM pay_ins WHERE status = 'credited') money_in
+           WHERE wallet_id = $1`,
   },
 } as const satisfies Record<string, { max: keyof LevelLimits; daily: keyof LevelLimits; monthly: keyof LevelLimits;
   codes: readonly [string, string, string]; from: string }>;

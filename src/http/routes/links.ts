@@ -13,7 +13,7 @@ import { nextStepFor } from '../next-steps.js';
 import { BankDirectory } from '../../banks/directory.js';
 import { BankNotFound, BanksNotConfigured } from '../../banks/link-errors.js';
 import {
-  ensureHolderNotified, executeCompletion, executeLinkStart, executeRevoke, linkReleasedCompletion, revokeRejectedAtBank, prepareCallback, prepareLinkStart, prepareOtpCompletion, prepareRevoke,
+  ensureHolderNotified, FUND_BY_TRANSFER, executeCompletion, executeLinkStart, executeRevoke, linkReleasedCompletion, revokeRejectedAtBank, prepareCallback, prepareLinkStart, prepareOtpCompletion, prepareRevoke,
   type LinkEnv, type Requester, type StartedLink,
   typedAccountRiskRef,
 } from '../../banks/link-flow.js';
@@ -33,6 +33,9 @@ const BankSchema = Type.Object({
   bank_code: Type.String(), name: Type.String(), name_kana: Type.String(),
   link_methods: Type.Array(Method, { description: 'The ways to link this bank that koza allows now, preferred first.' }),
   status: Type.Union([Type.Literal('operational'), Type.Literal('degraded'), Type.Literal('outage')]),
+  next_step: Type.Optional(Type.Object({ en: Type.String(), ja: Type.String(), href: Type.String() }, {
+    description: 'Only when koza can link this bank in no way (it offers PIN links alone): fund by bank transfer instead.',
+  })),
 });
 
 export const LinkSchema = Type.Object({
@@ -276,9 +279,13 @@ export function registerLinkRoutes(app: App, ctx: Ctx): void {
     const banks = await directory.list();
     return {
       policy: policy.name,
-      data: banks.map((b) => ({
-        bank_code: b.code, name: b.name, name_kana: b.nameKana, link_methods: usableMethods(policy, b.linkMethods), status: b.status,
-      })),
+      data: banks.map((b) => {
+        const methods = usableMethods(policy, b.linkMethods);
+        return {
+          bank_code: b.code, name: b.name, name_kana: b.nameKana, link_methods: methods, status: b.status,
+          ...(methods.length === 0 ? { next_step: { ...FUND_BY_TRANSFER } } : {}),
+        };
+      }),
     };
   });
 

@@ -160,6 +160,12 @@ export function registerMovementRoutes(app: App, ctx: Ctx): void {
             reference: Type.String(), kind: Type.String(),
             bank_amount: Type.Union([Type.Integer(), Type.Null()]), ledger_amount: Type.Union([Type.Integer(), Type.Null()]),
           })),
+          pay_ins: Type.Object({
+            found: Type.Integer({ description: 'Incoming transfers koza had not been told of (a lost notice), credited or returned now.' }),
+            known: Type.Integer({ description: 'Incoming transfers already known from the bank\'s notice.' }),
+            returns_agree: Type.Integer(),
+            returns_differ: Type.Array(Type.String(), { description: 'Bank transfer ids the bank lists as returned and koza does not.' }),
+          }),
         }),
         ...problems(400, 401, 403, 503),
       },
@@ -174,6 +180,10 @@ export function registerMovementRoutes(app: App, ctx: Ctx): void {
         bank_code: report.bankCode, date: report.date, bank_debits: report.bankDebits, bank_credits: report.bankCredits,
         ledger_debits: report.ledgerDebits, ledger_credits: report.ledgerCredits, agrees: report.differences.length === 0,
         differences: report.differences,
+        pay_ins: {
+          found: report.payIns.found, known: report.payIns.known, returns_agree: report.payIns.returnsAgree,
+          returns_differ: report.payIns.returnsDiffer,
+        },
       },
     };
   }));

@@ -11,7 +11,7 @@ import { listLinks } from './link-store.js';
 import { AccountNumber, BankCode, BranchCode, StatementSchema, TransferResultSchema, bankProblems } from './schemas.js';
 import type { SeededAccount } from './seed.js';
 import {
-  checkBooks, findTransfer, getAccount, holderAccountId, listHolderAccounts, listPassbook, unlockCredentials, type BooksCheck,
+  checkBooks, findTransfer, getAccount, holderAccountId, listHolderAccounts, listPassbook, settlementAccountId, unlockCredentials, type BooksCheck,
 } from './store.js';
 import { statementOf, transferResult } from './transfers.js';
 
@@ -124,6 +124,12 @@ export interface SandboxAdmin {
   books(): Promise<BooksCheck>;
   /** Lifts PIN and password locks, as a branch would after seeing the holder. */
   unlock(account: AccountKey): Promise<boolean>;
+  /** koza's collection (settlement) account balance at a bank: pay-ins in, returns and credits out, debits in. */
+  kozaBalance(bankCode: string): Promise<number>;
+  /** §10 test knob: while on, every pay-in notice to koza is lost on the way (koza must find it in the statement). */
+  losePayInNotices(on: boolean): void;
+  /** A furikomi as the banks booked it, with its return if koza sent it back; null when there is none. */
+  furikomi(id: string): Promise<{ amount: number; to_virtual: boolean; koza_notified: boolean; returned: boolean } | null>;
 }
 
 const OTP_IN_SMS = /】(\d{6}) /;
@@ -233,6 +239,18 @@ export function createSandboxAdmin(ctx: SandboxContext): SandboxAdmin {
       return row ? transferResult(row) : null;
     },
     books: () => checkBooks(ctx.db),
+    async kozaBalance(bankCode) {
+      const res = await ctx.db.query<{ balance: number }>('SELECT balance FROM accounts WHERE id = $1', [settlementAccountId(bankCode)]);
+      return Number(res.rows[0]?.balance ?? 0);
+    },
+    losePayInNotices: (on) => ctx.payInNotices.lose(on),
+    async furikomi(id) {
+      const res = await ctx.db.query<{ amount: number; to_virtual: boolean; koza_notified_at: Date | null; returned: boolean }>(
+        `SELECT f.amount, f.to_virtual, f.koza_notified_at, EXISTS (SELECT 1 FROM furikomi_returns r WHERE r.furikomi_id = f.id) AS returned
+           FROM furikomi f WHERE f.id = $1`, [id]);
+      const row = res.rows[0];
+      return row ? { amount: Number(row.amount), to_virtual: row.to_virtual, koza_notified: row.koza_notified_at !== null, returned: row.returned } : null;
+    },
     unlock: (key) => unlockCredentials(ctx.db, idOf(key)),
   };
   return admin;

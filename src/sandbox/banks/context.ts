@@ -8,6 +8,7 @@ import type { Db } from '../../store/db.js';
 import { NonceCache } from '../../banks/signing.js';
 import { BankError } from './errors.js';
 import type { FaultBook } from './faults.js';
+import type { PayInNotices } from './pay-in-notices.js';
 import type { BankSandboxSeed, SeededBank } from './seed.js';
 
 export type SandboxApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -25,6 +26,8 @@ export interface SandboxContext {
   publicUrl: () => string;
   /** Keys request fingerprints and seals stored answers with a secret (link tokens); from the key seed, so it survives restarts. */
   secretKey: Buffer;
+  /** Where and how the receiving bank reports pay-ins to koza (§10). */
+  payInNotices: PayInNotices;
   /** Aborted on close: held (timed-out) requests stop waiting. */
   closing: AbortSignal;
 }

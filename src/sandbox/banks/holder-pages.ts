@@ -18,6 +18,7 @@ import {
   findLinkConfirmation, getLinkById, getLinkRequest, listLinks, updateLinkRequest, useLinkConfirmation, type LinkRequestRow, type LinkRow,
 } from './link-store.js';
 import { BankCode } from './schemas.js';
+import { FURIKOMI_REFUSAL_TEXT, KOZA_PAY_IN_BRANCH, sendFurikomi } from './furikomi.js';
 import { findAccountByOnlineId, getAccount, getPassbookLine, listPassbook, type AccountRow } from './store.js';
 import type { SeededBank } from './seed.js';
 
@@ -398,6 +399,7 @@ export function registerHolderPages(app: SandboxApp, ctx: SandboxContext): void 
       <p>残高 Balance: <strong>${yen(signedIn.account.balance)}</strong></p>
       <table><thead><tr><th>日時 Date (JST)</th><th>お取引内容 Description</th><th>お引出し Withdrawal</th><th>お預入れ Deposit</th>
       <th>残高 Balance</th><th></th></tr></thead><tbody>${rows}</tbody></table>
+      <p><a href="${base}/transfer">振込 Transfer</a></p>
       <form method="post" action="${base}/sign-out">${hidden({ csrf: signedIn.session.csrf_token })}
         <button type="submit" class="secondary">ログアウト Sign out</button></form>`, { signedIn: true });
   }));
@@ -459,6 +461,64 @@ export function registerHolderPages(app: SandboxApp, ctx: SandboxContext): void 
       <p>受付番号 Reference: <strong>${report.id}</strong></p>
       <p>当行とウォレット事業者で調査します。 The bank and the wallet operator will look into it.</p>
       <p><a href="/banks/${env.bank.code}/passbook">通帳に戻る Back to the passbook</a></p>`, { signedIn: true }));
+  });
+
+  const transferForm = (env: BankEnv, session: HolderSessionRow, account: AccountRow, error?: string) => page(env.bank, '振込 Transfer', html`
+    ${error ? html`<p class="error">${error}</p>` : ''}
+    <p>お振込元 From: 支店 ${account.branch_code} 普通 ${account.account_number} — 残高 Balance ${yen(account.balance)}</p>
+    <p>ご依頼人名は当行にご登録のお名前です。 The sender name is your name as the bank holds it.</p>
+    <form method="post" action="/banks/${env.bank.code}/transfer">
+      ${hidden({ csrf: session.csrf_token })}
+      <label for="to_bank_code">振込先金融機関コード Bank code (4 digits)</label>
+      <input id="to_bank_code" name="to_bank_code" inputmode="numeric" pattern="[0-9]{4}" required>
+      <label for="to_branch_code">支店番号 Branch (3 digits)</label>
+      <input id="to_branch_code" name="to_branch_code" inputmode="numeric" pattern="[0-9]{3}" required>
+      <label for="to_account_number">口座番号（普通） Account number (7 digits)</label>
+      <input id="to_account_number" name="to_account_number" inputmode="numeric" pattern="[0-9]{7}" required>
+      <label for="amount">金額（円） Amount (yen)</label>
+      <input id="amount" name="amount" inputmode="numeric" pattern="[0-9]{1,8}" required>
+      <button type="submit">振り込む Send</button>
+    </form>
+    <p>ウォレットへの入金は、ウォレットに表示された振込先（支店 ${KOZA_PAY_IN_BRANCH}）へ。 To fund a wallet, use the account it shows
+      you (branch ${KOZA_PAY_IN_BRANCH}).</p>`, { signedIn: true });
+
+  app.get('/banks/:bank_code/transfer', {
+    schema: { tags, summary: 'Send a transfer (振込) from the signed-in holder\'s account', params: Params },
+  }, async (request, reply) => holderPage(request, reply, async (env, signedIn) => transferForm(env, signedIn.session, signedIn.account)));
+
+  app.post('/banks/:bank_code/transfer', {
+    schema: {
+      tags, summary: 'Book a transfer from the signed-in holder\'s account; a transfer to a koza virtual account is reported to koza',
+      params: Params,
+      body: Type.Object({
+        csrf: Csrf, to_bank_code: Type.String({ maxLength: 8 }), to_branch_code: Type.String({ maxLength: 8 }),
+        to_account_number: Type.String({ maxLength: 16 }), amount: Type.String({ maxLength: 16 }),
+      }, { additionalProperties: false }),
+    },
+  }, async (request, reply) => {
+    const env = bankEnv(ctx, request.params.bank_code);
+    const accountId = await postedAccountId(ctx, request, env, request.body.csrf);
+    const account = (await getAccount(ctx.db, accountId))!;
+    const session = (await currentSession(ctx, request, env))!;
+    const digits = (value: string) => value.normalize('NFKC').replace(/[\s-]/g, '');
+    const to = { bank_code: digits(request.body.to_bank_code), branch_code: digits(request.body.to_branch_code), account_number: digits(request.body.to_account_number) };
+    const amount = Number(digits(request.body.amount).replace(/[,¥円]/g, ''));
+    if (!/^[0-9]{4}$/.test(to.bank_code) || !/^[0-9]{3}$/.test(to.branch_code) || !/^[0-9]{7}$/.test(to.account_number)
+        || !Number.isSafeInteger(amount) || amount < 1) {
+      return sendPage(reply, transferForm(env, session, account,
+        '金融機関コード4桁・支店番号3桁・口座番号7桁・金額（1円以上）を入力してください。 Enter a 4-digit bank code, 3-digit branch, 7-digit account number and an amount of at least ¥1.'), 400);
+    }
+    const sent = await ctx.db.transaction((tx) => sendFurikomi(tx, env, new Set(ctx.banks.keys()), accountId, to, amount));
+    if (!sent.ok) return sendPage(reply, transferForm(env, session, account, FURIKOMI_REFUSAL_TEXT[sent.reason]), 422);
+    // The receiving bank tells koza now; a notice that does not arrive is in the next statement (§10).
+    const notified = sent.furikomi.to_virtual ? await ctx.payInNotices.deliver(ctx, sent.furikomi) : false;
+    return sendPage(reply, page(env.bank, '振込を受け付けました Transfer sent', html`
+      <p>受付番号 Reference: <strong id="furikomi-id">${sent.furikomi.id}</strong></p>
+      <p>振込先 To: ${to.bank_code} / ${to.branch_code} / ${to.account_number} ${sent.receiverName}</p>
+      <p>金額 Amount: <strong>${yen(amount)}</strong></p>
+      <p>ご依頼人 Sender: ${sent.furikomi.sender_name_kana}</p>
+      ${sent.furikomi.to_virtual ? html`<p>受取人へ通知${notified ? '済み' : '中'} The receiver ${notified ? 'has been' : 'will be'} told.</p>` : ''}
+      <p><a href="/banks/${env.bank.code}/passbook">通帳 Passbook</a></p>`, { signedIn: true }));
   });
 
   app.post('/banks/:bank_code/sign-out', {

@@ -14,9 +14,10 @@ import { completeLinkRequest, createLinkRequest, deliverNotification, linkStateB
 import {
   BankCode, DirectoryEntrySchema, HolderNotificationBodySchema, LinkCompleteBodySchema, LinkCompletedSchema, LinkStateSchema,
   LinkRequestBodySchema, LinkRequestCreatedSchema, LinkRevokedSchema, NotifiedSchema, SignedHeaders, SignedIdempotentHeaders,
-  StatementSchema, TransferBodySchema, TransferResultSchema, bankProblems,
+  ReturnBodySchema, ReturnResultSchema, StatementSchema, TransferBodySchema, TransferResultSchema, bankProblems,
 } from './schemas.js';
 import { getTransfer, moveMoney, statementOf } from './transfers.js';
+import { returnFurikomi } from './furikomi.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
@@ -171,6 +172,14 @@ export function registerProtocolRoutes(app: SandboxApp, ctx: SandboxContext): vo
         },
       }, async (request, reply) => answerOnce(request, reply, 200, (tx, env) => moveMoney(tx, env, kind, request.body)));
     }
+
+    bankApp.post('/returns', {
+      schema: {
+        ...signedPost, summary: '§10: send a pay-in received into koza\'s account back to its sender (whole amount, once per transfer)',
+        params: BankParams, body: ReturnBodySchema,
+        response: { 200: ReturnResultSchema, ...bankProblems(400, 401, 404, 409, 503) },
+      },
+    }, async (request, reply) => answerOnce(request, reply, 200, (tx, env) => returnFurikomi(tx, env, request.body)));
 
     bankApp.get('/transfers/:reference', {
       schema: {

@@ -3,7 +3,7 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import type {
   BankProblem, DirectoryEntry, LinkCompleteBody, LinkCompleted, LinkRequestBody, LinkRequestCreated, LinkState, Statement, TransferBody,
-  TransferResult, HolderNotificationBody, HolderNotified,
+  TransferResult, HolderNotificationBody, HolderNotified, IncomingTransferNotice, ReturnBody, ReturnResult,
 } from '../../banks/protocol.js';
 
 export const BankCode = Type.String({ pattern: '^[0-9]{4}$', description: 'Zengin bank code, 4 digits.', examples: ['0001'] });
@@ -120,6 +120,36 @@ export const TransferResultSchema = Type.Object({
   booked_at: Timestamp,
 });
 
+export const IncomingTransferNoticeSchema = Type.Object({
+  bank_transfer_id: Type.String(),
+  bank_code: BankCode,
+  branch_code: BranchCode,
+  account_number: AccountNumber,
+  amount: Type.Integer({ minimum: 1 }),
+  sender: Type.Object({ name_kana: Type.String({ maxLength: 48 }), bank_code: BankCode, branch_code: BranchCode }),
+  booked_at: Timestamp,
+});
+
+const ReturnReasonSchema = Type.Union([
+  Type.Literal('name_mismatch'), Type.Literal('unknown_account'), Type.Literal('wallet_unavailable'), Type.Literal('limit_exceeded'),
+]);
+
+export const ReturnBodySchema = Type.Object({
+  bank_transfer_id: Type.String({ maxLength: 64 }),
+  reference: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' }),
+  reason: ReturnReasonSchema,
+}, { additionalProperties: false });
+
+export const ReturnResultSchema = Type.Object({
+  return_id: Type.String(),
+  bank_transfer_id: Type.String(),
+  reference: Type.String(),
+  reason: ReturnReasonSchema,
+  amount: Type.Integer(),
+  status: Type.Literal('returned'),
+  booked_at: Timestamp,
+});
+
 export const StatementSchema = Type.Object({
   bank_code: BankCode,
   date: IsoDate,
@@ -128,6 +158,10 @@ export const StatementSchema = Type.Object({
   })),
   total_debits: Type.Integer(),
   total_credits: Type.Integer(),
+  incoming: Type.Optional(Type.Array(IncomingTransferNoticeSchema, { description: '§10: transfers into koza\'s virtual accounts that day' })),
+  returns: Type.Optional(Type.Array(ReturnResultSchema, { description: '§10: pay-ins koza returned that day' })),
+  total_incoming: Type.Optional(Type.Integer()),
+  total_returns: Type.Optional(Type.Integer()),
 });
 
 // The schemas and the contract are the same shapes, in both directions.
@@ -146,4 +180,7 @@ contract<Same<Static<typeof LinkStateSchema>, LinkState>>();
 contract<Same<Static<typeof TransferBodySchema>, TransferBody>>();
 contract<Same<Static<typeof TransferResultSchema>, TransferResult>>();
 contract<Same<Static<typeof StatementSchema>, Statement>>();
+contract<Same<Static<typeof IncomingTransferNoticeSchema>, IncomingTransferNotice>>();
+contract<Same<Static<typeof ReturnBodySchema>, ReturnBody>>();
+contract<Same<Static<typeof ReturnResultSchema>, ReturnResult>>();
 contract<Same<Omit<Static<typeof BankProblemSchema>, 'code'>, Omit<BankProblem, 'code'>>>();

@@ -11,6 +11,7 @@ import { createSandboxAdmin, registerAdminRoutes, type SandboxAdmin } from './ad
 import type { SandboxApp, SandboxContext } from './context.js';
 import { BankError, toBankProblem } from './errors.js';
 import { FaultBook } from './faults.js';
+import { PayInNotices } from './pay-in-notices.js';
 import { HolderPageError, registerHolderPages, renderHolderError, sendPage } from './holder-pages.js';
 import { PROBLEM_CONTENT_TYPE, directoryEntry, keepRawBody, registerProtocolRoutes } from './protocol-routes.js';
 import { DEFAULT_BANK_COUNT, seedBankSandbox } from './seed.js';
@@ -34,12 +35,16 @@ export interface BankSandboxOptions {
   publicUrl?: string;
   /** The business clock (expiries, booking dates); tests move it. Signatures are checked against real time. */
   now?: () => Date;
+  /** koza's URL, where the banks report pay-ins (§10); also settable later with deliverPayInsTo (koza starts second). */
+  kozaUrl?: string;
 }
 
 export interface RunningBankSandbox {
   url: string;
   banks: DirectoryEntry[];
   admin: SandboxAdmin;
+  /** Where the banks report incoming transfers to koza's virtual accounts (§10); null: nobody (the statement tells). */
+  deliverPayInsTo(kozaUrl: string | null): void;
   close(): Promise<void>;
 }
 
@@ -65,8 +70,10 @@ export async function startBankSandbox(options: BankSandboxOptions): Promise<Run
       faults: new FaultBook(world.seed),
       secretKey: createHmac('sha256', options.keySeed).update('koza-bank-sandbox:secret-key').digest(),
       publicUrl: () => publicUrl,
+      payInNotices: new PayInNotices(options.keySeed),
       closing: closing.signal,
     };
+    if (options.kozaUrl) ctx.payInNotices.deliverTo(options.kozaUrl);
     const admin = createSandboxAdmin(ctx);
     app = await buildSandboxApp(ctx, admin);
     const listening = await app.listen({ port: options.port ?? 0, host: options.host ?? '127.0.0.1' });
@@ -76,6 +83,7 @@ export async function startBankSandbox(options: BankSandboxOptions): Promise<Run
       url: publicUrl,
       banks: world.banks.map((b) => directoryEntry(ctx, b.code)),
       admin,
+      deliverPayInsTo: (kozaUrl) => ctx.payInNotices.deliverTo(kozaUrl),
       async close() {
         closing.abort();
         await running.close();

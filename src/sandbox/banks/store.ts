@@ -10,12 +10,17 @@ import type { BankSandboxSeed } from './seed.js';
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 
 /** A public identifier with a readable prefix and 128 random bits. */
-export function sandboxId(prefix: 'lrq' | 'blk' | 'btx' | 'otp' | 'hss' | 'hrp' | 'eml'): string {
+export function sandboxId(prefix: 'lrq' | 'blk' | 'btx' | 'otp' | 'hss' | 'hrp' | 'eml' | 'bfk' | 'brt'): string {
   return `${prefix}_${randomBytes(16).toString('base64url')}`;
 }
 
 export function settlementAccountId(bankCode: string): string {
   return `stl_${bankCode}`;
+}
+
+/** The bank's account at the inter-bank clearing system (Zengin): the other side of a furikomi to or from another bank. */
+export function interbankAccountId(bankCode: string): string {
+  return `ibk_${bankCode}`;
 }
 
 export function equityAccountId(bankCode: string): string {
@@ -66,7 +71,8 @@ export async function ensureSeeded(db: Db, world: BankSandboxSeed, now: Date): P
     await tx.query(
       `INSERT INTO accounts (id, bank_code, kind)
        SELECT 'stl_' || code, code, 'koza_settlement' FROM unnest($1::text[]) AS code
-       UNION ALL SELECT 'eqt_' || code, code, 'bank_equity' FROM unnest($1::text[]) AS code`,
+       UNION ALL SELECT 'eqt_' || code, code, 'bank_equity' FROM unnest($1::text[]) AS code
+       UNION ALL SELECT 'ibk_' || code, code, 'interbank' FROM unnest($1::text[]) AS code`,
       [banks.map((b) => b.code)]);
     const accounts = world.accounts.map((a) => {
       const salt = randomBytes(16).toString('hex');
@@ -99,7 +105,7 @@ export async function ensureSeeded(db: Db, world: BankSandboxSeed, now: Date): P
 export interface AccountRow {
   id: string;
   bank_code: string;
-  kind: 'holder' | 'koza_settlement' | 'bank_equity';
+  kind: 'holder' | 'koza_settlement' | 'bank_equity' | 'interbank';
   balance: number;
   branch_code: string;
   account_number: string;

@@ -5,6 +5,7 @@ import type { Queryable } from '../../store/db.js';
 import type { BankEnv } from './context.js';
 import { BankError } from './errors.js';
 import { findLink } from './link-flows.js';
+import { listIncoming, listReturns } from './furikomi.js';
 import { bookTransfer, findTransfer, getAccount, listBookedTransfers, type TransferRow } from './store.js';
 
 /** The bank's own ceiling for one debit through a wallet link. */
@@ -84,9 +85,14 @@ export async function statementOf(tx: Queryable, env: BankEnv, date: string): Pr
   if (!day) throw new BankError('invalid_request', 'The statement date must be a real yyyy-mm-dd date.');
   const rows = await listBookedTransfers(tx, env.bank.code, day.from, day.to);
   const total = (kind: 'debit' | 'credit') => rows.filter((r) => r.kind === kind).reduce((sum, r) => sum + r.amount, 0);
+  // §10: the pay-ins into koza's collection account and koza's returns of them, so a lost notice is found here.
+  const incoming = await listIncoming(tx, env.bank.code, day.from, day.to);
+  const returns = await listReturns(tx, env.bank.code, day.from, day.to);
   return {
     bank_code: env.bank.code, date,
     entries: rows.map((r) => ({ reference: r.reference, kind: r.kind, amount: r.amount, booked_at: r.booked_at.toISOString() })),
     total_debits: total('debit'), total_credits: total('credit'),
+    incoming, returns,
+    total_incoming: incoming.reduce((sum, r) => sum + r.amount, 0), total_returns: returns.reduce((sum, r) => sum + r.amount, 0),
   };
 }
