@@ -78,6 +78,15 @@ describe('the next-step catalogue', () => {
     });
   });
 
+  it('tells a customer in a factor reset\'s wait when to come back, or what to finish first', () => {
+    const waiting = problemFromKozaError(new KozaError('factor-reset-waiting', 409, 'The factor reset is still in its waiting period',
+      'Come back then.', { waits_until: '2026-12-09T03:00:00.000Z' }), '/v1/factors/reset/complete');
+    assert.deepEqual(waiting.next_step, { ja: '12月9日 12:00 (JST)以降にもう一度お試しください。', en: 'Come back after 2026-12-09 12:00 JST.' });
+    const unverified = problemFromKozaError(new KozaError('factor-reset-waiting', 409, 'The factor reset is still in its waiting period',
+      'Confirm first.', { waits_until: '' }), '/v1/factors/reset/complete');
+    assert.deepEqual(unverified.next_step, { ja: '先にご本人確認とメールの確認を済ませてください。', en: 'Confirm your identity and your e-mail first.' });
+  });
+
   it('tells a throttled person the JST time the limit lifts, in both languages', () => {
     const now = new Date('2026-12-06T05:04:10Z');
     const p = toProblem(new KozaError('rate-limited', 429, 'Too many requests', 'Slow down.', retryIn(30)), '/v1/phone', now);

@@ -99,6 +99,16 @@ const SUPPORT_EN = 'If you need help, contact koza support.';
 const FUND_BY_TRANSFER_JA = 'この銀行の口座からkozaの振込先口座へお振込みいただくと入金できます。振込先は GET /v1/wallet/pay-in でご確認ください（ご本人名義の口座からお振込みください）。';
 const FUND_BY_TRANSFER_EN = 'Fund your wallet by bank transfer from this account instead: GET /v1/wallet/pay-in shows your koza account to send it to (from an account in your own name).';
 
+/** A problem whose `waits_until` names when it can go on: the next step with that time, or without one when it has none. */
+type Waits = readonly [message: string, withTime: (at: string) => string, withoutTime: string];
+const waitsUntil = (audience: Audience, ja: Waits, en: Waits): CatalogueEntry => {
+  const said = (w: Waits, time: (at: Date) => string) => (p: Problem): Said => {
+    const at = dateOf(p, 'waits_until');
+    return [w[0], at ? w[1](time(at)) : w[2]];
+  };
+  return { audience, ja: said(ja, jaJstTime), en: said(en, enJstTime) };
+};
+
 const generic = (audience: Audience, ja: Said, en: Said): CatalogueEntry => ({ audience, ja, en });
 const retry = (audience: Audience, jaMessage: string, enMessage: string): CatalogueEntry => ({
   audience, ja: (p) => [jaMessage, retryJa(p)], en: (p) => [enMessage, retryEn(p)],
@@ -379,38 +389,21 @@ export const NEXT_STEPS: Record<string, CatalogueEntry> = {
   'factor-reset-needs-identity': generic('customer',
     ['本人確認が済んでいないため、2段階認証をリセットできません。', '別の方法でご本人確認をしますので、サポートへご連絡ください。'],
     ['A factor reset needs a verified identity on file.', 'Contact koza support, who will verify you another way.']),
-  'factor-reset-open': {
-    audience: 'customer',
-    ja: (p) => {
-      const at = dateOf(p, 'waits_until');
-      return ['2段階認証のリセットはすでに進行中です。',
-        at ? `${jaJstTime(at)}以降に完了するか、心当たりがなければ取り消してください。` : '続きを進めるか、心当たりがなければ取り消してください。'];
-    },
-    en: (p) => {
-      const at = dateOf(p, 'waits_until');
-      return ['A factor reset is already under way.',
-        at ? `Complete it after ${enJstTime(at)}, or cancel it if it was not you.` : 'Go on with it, or cancel it if it was not you.'];
-    },
-  },
+  'factor-reset-open': waitsUntil('customer',
+    ['2段階認証のリセットはすでに進行中です。', (at) => `${at}以降に完了するか、心当たりがなければ取り消してください。`,
+      '続きを進めるか、心当たりがなければ取り消してください。'],
+    ['A factor reset is already under way.', (at) => `Complete it after ${at}, or cancel it if it was not you.`,
+      'Go on with it, or cancel it if it was not you.']),
   'factor-reset-closed': generic('customer',
     ['この2段階認証のリセットは終了しています。', '必要であれば、新しくリセットを始めてください。'],
     ['This factor reset can no longer go on.', 'Start a new reset if you still need one.']),
   'factor-reset-identity-not-confirmed': generic('customer',
     ['登録されているご本人と確認できませんでした。', 'ご本人の本人確認書類と自撮りでもう一度お試しいただくか、サポートへご連絡ください。'],
     ['We could not confirm you are the person on file.', 'Try again with your own identity document and selfie, or contact koza support.']),
-  'factor-reset-waiting': {
-    audience: 'customer',
-    ja: (p) => {
-      const at = dateOf(p, 'waits_until');
-      return ['2段階認証のリセットは待機期間中です。',
-        at ? `${jaJstTime(at)}以降にもう一度お試しください。` : '先にご本人確認とメールの確認を済ませてください。'];
-    },
-    en: (p) => {
-      const at = dateOf(p, 'waits_until');
-      return ['The factor reset is still in its waiting period.',
-        at ? `Come back after ${enJstTime(at)}.` : 'Confirm your identity and your e-mail first.'];
-    },
-  },
+  'factor-reset-waiting': waitsUntil('customer',
+    ['2段階認証のリセットは待機期間中です。', (at) => `${at}以降にもう一度お試しください。`, '先にご本人確認とメールの確認を済ませてください。'],
+    ['The factor reset is still in its waiting period.', (at) => `Come back after ${at}.`, 'Confirm your identity and your e-mail first.']),
+
 
   // ── Contact details, identity and limits ──
   'email-change-rate-limited': retry('customer', '確認コードを短時間に何度も送信しています。', 'Too many codes were sent.'),
