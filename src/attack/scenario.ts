@@ -119,6 +119,20 @@ export async function stage(options: AttackOptions): Promise<Stage> {
   }
 }
 
+/**
+ * The heavy users come back once their new-link window is over (KOZA_COOLING_OFF_HOURS + 1 on the test clock): after the
+ * scenario's traffic and its attack figures, since nothing else may write while the clock moves, and before the customers'
+ * figures are tallied.
+ */
+export async function heavyUsersAfter(world: AttackWorld, options: AttackOptions, crowds: CustomerCrowd[]): Promise<void> {
+  const hours = Number(options.env.KOZA_COOLING_OFF_HOURS ?? 72) + 1;
+  const back = crowds.filter((c) => c.waitingToComeBack > 0);
+  if (back.length === 0) return;
+  (options.progress ?? (() => {}))(`${hours} simulated hours later: ${back.reduce((n, c) => n + c.waitingToComeBack, 0)} heavy users come back`);
+  await world.clock.advance(hours);
+  for (const crowd of back) await crowd.afterCoolingOff();
+}
+
 /** Runs one scenario by name. */
 export async function runAttack(scenario: ScenarioName, options: AttackOptions): Promise<AttackReport> {
   switch (scenario) {
@@ -161,6 +175,7 @@ export async function runDocomo2020(options: AttackOptions): Promise<AttackRepor
       targets: cast.victims.map((v) => v.holder), believedPins: [],
     }, attackStart);
     const attack = await tallyAttack(world.db, world.banksUrl, cast.victims, { ...ring.log, addresses: cast.attacker.addresses }, holderLog, signals);
+    await heavyUsersAfter(world, options, [crowd]);
     const legit = await tallyLegit(world.db, crowd.log, cast.customers.length);
     return {
       scenario: 'docomo-2020', policy: options.policy, seed: options.seed, banks: world.sandbox.banks.length, attack, legit,

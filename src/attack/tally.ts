@@ -4,7 +4,8 @@
 import { typedAccountRiskRef } from '../banks/link-flow.js';
 import type { SandboxHolderAccount } from '../sandbox/banks/admin.js';
 import type { Db } from '../store/db.js';
-import type { Victim } from './cast.js';
+import { CUSTOMER_GROUPS, type CustomerGroup, type Victim } from './cast.js';
+import type { GroupLog } from './customers.js';
 import type { TestClock } from './test-clock.js';
 
 export interface AttackFigures {
@@ -88,6 +89,75 @@ export interface LegitFigures {
   payments_succeeded: number;
   /** The enforced rules the customers' own decisions hit (an allow-but-alert rule too): what honest people met. */
   rules_hit: Record<string, number>;
+  /** Each group of ordinary customers (cast.ts): what they set out to do and how it ended. */
+  groups?: Record<CustomerGroup, GroupFigures>;
+  /** All groups together against issue 11's targets. */
+  targets?: CustomerTargets;
+}
+
+/**
+ * One group's figures. attempted/succeeded: actions as the customers saw them (customers.ts GroupLog). challenged,
+ * held, denied: the larger of what the customers saw and koza's decision log on their wallets (challenge; review of a
+ * link or money movement; deny). stranded: customers who never got money into their wallet, or whose journey a refusal
+ * ended. steered: refusals that sent the customer another way (a PIN-only bank → a bank transfer).
+ */
+export interface GroupFigures {
+  customers: number;
+  attempted: number;
+  succeeded: number;
+  challenged: number;
+  held: number;
+  denied: number;
+  stranded: number;
+  steered: number;
+  /** The rules koza's decisions on this group's wallets hit (enforced), by rule id. */
+  rules_hit: Record<string, number>;
+}
+
+/** Issue 11's targets for ordinary customers under secure: 0 denied, 0 stranded, ≤ 2 % of actions challenged, ≤ 0.5 % held. */
+export interface CustomerTargets {
+  actions: number;
+  challenged: number;
+  challenged_pct: number;
+  held: number;
+  held_pct: number;
+  denied: number;
+  stranded: number;
+  met: boolean;
+}
+
+export const TARGET_CHALLENGED_PCT = 2;
+export const TARGET_HELD_PCT = 0.5;
+
+/** The per-group figures from the customers' logs and koza's decision log; and all groups against the targets. */
+export async function tallyGroups(db: Db, groups: Record<CustomerGroup, GroupLog>): Promise<{
+  groups: Record<CustomerGroup, GroupFigures>; targets: CustomerTargets;
+}> {
+  const out = {} as Record<CustomerGroup, GroupFigures>;
+  for (const group of CUSTOMER_GROUPS) {
+    const log = groups[group];
+    const decided = (await db.query<{ challenged: number; held: number; denied: number }>(
+      `SELECT count(*) FILTER (WHERE action = 'challenge')::int8 AS challenged,
+              count(*) FILTER (WHERE action = 'review' AND event_kind IN ('link_start', 'link_complete', 'charge', 'payment', 'withdrawal'))::int8 AS held,
+              count(*) FILTER (WHERE action = 'deny')::int8 AS denied
+         FROM risk_decisions WHERE wallet_id = ANY($1::text[]) AND enforced`, [log.walletIds])).rows[0]!;
+    out[group] = {
+      customers: log.customers, attempted: log.attempted, succeeded: log.succeeded,
+      challenged: Math.max(log.challenged, decided.challenged), held: Math.max(log.held, decided.held),
+      denied: Math.max(log.denied, decided.denied), stranded: log.stranded, steered: log.steered,
+      rules_hit: log.walletIds.length === 0 ? {} : await rulesHit(db, log.walletIds, []),
+    };
+  }
+  const all = Object.values(out);
+  const sum = (k: 'attempted' | 'challenged' | 'held' | 'denied' | 'stranded') => all.reduce((s, g) => s + g[k], 0);
+  const actions = sum('attempted');
+  const pct = (n: number) => (actions === 0 ? 0 : Math.round((10_000 * n) / actions) / 100);
+  const targets: CustomerTargets = {
+    actions, challenged: sum('challenged'), challenged_pct: pct(sum('challenged')), held: sum('held'), held_pct: pct(sum('held')),
+    denied: sum('denied'), stranded: sum('stranded'), met: false,
+  };
+  targets.met = targets.denied === 0 && targets.stranded === 0 && targets.challenged_pct <= TARGET_CHALLENGED_PCT && targets.held_pct <= TARGET_HELD_PCT;
+  return { groups: out, targets };
 }
 
 interface PassbookLine { descriptor: string; withdrawal: number; reference: string | null }
@@ -162,6 +232,7 @@ export async function tallyAttack(db: Db, banksUrl: string, victims: Victim[], a
  */
 export async function tallyLegit(db: Db, customers: {
   walletIds: string[]; linksAttempted: number; chargesAttempted: number; paymentsAttempted: number; challenged: number; denied: number;
+  groups?: Record<CustomerGroup, GroupLog>;
 }, count: number): Promise<LegitFigures> {
   const records = await walletRecords(db, customers.walletIds);
   const payments = await db.query<{ n: number }>('SELECT count(*)::int8 AS n FROM payments WHERE wallet_id = ANY($1::text[])', [customers.walletIds]);
@@ -182,5 +253,6 @@ export async function tallyLegit(db: Db, customers: {
     payments_attempted: customers.paymentsAttempted,
     payments_succeeded: payments.rows[0]!.n,
     rules_hit: await rulesHit(db, customers.walletIds, []),
+    ...(customers.groups ? await tallyGroups(db, customers.groups) : {}),
   };
 }
