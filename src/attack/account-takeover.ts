@@ -8,7 +8,7 @@ import { Authenticator, problemCode, SimDevice, type Answer, type RequestMeter }
 import { CustomerCrowd, customerEmail, mergeGroups } from './customers.js';
 import { stage, type AttackOptions, type AttackReport } from './scenario.js';
 import { rulesHit, sandboxData, tallyGroups, tallyLegit, tallySignals, type AttackFigures, type LegitFigures } from './tally.js';
-import { heavyUsersAfter } from './scenario.js';
+import { customersComeBack } from './scenario.js';
 import { stepUpProof, type SimWallet } from './wallet-app.js';
 
 const ANDROID = 'Mozilla/5.0 (Linux; Android 11; SM-A515F) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/99.0 Mobile Safari/537.36';
@@ -326,7 +326,7 @@ export async function runAccountTakeover(options: AttackOptions): Promise<Attack
     const attack: AttackFigures = { ...figures, rules_hit: await rulesHit(world.db, [], ring.log.addresses), ...signals };
     const othersLegit = await tallyLegit(world.db, others.log, alongside.length);
     // The heavy users among both crowds come back after the new-link window, once the ring's money is counted.
-    await heavyUsersAfter(world, options, [crowd, others]);
+    await customersComeBack(world, meter, options, [crowd, others]);
     const merged = (x: Record<string, number>, y: Record<string, number>) => {
       const out = { ...x };
       for (const [k, v] of Object.entries(y)) out[k] = (out[k] ?? 0) + v;

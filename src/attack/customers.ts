@@ -21,8 +21,11 @@ export interface CustomerLog {
   paymentsAttempted: number;
   /** Charges and payments koza asked a step-up for (403 step-up-required). */
   challenged: number;
-  /** Steps koza refused or held: sign-up, identity, link, charge or payment; by step and problem code. */
+  /** Steps koza refused: sign-up, identity, link, charge or payment. */
   denied: number;
+  /** Steps koza held for an analyst (a link or a movement). */
+  held: number;
+  /** Refused and held steps by step and problem code. */
   refusals: Record<string, number>;
   /** Steps that failed for another reason (a bank outage, a limit): by step and code. */
   failures: Record<string, number>;
@@ -70,6 +73,10 @@ export function mergeGroups(logs: CustomerLog[]): Record<CustomerGroup, GroupLog
 class Journey {
   funded = false;
   ended = false;
+  /** The last action was held for review. */
+  held = false;
+  /** Coming back later (after a review, after the new-link window): not finished yet. */
+  pending = false;
   constructor(readonly customer: Customer, private readonly group: GroupLog) {
     group.customers++;
   }
@@ -81,6 +88,7 @@ class Journey {
 
   done(outcome: 'ok' | 'held' | 'denied', challenged = false): void {
     if (challenged) this.group.challenged++;
+    this.held = outcome === 'held';
     if (outcome === 'ok') this.group.succeeded++;
     else if (outcome === 'held') this.group.held++;
     else this.group.denied++;
@@ -127,11 +135,13 @@ export class CustomerCrowd {
   /** Each customer's wallet app and linked account, by person index (for tests that go on with a customer). */
   readonly apps = new Map<number, { wallet: SimWallet; linkId: string | null }>();
   readonly log: CustomerLog = {
-    walletIds: [], done: 0, linksAttempted: 0, chargesAttempted: 0, paymentsAttempted: 0, challenged: 0, denied: 0, refusals: {}, failures: {},
+    walletIds: [], done: 0, linksAttempted: 0, chargesAttempted: 0, paymentsAttempted: 0, challenged: 0, denied: 0, held: 0, refusals: {}, failures: {},
     groups: Object.fromEntries(CUSTOMER_GROUPS.map((g) => [g, emptyGroup()])) as Record<CustomerGroup, GroupLog>,
   };
   /** Heavy users waiting for their new-link window to end, with their wallet and link (afterCoolingOff). */
   private readonly comingBack: Array<{ journey: Journey; wallet: SimWallet; linkId: string }> = [];
+  /** Customers whose link a risk review holds, waiting for the analyst (afterReview). */
+  private readonly waitingForReview: Array<{ journey: Journey; wallet: SimWallet }> = [];
 
   get waitingToComeBack(): number {
     return this.comingBack.length;
@@ -158,7 +168,7 @@ export class CustomerCrowd {
           journey.ended = true;
         } finally {
           this.log.done++;
-          if (!customer.heavy || !this.comingBack.some((c) => c.journey === journey)) journey.finish();
+          if (!journey.pending) journey.finish();
         }
       }
     }));
@@ -167,7 +177,10 @@ export class CustomerCrowd {
   /** Counts an answer that was not a success: a refusal (what the report calls denied) or another failure. */
   private outcome(step: string, answer: Answer): void {
     const code = problemCode(answer) || (answer.json.status === 'held' ? 'held' : String(answer.status));
-    if (REFUSALS.has(code) || code === 'held') {
+    if (isHeld(answer)) {
+      this.log.held++;
+      this.log.refusals[`${step}:${code}`] = (this.log.refusals[`${step}:${code}`] ?? 0) + 1;
+    } else if (REFUSALS.has(code)) {
       this.log.denied++;
       this.log.refusals[`${step}:${code}`] = (this.log.refusals[`${step}:${code}`] ?? 0) + 1;
     } else {
@@ -225,8 +238,19 @@ export class CustomerCrowd {
     }
     journey.done('ok');
     await this.step(journey, () => enrolTotp(wallet));
+    await this.useWallet(wallet, customer, journey);
+  }
+
+  /** Link (or fund by transfer), charge, pay; a link held for review waits for the analyst (afterReview). */
+  private async useWallet(wallet: SimWallet, customer: Customer, journey: Journey): Promise<void> {
     const linkId = await this.link(wallet, customer, journey);
     this.apps.set(customer.person.index, { wallet, linkId });
+    if (journey.held) {
+      // koza said when an analyst will have looked (review_due_at_jst) and that it will e-mail them: they wait.
+      journey.pending = true;
+      this.waitingForReview.push({ journey, wallet });
+      return;
+    }
     let balance = 0;
     if (!linkId) {
       if (customer.group !== 'pin-only-bank') return;
@@ -251,7 +275,41 @@ export class CustomerCrowd {
         balance -= amount;
       }
     }
-    if (customer.heavy && linkId) this.comingBack.push({ journey, wallet, linkId });
+    if (customer.heavy && linkId) {
+      journey.pending = true;
+      this.comingBack.push({ journey, wallet, linkId });
+    }
+  }
+
+  /**
+   * After the analyst looked at the held links (analyst.ts): each customer whose link was held reads koza's e-mail and,
+   * released, links again and goes on (signing in again if the wait outlived the session); rejected, they are stranded.
+   */
+  async afterReview(released: Set<string>): Promise<void> {
+    const waiting = this.waitingForReview.splice(0);
+    for (const { journey, wallet } of waiting) {
+      journey.pending = false;
+      journey.held = false;
+      try {
+        if (!released.has(wallet.walletId)) {
+          journey.ended = true;
+          continue;
+        }
+        await getAs(wallet, '/v1/wallet', journey.customer.password);
+        await this.useWallet(wallet, journey.customer, journey);
+      } catch (err) {
+        if (!(err instanceof StepFailed)) throw err;
+        this.outcome(err.step, err.answer);
+        journey.done(isHeld(err.answer) ? 'held' : 'denied');
+        journey.ended = true;
+      } finally {
+        if (!journey.pending) journey.finish();
+      }
+    }
+  }
+
+  get waitingForAnalyst(): number {
+    return this.waitingForReview.length;
   }
 
   /**
@@ -309,6 +367,7 @@ export class CustomerCrowd {
             { action: 'withdrawal', amount: withdrawal, destination: linkId });
         }
       } finally {
+        journey.pending = false;
         journey.finish();
       }
     }

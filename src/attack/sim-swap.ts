@@ -10,7 +10,7 @@ import { CustomerCrowd } from './customers.js';
 import { holdersReact } from './holders.js';
 import { stage, type AttackOptions, type AttackReport } from './scenario.js';
 import { tallyAttack, tallyLegit, tallySignals } from './tally.js';
-import { heavyUsersAfter } from './scenario.js';
+import { customersComeBack } from './scenario.js';
 import {
   bankDirectory, claimOf, enrolTotp, getAs, openWallet, postAs, StepFailed, stepUpProof, verifyIdentity, verifyPhone,
   type SandboxPerson, type SimWallet,
@@ -317,7 +317,7 @@ export async function runSimSwap(options: AttackOptions): Promise<AttackReport> 
       { walletIds: ring.log.walletIds, linksAttempted: ring.log.linksAttempted, chargesAttempted: ring.log.chargesAttempted, addresses: ring.log.addresses },
       holderLog, signals);
     const simulatedHours = world.clock.elapsedMs / 3_600_000;
-    await heavyUsersAfter(world, options, [crowd]);
+    await customersComeBack(world, meter, options, [crowd]);
     const legit = await tallyLegit(world.db, crowd.log, customers.length);
     return {
       scenario: 'sim-swap', policy: options.policy, seed: options.seed, banks: world.sandbox.banks.length, attack, legit, backend: world.backend,

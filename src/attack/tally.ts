@@ -84,7 +84,10 @@ export interface LegitFigures {
   charges_attempted: number;
   charges_succeeded: number;
   challenged: number;
+  /** Steps refused (a deny decision, or a refusal the customer met). */
   denied: number;
+  /** Steps held for an analyst (a review of a link or a money movement); each one also in groups' held. */
+  held: number;
   payments_attempted: number;
   payments_succeeded: number;
   /** The enforced rules the customers' own decisions hit (an allow-but-alert rule too): what honest people met. */
@@ -227,19 +230,19 @@ export async function tallyAttack(db: Db, banksUrl: string, victims: Victim[], a
 
 /**
  * Challenged: charges and payments the risk engine answered with `challenge` (its decision log), or that koza answered
- * 403 step-up-required — whichever saw more. Denied: refusals the customers met (deny, or a review that refused or held
- * the step), from the decision log and from the answers, whichever saw more.
+ * 403 step-up-required — whichever saw more. Denied: refusals the customers met (a deny decision, or a refusal answer);
+ * held: a review that held a link or a movement — each from the decision log and from the answers, whichever saw more.
  */
 export async function tallyLegit(db: Db, customers: {
   walletIds: string[]; linksAttempted: number; chargesAttempted: number; paymentsAttempted: number; challenged: number; denied: number;
-  groups?: Record<CustomerGroup, GroupLog>;
+  held?: number; groups?: Record<CustomerGroup, GroupLog>;
 }, count: number): Promise<LegitFigures> {
   const records = await walletRecords(db, customers.walletIds);
   const payments = await db.query<{ n: number }>('SELECT count(*)::int8 AS n FROM payments WHERE wallet_id = ANY($1::text[])', [customers.walletIds]);
-  const decisions = await db.query<{ challenged: number; denied: number }>(
+  const decisions = await db.query<{ challenged: number; denied: number; held: number }>(
     `SELECT count(*) FILTER (WHERE action = 'challenge' AND event_kind IN ('charge', 'payment', 'withdrawal'))::int8 AS challenged,
-            count(*) FILTER (WHERE action = 'deny'
-              OR (action = 'review' AND event_kind IN ('link_start', 'link_complete', 'charge', 'payment', 'withdrawal')))::int8 AS denied
+            count(*) FILTER (WHERE action = 'deny')::int8 AS denied,
+            count(*) FILTER (WHERE action = 'review' AND event_kind IN ('link_start', 'link_complete', 'charge', 'payment', 'withdrawal'))::int8 AS held
        FROM risk_decisions WHERE wallet_id = ANY($1::text[]) AND enforced`, [customers.walletIds]);
   const decided = decisions.rows[0]!;
   return {
@@ -250,6 +253,7 @@ export async function tallyLegit(db: Db, customers: {
     charges_succeeded: records.charges,
     challenged: Math.max(decided.challenged, customers.challenged),
     denied: Math.max(decided.denied, customers.denied),
+    held: Math.max(decided.held, customers.held ?? 0),
     payments_attempted: customers.paymentsAttempted,
     payments_succeeded: payments.rows[0]!.n,
     rules_hit: await rulesHit(db, customers.walletIds, []),
