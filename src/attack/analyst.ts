@@ -12,18 +12,21 @@ export interface Review {
   rejected: number;
 }
 
+/** The rules that hold a link for a shared device: a household's tablet looks like this too. */
+export const HOUSEHOLD_RULES = new Set(['device-many-names', 'device-wallet-farm-24h', 'device-wallet-farm-30d']);
+
 /**
- * The runbook for a link held by device-many-names or device-wallet-farm-*: look at every wallet seen on the device and
- * the identity each was verified as. One household — all verified, one family name, at most five — is a family on a
- * shared tablet: release. Anything else (unverified wallets, several family names: bought identities on one phone) is
- * rejected; the customer is told either way.
+ * The runbook for a held link: held by a shared-device rule only (HOUSEHOLD_RULES), look at every wallet seen on the
+ * device and the identity each was verified as. One household — two to five wallets, all verified, one family name —
+ * is a family on a shared tablet: release. Anything else (another rule held it, unverified wallets, several family
+ * names: bought identities on one phone) is rejected; the customer is told either way.
  */
-export function judgeHousehold(names: Array<string | null>): { release: boolean; reason: string } {
-  if (names.length === 0 || names.some((n) => n === null)) return { release: false, reason: 'wallets on the device without a verified identity' };
+export function judgeHousehold(rules: string[], names: Array<string | null>): { release: boolean; reason: string } {
+  if (rules.length === 0 || rules.some((r) => !HOUSEHOLD_RULES.has(r))) return { release: false, reason: `held by ${rules.join(', ') || 'no rule'}: not a shared-device review` };
+  if (names.length < 2 || names.length > 5) return { release: false, reason: `${names.length} wallets on the device: not a household` };
+  if (names.some((n) => n === null)) return { release: false, reason: 'wallets on the device without a verified identity' };
   const families = new Set(names.map((n) => n!.split(' ')[0]));
-  if (families.size === 1 && names.length <= 5) {
-    return { release: true, reason: `one household on a shared device: ${names.length} verified members, one family name` };
-  }
+  if (families.size === 1) return { release: true, reason: `one household on a shared device: ${names.length} verified members, one family name` };
   return { release: false, reason: `${families.size} family names on one device: not a household` };
 }
 
@@ -42,7 +45,7 @@ export async function reviewHeldLinks(db: Db, kozaUrl: string, meter: RequestMet
     return { status: res.status, json: (await res.json()) as Record<string, any> };
   };
   const held = ((await call('GET', '/v1/admin/links/held?limit=500')).json.data ?? []) as Array<{
-    link_request_id: string; wallet_id: string; device_key: string | null; state: string;
+    link_request_id: string; wallet_id: string; device_key: string | null; state: string; risk_decision_id: string | null;
   }>;
   const review: Review = { released: new Set(), rejected: 0 };
   for (const link of held.filter((h) => h.state === 'held')) {
@@ -50,7 +53,10 @@ export async function reviewHeldLinks(db: Db, kozaUrl: string, meter: RequestMet
     const names = link.device_key === null ? [] : (await db.query<{ name: string | null }>(
       `SELECT v.name_kanji AS name FROM (SELECT DISTINCT wallet_id FROM risk_decisions WHERE device_key = $1 AND wallet_id IS NOT NULL) w
          LEFT JOIN verified_identities v ON v.wallet_id = w.wallet_id AND v.superseded_at IS NULL`, [link.device_key])).rows.map((r) => r.name);
-    const verdict = judgeHousehold(names);
+    const rules = link.risk_decision_id === null ? [] : (await db.query<{ rule: string }>(
+      `SELECT DISTINCT hit->>'rule' AS rule FROM risk_decisions, jsonb_array_elements(rule_hits) AS hit
+        WHERE id = $1 AND coalesce(hit->>'action', '') <> 'allow'`, [link.risk_decision_id])).rows.map((r) => r.rule);
+    const verdict = judgeHousehold(rules, names);
     const answer = await call('POST', `/v1/admin/links/${link.link_request_id}/${verdict.release ? 'release' : 'reject'}`, { reason: verdict.reason });
     if (answer.status !== 200) throw new Error(`the analyst could not decide ${link.link_request_id}: ${answer.status} ${JSON.stringify(answer.json)}`);
     if (verdict.release) review.released.add(link.wallet_id);

@@ -18,9 +18,15 @@ describe('customer groups', () => {
   });
 
   it('the analyst releases one household (one family name, all verified) and rejects anything else', () => {
-    assert.equal(judgeHousehold(['佐藤 太郎', '佐藤 花子', '佐藤 一郎']).release, true);
-    assert.equal(judgeHousehold(['佐藤 太郎', '鈴木 花子', '佐藤 一郎']).release, false);
-    assert.equal(judgeHousehold(['佐藤 太郎', null]).release, false);
-    assert.equal(judgeHousehold(Array.from({ length: 6 }, () => '佐藤 太郎')).release, false);
+    const names = ['佐藤 太郎', '佐藤 花子', '佐藤 一郎'];
+    assert.equal(judgeHousehold(['device-many-names'], names).release, true);
+    assert.equal(judgeHousehold(['device-many-names', 'device-wallet-farm-24h'], names).release, true);
+    // Held by another rule as well (typed accounts, PIN failures): not a household's review.
+    assert.equal(judgeHousehold(['device-many-names', 'wallet-many-typed-accounts-24h'], names).release, false);
+    assert.equal(judgeHousehold(['bank-account-auth-failures'], ['佐藤 太郎']).release, false);
+    assert.equal(judgeHousehold(['device-many-names'], ['佐藤 太郎']).release, false);
+    assert.equal(judgeHousehold(['device-many-names'], ['佐藤 太郎', '鈴木 花子', '佐藤 一郎']).release, false);
+    assert.equal(judgeHousehold(['device-many-names'], ['佐藤 太郎', null]).release, false);
+    assert.equal(judgeHousehold(['device-many-names'], Array.from({ length: 6 }, () => '佐藤 太郎')).release, false);
   });
 });

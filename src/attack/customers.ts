@@ -43,6 +43,8 @@ export interface CustomerLog {
 export interface GroupLog {
   customers: number;
   walletIds: string[];
+  /** The customers' own devices as koza keys them (id:<X-Device-Id>): koza's decisions on their wallets from other devices are not theirs. */
+  deviceKeys: string[];
   attempted: number;
   succeeded: number;
   challenged: number;
@@ -53,7 +55,7 @@ export interface GroupLog {
   steered: number;
 }
 
-const emptyGroup = (): GroupLog => ({ customers: 0, walletIds: [], attempted: 0, succeeded: 0, challenged: 0, held: 0, denied: 0, stranded: 0, steered: 0 });
+const emptyGroup = (): GroupLog => ({ customers: 0, walletIds: [], deviceKeys: [], attempted: 0, succeeded: 0, challenged: 0, held: 0, denied: 0, stranded: 0, steered: 0 });
 
 /** Merges the group logs of several crowds (account-takeover runs two). */
 export function mergeGroups(logs: CustomerLog[]): Record<CustomerGroup, GroupLog> {
@@ -63,6 +65,7 @@ export function mergeGroups(logs: CustomerLog[]): Record<CustomerGroup, GroupLog
       const from = log.groups[g];
       const to = out[g];
       to.walletIds.push(...from.walletIds);
+      to.deviceKeys.push(...from.deviceKeys);
       for (const k of ['customers', 'attempted', 'succeeded', 'challenged', 'held', 'denied', 'stranded', 'steered'] as const) to[k] += from[k];
     }
   }
@@ -79,6 +82,7 @@ class Journey {
   pending = false;
   constructor(readonly customer: Customer, private readonly group: GroupLog) {
     group.customers++;
+    for (const id of [customer.deviceId, customer.reinstallDeviceId]) if (id && !group.deviceKeys.includes(`id:${id}`)) group.deviceKeys.push(`id:${id}`);
   }
 
   /** An action begun; `done` records how it ended. */

@@ -139,11 +139,16 @@ export async function tallyGroups(db: Db, groups: Record<CustomerGroup, GroupLog
   const out = {} as Record<CustomerGroup, GroupFigures>;
   for (const group of CUSTOMER_GROUPS) {
     const log = groups[group];
+    // koza's decisions on the group's wallets from the customers' own devices (a ring signing in to a customer's wallet
+    // from its devices is not the customer); held: link requests a review held (whatever the analyst did after) and
+    // movements a review held.
     const decided = (await db.query<{ challenged: number; held: number; denied: number }>(
       `SELECT count(*) FILTER (WHERE action = 'challenge')::int8 AS challenged,
-              count(*) FILTER (WHERE action = 'review' AND event_kind IN ('link_start', 'link_complete', 'charge', 'payment', 'withdrawal'))::int8 AS held,
+              count(*) FILTER (WHERE action = 'review' AND event_kind IN ('charge', 'payment', 'withdrawal'))::int8
+                + (SELECT count(*) FROM link_requests WHERE wallet_id = ANY($1::text[]) AND state IN ('held', 'released', 'rejected'))::int8 AS held,
               count(*) FILTER (WHERE action = 'deny')::int8 AS denied
-         FROM risk_decisions WHERE wallet_id = ANY($1::text[]) AND enforced`, [log.walletIds])).rows[0]!;
+         FROM risk_decisions WHERE wallet_id = ANY($1::text[]) AND device_key = ANY($2::text[]) AND enforced`,
+      [log.walletIds, log.deviceKeys])).rows[0]!;
     out[group] = {
       customers: log.customers, attempted: log.attempted, succeeded: log.succeeded,
       challenged: Math.max(log.challenged, decided.challenged), held: Math.max(log.held, decided.held),
