@@ -36,12 +36,17 @@ function assertCustomersServed(report: AttackReport): void {
   const { legit } = report;
   assert.equal(legit.denied, 0, `customers refused: ${JSON.stringify(report.legit_refusals)}`);
   assert.deepEqual(Object.keys(report.legit_refusals).filter((r) => !r.endsWith(':link-held-for-review')), []);
-  assert.ok(legit.held <= 1, `held ${legit.held}`);
-  const cannotLink = report.policy === 'secure' ? legit.groups!['pin-only-bank'].customers : 0;
+  const groups = legit.groups!;
+  assert.ok(legit.held <= groups.family.customers - 2, `held ${legit.held}`);
+  const cannotLink = report.policy === 'secure' ? groups['pin-only-bank'].customers : 0;
   assert.equal(legit.links_succeeded, legit.customers - cannotLink, JSON.stringify(report.legit_failures));
   assert.ok(legit.charges_attempted >= legit.customers - cannotLink);
   assert.equal(legit.charges_succeeded, legit.charges_attempted, JSON.stringify(report.legit_failures));
-  assert.ok(legit.challenged <= 0.05 * legit.charges_attempted, `challenged ${legit.challenged} of ${legit.charges_attempted}`);
+  // Challenged only where a proof is by design: a heavy user's large sums, a reinstalled app's sign-in, many wallets on
+  // one family tablet. Everyone else's charges and payments go through without one.
+  for (const g of ['own-line', 'carrier-nat', 'cafe', 'pin-typo', 'pin-only-bank'] as const) {
+    assert.equal(groups[g].challenged, 0, `${g}: ${JSON.stringify(groups[g])}`);
+  }
 }
 
 for (const backend of backends()) {
