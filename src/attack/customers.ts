@@ -159,23 +159,30 @@ export class CustomerCrowd {
   ) {}
 
   async run(customers: Customer[], concurrency: number): Promise<void> {
-    const queue = [...customers];
+    // One device is used by one person at a time: a family hands its tablet on when one member is done.
+    const units = new Map<string, Customer[]>();
+    for (const customer of customers) units.set(customer.deviceId, [...(units.get(customer.deviceId) ?? []), customer]);
+    const queue = [...units.values()];
     await Promise.all(Array.from({ length: Math.max(1, concurrency) }, async () => {
-      for (let customer = queue.shift(); customer; customer = queue.shift()) {
-        const journey = new Journey(customer, this.log.groups[customer.group]);
-        try {
-          await this.live(customer, journey);
-        } catch (err) {
-          if (!(err instanceof StepFailed)) throw err;
-          this.outcome(err.step, err.answer);
-          journey.done(isHeld(err.answer) ? 'held' : 'denied');
-          journey.ended = true;
-        } finally {
-          this.log.done++;
-          if (!journey.pending) journey.finish();
-        }
+      for (let unit = queue.shift(); unit; unit = queue.shift()) {
+        for (const customer of unit) await this.serve(customer);
       }
     }));
+  }
+
+  private async serve(customer: Customer): Promise<void> {
+    const journey = new Journey(customer, this.log.groups[customer.group]);
+    try {
+      await this.live(customer, journey);
+    } catch (err) {
+      if (!(err instanceof StepFailed)) throw err;
+      this.outcome(err.step, err.answer);
+      journey.done(isHeld(err.answer) ? 'held' : 'denied');
+      journey.ended = true;
+    } finally {
+      this.log.done++;
+      if (!journey.pending) journey.finish();
+    }
   }
 
   /** Counts an answer that was not a success: a refusal (what the report calls denied) or another failure. */

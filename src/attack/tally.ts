@@ -140,10 +140,11 @@ export async function tallyGroups(db: Db, groups: Record<CustomerGroup, GroupLog
   for (const group of CUSTOMER_GROUPS) {
     const log = groups[group];
     // koza's decisions on the group's wallets from the customers' own devices (a ring signing in to a customer's wallet
-    // from its devices is not the customer); held: link requests a review held (whatever the analyst did after) and
-    // movements a review held.
+    // from its devices is not the customer). challenged: where a challenge asks the person for something more — a
+    // link's is met by the step-up the secure policy takes at every link start, so the customer sees nothing of it.
+    // held: link requests a review held (whatever the analyst did after) and movements a review held.
     const decided = (await db.query<{ challenged: number; held: number; denied: number }>(
-      `SELECT count(*) FILTER (WHERE action = 'challenge')::int8 AS challenged,
+      `SELECT count(*) FILTER (WHERE action = 'challenge' AND event_kind IN ('login', 'charge', 'payment', 'withdrawal'))::int8 AS challenged,
               count(*) FILTER (WHERE action = 'review' AND event_kind IN ('charge', 'payment', 'withdrawal'))::int8
                 + (SELECT count(*) FROM link_requests WHERE wallet_id = ANY($1::text[]) AND state IN ('held', 'released', 'rejected'))::int8 AS held,
               count(*) FILTER (WHERE action = 'deny')::int8 AS denied
