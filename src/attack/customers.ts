@@ -329,12 +329,22 @@ export class CustomerCrowd {
    * another branch): until it is wired here, the holder cannot fund and is counted stranded. Returns the yen credited.
    */
   private async fundByTransfer(wallet: SimWallet, customer: Customer, journey: Journey): Promise<number> {
-    void wallet;
+    // What they would have charged from a link, sent as one transfer.
+    const amount = customer.charges.reduce((sum, yen) => sum + yen, 0);
     journey.begin();
+    // furikomi: wired at merge — the pay-in goes here: send `amount` from the holder's bank pages (customer.account) to
+    // `wallet`'s transfer reference, wait for koza's credit, and set `credited` to the yen credited.
+    // Until then nothing is sent and nothing credited: the holder is counted stranded (wallet is the pay-in's target).
+    void wallet;
+    const credited: number = 0;
+    if (credited > 0) {
+      journey.funded = true;
+      journey.done('ok');
+      return credited;
+    }
     journey.done('denied');
     const key = 'furikomi:pay-in not wired on this branch';
     this.log.failures[key] = (this.log.failures[key] ?? 0) + 1;
-    void customer;
     return 0;
   }
 
