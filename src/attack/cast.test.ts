@@ -11,6 +11,7 @@ describe('customer groups', () => {
       assert.equal(CUSTOMER_GROUPS.reduce((s, g) => s + sizes[g], 0), n, `n=${n}: ${JSON.stringify(sizes)}`);
       for (const g of CUSTOMER_GROUPS) assert.ok(sizes[g] >= 0, `${g} at ${n}`);
     }
+    assert.deepEqual(groupSizes(2), { ...groupSizes(0), 'own-line': 2 });
     const d = groupSizes(200);
     assert.equal(d['carrier-nat'] + d.reinstall + d['pin-typo'], 80);
     assert.ok(d.cafe >= 10 && d.cafe <= 15);

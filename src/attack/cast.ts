@@ -157,12 +157,15 @@ export const CAFE_ADDRESS = '192.0.2.80';
 
 /** How many of `n` customers each group holds: carrier NAT (with its typists and reinstallers) about 40 %. */
 export function groupSizes(n: number): Record<CustomerGroup, number> {
-  const share = (fraction: number, least: number) => (n < 8 ? Math.min(least, 1) : Math.max(least, Math.round(n * fraction)));
+  const none = Object.fromEntries(CUSTOMER_GROUPS.map((g) => [g, 0])) as Record<CustomerGroup, number>;
+  // Fewer than 8 customers (a test's one or two alongside a ring): each on a line of their own, as before the groups.
+  if (n < 8) return { ...none, 'own-line': n };
+  const share = (fraction: number, least: number) => Math.max(least, Math.round(n * fraction));
   const sizes: Record<CustomerGroup, number> = {
     'own-line': 0, 'carrier-nat': 0,
-    cafe: n < 8 ? 0 : Math.min(12, Math.max(3, Math.round(n / 4))),
+    cafe: Math.min(12, Math.max(3, Math.round(n / 4))),
     // A family of three on one tablet from 8 customers, of four from 20, a second family from 100.
-    family: n < 8 ? 0 : n < 20 ? 3 : n < 100 ? 4 : 7,
+    family: n < 20 ? 3 : n < 100 ? 4 : 7,
     reinstall: share(0.04, 1), 'pin-typo': share(0.06, 1), heavy: share(0.06, 1),
     // 5 of the 35 banks offer PIN alone: about 1 holder in 10.
     'pin-only-bank': share(0.08, 1),
