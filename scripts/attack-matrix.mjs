@@ -54,6 +54,8 @@ function attack(scenario, policy, databaseUrl) {
 }
 
 const yen = (n) => `¥${n.toLocaleString('en-US')}`;
+/** Issue 11's customer targets over every group's actions: denied, stranded, challenged %, held %. */
+const targets = (t) => (t ? `${t.denied} / ${t.stranded} / ${t.challenged_pct}% / ${t.held_pct}% of ${t.actions}${t.met ? '' : ' (not met)'}` : '—');
 const rows = [];
 let server;
 try {
@@ -68,14 +70,14 @@ try {
         const l = report.legit;
         rows.push(`| ${scenario} | ${policy} | ${backend} | ${yen(a.stolen_yen)} | ${a.victims} of ${a.leaked_accounts} | ${yen(a.largest_case_yen)} `
           + `| ${a.pins_confirmed} | ${a.bank_accounts_locked} | ${a.holders_notified} | ${a.alerts} | ${a.first_alert_after_s === null ? 'none' : `${a.first_alert_after_s.toLocaleString('en-US')} s`} `
-          + `| ${l.denied} of ${l.customers} | ${l.challenged} of ${l.charges_attempted + l.payments_attempted} | ${report.duration_s} s |`);
+          + `| ${l.denied} of ${l.customers} | ${l.challenged} of ${l.charges_attempted + l.payments_attempted} | ${targets(l.targets)} | ${report.duration_s} s |`);
       }
     }
   }
 } finally {
   server?.stop();
 }
-console.log('| scenario | policy | backend | stolen | victims | largest case | PINs confirmed | accounts locked | holders told off-phone | alerts | first alert after | customers denied | customer steps challenged | run |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('| scenario | policy | backend | stolen | victims | largest case | PINs confirmed | accounts locked | holders told off-phone | alerts | first alert after | customers denied | customer steps challenged | customer actions denied / stranded / challenged / held | run |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const row of rows) console.log(row);
 console.error(`reports in ${out}`);

@@ -5,9 +5,10 @@ import { mulberry32, shuffled, type Random } from '../sandbox/population.js';
 import type { Db } from '../store/db.js';
 import { castFor, COMMON_PASSWORDS, type Customer } from './cast.js';
 import { Authenticator, problemCode, SimDevice, type Answer, type RequestMeter } from './client.js';
-import { CustomerCrowd, customerEmail } from './customers.js';
+import { CustomerCrowd, customerEmail, mergeGroups } from './customers.js';
 import { stage, type AttackOptions, type AttackReport } from './scenario.js';
-import { rulesHit, sandboxData, tallyLegit, tallySignals, type AttackFigures, type LegitFigures } from './tally.js';
+import { rulesHit, sandboxData, tallyGroups, tallyLegit, tallySignals, type AttackFigures, type LegitFigures } from './tally.js';
+import { customersComeBack } from './scenario.js';
 import { stepUpProof, type SimWallet } from './wallet-app.js';
 
 const ANDROID = 'Mozilla/5.0 (Linux; Android 11; SM-A515F) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/99.0 Mobile Safari/537.36';
@@ -354,14 +355,19 @@ export async function runAccountTakeover(options: AttackOptions): Promise<Attack
     }, attackStart);
     const attack: AttackFigures = { ...figures, rules_hit: await rulesHit(world.db, [], ring.log.addresses), ...signals };
     const othersLegit = await tallyLegit(world.db, others.log, alongside.length);
+    // The heavy users among both crowds come back after the new-link window, once the ring's money is counted.
+    await customersComeBack(world, meter, options, [crowd, others]);
     const merged = (x: Record<string, number>, y: Record<string, number>) => {
       const out = { ...x };
       for (const [k, v] of Object.entries(y)) out[k] = (out[k] ?? 0) + v;
       return out;
     };
-    const { rules_hit: victimsRules, ...victimsCounts } = victimsLegit;
-    const { rules_hit: othersRules, ...othersCounts } = othersLegit;
-    const legit = { ...merged(victimsCounts, othersCounts) as Omit<LegitFigures, 'rules_hit'>, rules_hit: merged(victimsRules, othersRules) };
+    const { rules_hit: victimsRules, groups: _vg, targets: _vt, ...victimsCounts } = victimsLegit;
+    const { rules_hit: othersRules, groups: _og, targets: _ot, ...othersCounts } = othersLegit;
+    const legit: LegitFigures = {
+      ...merged(victimsCounts, othersCounts) as unknown as Omit<LegitFigures, 'rules_hit'>, rules_hit: merged(victimsRules, othersRules),
+      ...await tallyGroups(world.db, mergeGroups([crowd.log, others.log])),
+    };
     return {
       scenario: 'account-takeover', policy: options.policy, seed: options.seed, banks: world.sandbox.banks.length, attack, legit,
       backend: world.backend, victim_banks: [...new Set(victims.map((v) => v.account.bank_code))].sort(),

@@ -31,11 +31,26 @@ export interface Victim {
   holder: SandboxHolderAccount;
 }
 
+/**
+ * How an ordinary customer reaches koza and what they do, as real Japanese customers differ (issue 11): the replay
+ * reports each group's figures apart. Disjoint: a customer is in one group (typists and reinstallers sit behind the
+ * carrier-NAT addresses too).
+ */
+export const CUSTOMER_GROUPS = ['own-line', 'carrier-nat', 'cafe', 'family', 'reinstall', 'pin-typo', 'heavy', 'pin-only-bank'] as const;
+export type CustomerGroup = (typeof CUSTOMER_GROUPS)[number];
+
 export interface Customer {
   person: SandboxPerson;
   account: SandboxHolderAccount;
+  group: CustomerGroup;
   address: string;
   deviceId: string;
+  /** pin-typo: a wrong PIN first (no code comes; they start again), then this many mistyped bank codes before the right one. */
+  typos?: { pin: boolean; otp: number };
+  /** reinstall: the device id the app gets when reinstalled after the first charge. */
+  reinstallDeviceId?: string;
+  /** heavy: once the new-link window is over, a charge near the trust ramp's cap, a payment above the step-up threshold, a withdrawal. */
+  heavy?: { charge: number; payment: number; withdrawal: number };
   /** As people choose them: mostly a passphrase of their own, some a common pattern, some reused elsewhere. */
   password: string;
   /** Charges within the cooling-off cap, then payments from what was charged. */
@@ -111,29 +126,7 @@ export function castFor(seed: number, size: CastSize, persons: SandboxPerson[], 
     });
   }
 
-  // Ordinary customers: persons the eKYC sandbox passes, with an account at a bank koza can link under either policy.
-  const linkable = shuffled(random, holders.filter((h) => h.link_methods.some((m) => m === 'redirect' || m === 'pin_otp')));
-  const customers: Customer[] = [];
-  for (const account of linkable) {
-    if (customers.length >= size.customers) break;
-    const person = byIndex.get(account.person_index);
-    if (!person || person.behaviour !== 'pass' || used.has(person.index)) continue;
-    used.add(person.index);
-    const n = customers.length;
-    const first = intBetween(random, 1, 5) * 1_000;
-    const second = intBetween(random, 1, 4) * 1_000;
-    const payments = [intBetween(random, 3, 15) * 100, intBetween(random, 3, 20) * 100];
-    if (random() < 0.5) payments.push(intBetween(random, 5, 25) * 100);
-    customers.push({
-      person, account, password: passwordOf(random, person),
-      // Each customer at home or on a phone network: an address of their own (10.0.0.0/8, as a carrier hands out).
-      address: `10.${20 + Math.floor(n / 65_000)}.${Math.floor(n / 250) % 250}.${(n % 250) + 1}`,
-      deviceId: deviceId(random, 'phone'),
-      charges: random() < 0.4 ? [first] : [first, second],
-      payments,
-    });
-  }
-  if (customers.length < size.customers) throw new RangeError(`the population has room for ${customers.length} customers only`);
+  const customers = castCustomers(random, size.customers, holders, byIndex, used);
 
   // The ring: a few phones and emulators, a pool of proxies from two networks, burner SIMs and bought identities.
   const stolenIdentities = shuffled(random, persons.filter((p) => p.behaviour === 'pass' && !used.has(p.index)))
@@ -155,4 +148,125 @@ export function castFor(seed: number, size: CastSize, persons: SandboxPerson[], 
       emailDomains: ['mail.example.com', 'post.example.net', 'inbox.example.org'],
     },
   };
+}
+
+/** Carrier-grade NAT egress addresses (the benchmarking range stands in for a carrier's), three /24s of one carrier. */
+export const CARRIER_NAT_ADDRESSES = ['198.18.10.1', '198.18.11.1', '198.19.12.1'];
+/** One café's Wi-Fi: its customers come within the same hour. */
+export const CAFE_ADDRESS = '192.0.2.80';
+
+/** How many of `n` customers each group holds: carrier NAT (with its typists and reinstallers) about 40 %. */
+export function groupSizes(n: number): Record<CustomerGroup, number> {
+  const none = Object.fromEntries(CUSTOMER_GROUPS.map((g) => [g, 0])) as Record<CustomerGroup, number>;
+  // Fewer than 8 customers (a test's one or two alongside a ring): each on a line of their own, as before the groups.
+  if (n < 8) return { ...none, 'own-line': n };
+  const share = (fraction: number, least: number) => Math.max(least, Math.round(n * fraction));
+  const sizes: Record<CustomerGroup, number> = {
+    'own-line': 0, 'carrier-nat': 0,
+    cafe: Math.min(12, Math.max(3, Math.round(n / 4))),
+    // A family of three on one tablet from 8 customers, of four from 20, a second family from 100.
+    family: n < 20 ? 3 : n < 100 ? 4 : 7,
+    reinstall: share(0.04, 1), 'pin-typo': share(0.06, 1), heavy: share(0.06, 1),
+    // 5 of the 35 banks offer PIN alone: about 1 holder in 10.
+    'pin-only-bank': share(0.08, 1),
+  };
+  const carrier = Math.round(n * 0.4) - sizes.reinstall - sizes['pin-typo'];
+  const taken = Object.values(sizes).reduce((a, b) => a + b, 0);
+  sizes['carrier-nat'] = Math.max(0, Math.min(carrier, n - taken));
+  sizes['own-line'] = n - taken - sizes['carrier-nat'];
+  if (sizes['own-line'] < 0) {
+    // A tiny cast: drop groups from the end of the list until it fits.
+    for (const g of ['heavy', 'pin-typo', 'reinstall', 'pin-only-bank', 'cafe', 'family'] as const) {
+      while (sizes['own-line'] < 0 && sizes[g] > 0) { sizes[g]--; sizes['own-line']++; }
+    }
+  }
+  return sizes;
+}
+
+const isPinOnlyBank = (h: SandboxHolderAccount) => h.link_methods.length > 0 && h.link_methods.every((m) => m === 'pin_only');
+const surname = (p: SandboxPerson) => p.name_kanji.split(' ')[0]!;
+
+/**
+ * The ordinary customers, group by group, from the seed: persons the eKYC sandbox passes, one bank account each.
+ * Families are persons sharing a surname; the PIN-only bank's holders have an account only koza cannot link.
+ */
+function castCustomers(random: Random, n: number, holders: SandboxHolderAccount[], byIndex: Map<number, SandboxPerson>,
+  used: Set<number>): Customer[] {
+  const sizes = groupSizes(n);
+  const eligible = (h: SandboxHolderAccount) => {
+    const person = byIndex.get(h.person_index);
+    return person && person.behaviour === 'pass' && !used.has(person.index) ? person : null;
+  };
+  const linkable = shuffled(random, holders.filter((h) => h.link_methods.some((m) => m === 'redirect' || m === 'pin_otp')));
+  const pinOnly = shuffled(random, holders.filter(isPinOnlyBank));
+  const customers: Customer[] = [];
+  let home = 0;
+  const ownAddress = () => {
+    const k = home++;
+    // At home or on a phone of their own: an address of their own (10.0.0.0/8, as a carrier or a home router hands out).
+    return `10.${20 + Math.floor(k / 65_000)}.${Math.floor(k / 250) % 250}.${(k % 250) + 1}`;
+  };
+  const take = (pool: SandboxHolderAccount[], fits: (h: SandboxHolderAccount, p: SandboxPerson) => boolean = () => true) => {
+    for (const account of pool) {
+      const person = eligible(account);
+      if (person && fits(account, person)) {
+        used.add(person.index);
+        return { person, account };
+      }
+    }
+    throw new RangeError(`the population has room for ${customers.length} customers only`);
+  };
+  const add = (who: { person: SandboxPerson; account: SandboxHolderAccount }, group: CustomerGroup, address: string, device: string,
+    extra: Partial<Customer> = {}) => {
+    const first = intBetween(random, 1, 5) * 1_000;
+    const second = intBetween(random, 1, 4) * 1_000;
+    const payments = [intBetween(random, 3, 15) * 100, intBetween(random, 3, 20) * 100];
+    if (random() < 0.5) payments.push(intBetween(random, 5, 25) * 100);
+    customers.push({
+      ...who, group, address, deviceId: device, password: passwordOf(random, who.person),
+      charges: random() < 0.4 ? [first] : [first, second], payments, ...extra,
+    });
+  };
+
+  // Families: three or four persons with one surname, each their own account, all on the family's tablet at home.
+  for (let left = sizes.family; left > 0;) {
+    const members = left >= 7 ? 4 : left >= 3 ? Math.min(left, 4) : left;
+    const bySurname = new Map<string, Array<{ person: SandboxPerson; account: SandboxHolderAccount }>>();
+    for (const account of linkable) {
+      const person = eligible(account);
+      if (!person) continue;
+      const list = bySurname.get(surname(person)) ?? [];
+      if (!list.some((m) => m.person.index === person.index)) list.push({ person, account });
+      bySurname.set(surname(person), list);
+    }
+    const family = [...bySurname.values()].find((list) => list.length >= members);
+    if (!family) throw new RangeError(`no ${members} customers share a surname`);
+    const tablet = deviceId(random, 'tablet');
+    const address = ownAddress();
+    for (const member of family.slice(0, members)) {
+      used.add(member.person.index);
+      add(member, 'family', address, tablet);
+    }
+    left -= members;
+  }
+  for (let i = 0; i < sizes.cafe; i++) add(take(linkable), 'cafe', CAFE_ADDRESS, deviceId(random, 'phone'));
+  const carrier = () => CARRIER_NAT_ADDRESSES[Math.floor(random() * CARRIER_NAT_ADDRESSES.length)]!;
+  for (let i = 0; i < sizes['carrier-nat']; i++) add(take(linkable), 'carrier-nat', carrier(), deviceId(random, 'phone'));
+  // The typists link by PIN and the bank's texted code (they have a PIN to mistype); several share one carrier address.
+  const byPinText = (h: SandboxHolderAccount) => h.link_methods.includes('pin_otp') && !h.link_methods.includes('redirect');
+  for (let i = 0; i < sizes['pin-typo']; i++) {
+    add(take(linkable, byPinText), 'pin-typo', i % 2 === 0 ? CARRIER_NAT_ADDRESSES[0]! : carrier(), deviceId(random, 'phone'),
+      { typos: { pin: i % 3 === 0, otp: 1 + (i % 2) } });
+  }
+  for (let i = 0; i < sizes.reinstall; i++) {
+    add(take(linkable), 'reinstall', carrier(), deviceId(random, 'phone'), { reinstallDeviceId: deviceId(random, 'phone') });
+  }
+  for (let i = 0; i < sizes.heavy; i++) {
+    add(take(linkable), 'heavy', ownAddress(), deviceId(random, 'phone'),
+      { heavy: { charge: intBetween(random, 40, 48) * 1_000, payment: intBetween(random, 11, 30) * 1_000, withdrawal: intBetween(random, 5, 15) * 1_000 } });
+  }
+  for (let i = 0; i < sizes['pin-only-bank']; i++) add(take(pinOnly), 'pin-only-bank', carrier(), deviceId(random, 'phone'));
+  for (let i = 0; i < sizes['own-line']; i++) add(take(linkable), 'own-line', ownAddress(), deviceId(random, 'phone'));
+  // Interleaved as they come through the day (a scenario's first customers are not all one group); deterministic.
+  return shuffled(random, customers);
 }

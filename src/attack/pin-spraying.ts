@@ -9,6 +9,7 @@ import { CustomerCrowd } from './customers.js';
 import { holdersReact } from './holders.js';
 import { stage, type AttackOptions, type AttackReport } from './scenario.js';
 import { tallyAttack, tallyLegit, tallySignals } from './tally.js';
+import { customersComeBack } from './scenario.js';
 import {
   bankDirectory, claimOf, enrolTotp, openWallet, StepFailed, verifyIdentity, verifyPhone, type SandboxPerson, type SimWallet,
 } from './wallet-app.js';
@@ -282,6 +283,7 @@ export async function runPinSpraying(options: AttackOptions): Promise<AttackRepo
     const attack = await tallyAttack(world.db, world.banksUrl, victims, {
       walletIds: sprayer.log.walletIds, linksAttempted: sprayer.log.linkStarts, chargesAttempted: sprayer.log.chargesAttempted, addresses: sprayer.log.addresses,
     }, holderLog, signals);
+    await customersComeBack(world, meter, options, [crowd]);
     const legit = await tallyLegit(world.db, crowd.log, customers.length);
     return {
       scenario: 'pin-spraying', policy: options.policy, seed: options.seed, banks: world.sandbox.banks.length, attack, legit, backend: world.backend,

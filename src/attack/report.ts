@@ -18,6 +18,18 @@ export interface Verdict {
  */
 const NEW_LINK_CAP = 30_000;
 
+/** Issue 11's targets for ordinary customers under secure, as problems for the verdict (none when met or not measured). */
+function targetProblems(report: AttackReport): string[] {
+  const t = report.legit.targets;
+  if (!t || t.met) return [];
+  return [
+    t.denied > 0 ? `${t.denied} customer actions denied` : '',
+    t.stranded > 0 ? `${t.stranded} customers stranded` : '',
+    t.challenged_pct > 2 ? `${t.challenged_pct}% of customer actions challenged (over 2%)` : '',
+    t.held_pct > 0.5 ? `${t.held_pct}% of customer actions held (over 0.5%)` : '',
+  ].filter(Boolean);
+}
+
 export function verdictOf(report: AttackReport): Verdict {
   const { attack, legit } = report;
   if (report.scenario !== 'docomo-2020') return newScenarioVerdict(report);
@@ -32,6 +44,7 @@ export function verdictOf(report: AttackReport): Verdict {
     attack.stolen_yen > 0 ? `${yen(attack.stolen_yen)} stolen` : '',
     legit.denied > 0 ? `${legit.denied} ordinary customer steps refused` : '',
     challengedShare > 0.05 ? `customers challenged on ${pct(legit.challenged, moves)} of charges and payments (over 5%)` : '',
+    ...targetProblems(report),
   ].filter(Boolean);
   return problems.length === 0
     ? { expected: true, text: `the attack fails: nothing stolen; ordinary customers refused nothing, challenged on ${pct(legit.challenged, moves)} of charges and payments` }
@@ -59,6 +72,7 @@ function newScenarioVerdict(report: AttackReport): Verdict {
       attack.bank_accounts_locked > 0 ? `${attack.bank_accounts_locked} holders locked out at their bank` : '',
     ];
   if (legit.denied > 0) problems.push(`${legit.denied} ordinary customer steps refused`);
+  problems.push(...targetProblems(report));
   const moves = legit.charges_attempted + legit.payments_attempted;
   if (moves > 0 && legit.challenged / moves > 0.05) {
     problems.push(`customers challenged on ${pct(legit.challenged, moves)} of charges and payments (over 5%)`);
@@ -67,6 +81,23 @@ function newScenarioVerdict(report: AttackReport): Verdict {
   return found.length === 0
     ? { expected: true, text: `the attack fails: ${taken}; ordinary customers refused nothing` }
     : { expected: false, text: `NOT as expected: ${found.join('; ')}` };
+}
+
+/** The per-group table of ordinary customers and the line against issue 11's targets (absent in reports made before). */
+function groupLines(report: AttackReport): string[] {
+  const { groups, targets } = report.legit;
+  if (!groups || !targets) return [];
+  const cols = ['customers', 'attempted', 'succeeded', 'challenged', 'held', 'denied', 'stranded', 'steered'] as const;
+  const head = `  ${'group'.padEnd(15)}${cols.map((c) => c.padStart(11)).join('')}`;
+  const rows = Object.entries(groups).filter(([, g]) => g.customers > 0)
+    .map(([name, g]) => `  ${name.padEnd(15)}${cols.map((c) => String(g[c]).padStart(11)).join('')}`);
+  return [
+    '',
+    'ordinary customers by group (actions; challenged/held/denied: the larger of what they saw and koza\'s decision log)',
+    head, ...rows,
+    `  targets: ${targets.denied} denied (0), ${targets.stranded} stranded (0), ${targets.challenged} challenged = ${targets.challenged_pct}% `
+      + `of ${num(targets.actions)} actions (≤ 2%), ${targets.held} held = ${targets.held_pct}% (≤ 0.5%): ${targets.met ? 'met' : 'NOT met'}`,
+  ];
 }
 
 function counts(title: string, byReason: Record<string, number>): string[] {
@@ -106,6 +137,7 @@ export function summaryOf(report: AttackReport): string {
     row('challenged', `${legit.challenged} (${pct(legit.challenged, legit.charges_attempted + legit.payments_attempted)} of charges and payments)`),
     row('denied', num(legit.denied)),
     ...counts('  rules their own steps met:', legit.rules_hit),
+    ...groupLines(report),
     '',
     `verdict: ${verdictOf(report).text}`,
     ...counts('\nrisk rules that hit the ring (koza\'s decision log, its wallets and addresses):', report.attack.rules_hit),

@@ -10,6 +10,7 @@ import { castFor, type CastSize } from './cast.js';
 import { RequestMeter, SimDevice } from './client.js';
 import { CustomerCrowd } from './customers.js';
 import { holdersReact } from './holders.js';
+import { reviewHeldLinks } from './analyst.js';
 import { tallyAttack, tallyLegit, tallySignals, type AttackFigures, type LegitFigures } from './tally.js';
 import type { SandboxPerson } from './wallet-app.js';
 import { startWorld, type AttackWorld } from './world.js';
@@ -119,6 +120,26 @@ export async function stage(options: AttackOptions): Promise<Stage> {
   }
 }
 
+/**
+ * What the ordinary customers do once the scenario's traffic has stopped (nothing else may write while the clock moves):
+ * the analyst reviews the held links and those customers go on; then the heavy users come back after their new-link
+ * window (KOZA_COOLING_OFF_HOURS + 1 on the test clock). Before the customers' figures are tallied.
+ */
+export async function customersComeBack(world: AttackWorld, meter: RequestMeter, options: AttackOptions, crowds: CustomerCrowd[]): Promise<void> {
+  const progress = options.progress ?? (() => {});
+  if (crowds.some((c) => c.waitingForAnalyst > 0)) {
+    const review = await reviewHeldLinks(world.db, world.kozaUrl, meter);
+    progress(`the analyst released ${review.released.size} held links and rejected ${review.rejected}; those customers go on`);
+    for (const crowd of crowds) await crowd.afterReview(review.released);
+  }
+  const hours = Number(options.env.KOZA_COOLING_OFF_HOURS ?? 72) + 1;
+  const back = crowds.filter((c) => c.waitingToComeBack > 0);
+  if (back.length === 0) return;
+  progress(`${hours} simulated hours later: ${back.reduce((n, c) => n + c.waitingToComeBack, 0)} heavy users come back`);
+  await world.clock.advance(hours);
+  for (const crowd of back) await crowd.afterCoolingOff();
+}
+
 /** Runs one scenario by name. */
 export async function runAttack(scenario: ScenarioName, options: AttackOptions): Promise<AttackReport> {
   switch (scenario) {
@@ -161,6 +182,7 @@ export async function runDocomo2020(options: AttackOptions): Promise<AttackRepor
       targets: cast.victims.map((v) => v.holder), believedPins: [],
     }, attackStart);
     const attack = await tallyAttack(world.db, world.banksUrl, cast.victims, { ...ring.log, addresses: cast.attacker.addresses }, holderLog, signals);
+    await customersComeBack(world, meter, options, [crowd]);
     const legit = await tallyLegit(world.db, crowd.log, cast.customers.length);
     return {
       scenario: 'docomo-2020', policy: options.policy, seed: options.seed, banks: world.sandbox.banks.length, attack, legit,

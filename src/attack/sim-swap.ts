@@ -10,6 +10,7 @@ import { CustomerCrowd } from './customers.js';
 import { holdersReact } from './holders.js';
 import { stage, type AttackOptions, type AttackReport } from './scenario.js';
 import { tallyAttack, tallyLegit, tallySignals } from './tally.js';
+import { customersComeBack } from './scenario.js';
 import {
   bankDirectory, claimOf, enrolTotp, getAs, openWallet, postAs, StepFailed, stepUpProof, verifyIdentity, verifyPhone,
   type SandboxPerson, type SimWallet,
@@ -315,12 +316,14 @@ export async function runSimSwap(options: AttackOptions): Promise<AttackReport> 
     const attack = await tallyAttack(world.db, world.banksUrl, victims,
       { walletIds: ring.log.walletIds, linksAttempted: ring.log.linksAttempted, chargesAttempted: ring.log.chargesAttempted, addresses: ring.log.addresses },
       holderLog, signals);
+    const simulatedHours = world.clock.elapsedMs / 3_600_000;
+    await customersComeBack(world, meter, options, [crowd]);
     const legit = await tallyLegit(world.db, crowd.log, customers.length);
     return {
       scenario: 'sim-swap', policy: options.policy, seed: options.seed, banks: world.sandbox.banks.length, attack, legit, backend: world.backend,
       victim_banks: [...new Set(targets.map((t) => t.holder.bank_code))].sort(), duration_s: Math.round((Date.now() - started) / 100) / 10,
       requests: meter.requests, attacker_refusals: ring.log.refusals, legit_refusals: crowd.log.refusals, legit_failures: crowd.log.failures,
-      simulated_hours: world.clock.elapsedMs / 3_600_000,
+      simulated_hours: simulatedHours,
     };
   } finally {
     await world.close();

@@ -4,7 +4,8 @@
 import { typedAccountRiskRef } from '../banks/link-flow.js';
 import type { SandboxHolderAccount } from '../sandbox/banks/admin.js';
 import type { Db } from '../store/db.js';
-import type { Victim } from './cast.js';
+import { CUSTOMER_GROUPS, type CustomerGroup, type Victim } from './cast.js';
+import type { GroupLog } from './customers.js';
 import type { TestClock } from './test-clock.js';
 
 export interface AttackFigures {
@@ -83,11 +84,89 @@ export interface LegitFigures {
   charges_attempted: number;
   charges_succeeded: number;
   challenged: number;
+  /** Steps refused (a deny decision, or a refusal the customer met). */
   denied: number;
+  /** Steps held for an analyst (a review of a link or a money movement); each one also in groups' held. */
+  held: number;
   payments_attempted: number;
   payments_succeeded: number;
   /** The enforced rules the customers' own decisions hit (an allow-but-alert rule too): what honest people met. */
   rules_hit: Record<string, number>;
+  /** Each group of ordinary customers (cast.ts): what they set out to do and how it ended. */
+  groups?: Record<CustomerGroup, GroupFigures>;
+  /** All groups together against issue 11's targets. */
+  targets?: CustomerTargets;
+}
+
+/**
+ * One group's figures. attempted/succeeded: actions as the customers saw them (customers.ts GroupLog). challenged,
+ * held, denied: the larger of what the customers saw and koza's decision log on their wallets (challenge; review of a
+ * link or money movement; deny). stranded: customers who never got money into their wallet, or whose journey a refusal
+ * ended. steered: refusals that sent the customer another way (a PIN-only bank → a bank transfer).
+ */
+export interface GroupFigures {
+  customers: number;
+  attempted: number;
+  succeeded: number;
+  challenged: number;
+  held: number;
+  denied: number;
+  stranded: number;
+  steered: number;
+  /** The rules koza's decisions on this group's wallets hit (enforced), by rule id. */
+  rules_hit: Record<string, number>;
+}
+
+/** Issue 11's targets for ordinary customers under secure: 0 denied, 0 stranded, ≤ 2 % of actions challenged, ≤ 0.5 % held. */
+export interface CustomerTargets {
+  actions: number;
+  challenged: number;
+  challenged_pct: number;
+  held: number;
+  held_pct: number;
+  denied: number;
+  stranded: number;
+  met: boolean;
+}
+
+export const TARGET_CHALLENGED_PCT = 2;
+export const TARGET_HELD_PCT = 0.5;
+
+/** The per-group figures from the customers' logs and koza's decision log; and all groups against the targets. */
+export async function tallyGroups(db: Db, groups: Record<CustomerGroup, GroupLog>): Promise<{
+  groups: Record<CustomerGroup, GroupFigures>; targets: CustomerTargets;
+}> {
+  const out = {} as Record<CustomerGroup, GroupFigures>;
+  for (const group of CUSTOMER_GROUPS) {
+    const log = groups[group];
+    // koza's decisions on the group's wallets from the customers' own devices (a ring signing in to a customer's wallet
+    // from its devices is not the customer). challenged: where a challenge asks the person for something more — a
+    // link's is met by the step-up the secure policy takes at every link start, so the customer sees nothing of it.
+    // held: link requests a review held (whatever the analyst did after) and movements a review held.
+    const decided = (await db.query<{ challenged: number; held: number; denied: number }>(
+      `SELECT count(*) FILTER (WHERE action = 'challenge' AND event_kind IN ('login', 'charge', 'payment', 'withdrawal'))::int8 AS challenged,
+              count(*) FILTER (WHERE action = 'review' AND event_kind IN ('charge', 'payment', 'withdrawal'))::int8
+                + (SELECT count(*) FROM link_requests WHERE wallet_id = ANY($1::text[]) AND state IN ('held', 'released', 'rejected'))::int8 AS held,
+              count(*) FILTER (WHERE action = 'deny')::int8 AS denied
+         FROM risk_decisions WHERE wallet_id = ANY($1::text[]) AND device_key = ANY($2::text[]) AND enforced`,
+      [log.walletIds, log.deviceKeys])).rows[0]!;
+    out[group] = {
+      customers: log.customers, attempted: log.attempted, succeeded: log.succeeded,
+      challenged: Math.max(log.challenged, decided.challenged), held: Math.max(log.held, decided.held),
+      denied: Math.max(log.denied, decided.denied), stranded: log.stranded, steered: log.steered,
+      rules_hit: log.walletIds.length === 0 ? {} : await rulesHit(db, log.walletIds, []),
+    };
+  }
+  const all = Object.values(out);
+  const sum = (k: 'attempted' | 'challenged' | 'held' | 'denied' | 'stranded') => all.reduce((s, g) => s + g[k], 0);
+  const actions = sum('attempted');
+  const pct = (n: number) => (actions === 0 ? 0 : Math.round((10_000 * n) / actions) / 100);
+  const targets: CustomerTargets = {
+    actions, challenged: sum('challenged'), challenged_pct: pct(sum('challenged')), held: sum('held'), held_pct: pct(sum('held')),
+    denied: sum('denied'), stranded: sum('stranded'), met: false,
+  };
+  targets.met = targets.denied === 0 && targets.stranded === 0 && targets.challenged_pct <= TARGET_CHALLENGED_PCT && targets.held_pct <= TARGET_HELD_PCT;
+  return { groups: out, targets };
 }
 
 interface PassbookLine { descriptor: string; withdrawal: number; reference: string | null }
@@ -157,21 +236,22 @@ export async function tallyAttack(db: Db, banksUrl: string, victims: Victim[], a
 
 /**
  * Challenged: charges and payments the risk engine answered with `challenge` (its decision log), or that koza answered
- * 403 step-up-required — whichever saw more. Denied: refusals the customers met (deny, or a review that refused or held
- * the step), from the decision log and from the answers, whichever saw more.
+ * 403 step-up-required — whichever saw more. Denied: refusals the customers met (a deny decision, or a refusal answer);
+ * held: a review that held a link or a movement — each from the decision log and from the answers, whichever saw more.
  */
 export async function tallyLegit(db: Db, customers: {
   walletIds: string[]; linksAttempted: number; chargesAttempted: number; paymentsAttempted: number; challenged: number; denied: number;
+  held?: number; groups?: Record<CustomerGroup, GroupLog>;
 }, count: number): Promise<LegitFigures> {
   const records = await walletRecords(db, customers.walletIds);
   const payments = await db.query<{ n: number }>('SELECT count(*)::int8 AS n FROM payments WHERE wallet_id = ANY($1::text[])', [customers.walletIds]);
-  const decisions = await db.query<{ challenged: number; denied: number }>(
+  const decisions = await db.query<{ challenged: number; denied: number; held: number }>(
     `SELECT count(*) FILTER (WHERE action = 'challenge' AND event_kind IN ('charge', 'payment', 'withdrawal'))::int8 AS challenged,
-            count(*) FILTER (WHERE action = 'deny'
-              OR (action = 'review' AND event_kind IN ('link_start', 'link_complete', 'charge', 'payment', 'withdrawal')))::int8 AS denied
+            count(*) FILTER (WHERE action = 'deny')::int8 AS denied,
+            count(*) FILTER (WHERE action = 'review' AND event_kind IN ('link_start', 'link_complete', 'charge', 'payment', 'withdrawal'))::int8 AS held
        FROM risk_decisions WHERE wallet_id = ANY($1::text[]) AND enforced`, [customers.walletIds]);
   const decided = decisions.rows[0]!;
-  return {
+  const figures: LegitFigures = {
     customers: count,
     links_attempted: customers.linksAttempted,
     links_succeeded: records.links,
@@ -179,8 +259,14 @@ export async function tallyLegit(db: Db, customers: {
     charges_succeeded: records.charges,
     challenged: Math.max(decided.challenged, customers.challenged),
     denied: Math.max(decided.denied, customers.denied),
+    held: Math.max(decided.held, customers.held ?? 0),
     payments_attempted: customers.paymentsAttempted,
     payments_succeeded: payments.rows[0]!.n,
     rules_hit: await rulesHit(db, customers.walletIds, []),
   };
+  if (!customers.groups) return figures;
+  const byGroup = await tallyGroups(db, customers.groups);
+  // A link released by the analyst and started again passes a review decision without being held: the groups count
+  // held link requests, not review decisions.
+  return { ...figures, held: byGroup.targets.held, ...byGroup };
 }

@@ -144,6 +144,21 @@ export async function signInAgain(wallet: SimWallet, password = SIM_PASSWORD): P
   return answer;
 }
 
+/**
+ * Answers a sign-in's second-proof request (202 second_factor_required) as its owner: with the wallet's authenticator
+ * (a code, or a recovery code when this time step's code is used) when it has one, else with the code koza e-mailed
+ * (a risk rule may ask it of a wallet without a factor). Returns the answer that ended it; 201 renews wallet.token.
+ */
+export async function answerSignInChallenge(device: SimDevice, email: string, challenge: Answer,
+  authenticator: Authenticator | null): Promise<Answer> {
+  const methods = (challenge.json.methods ?? []) as string[];
+  let code: string | null = null;
+  if (authenticator && !methods.every((m) => m === 'email_code')) code = authenticator.approval()?.code ?? null;
+  else if (methods.includes('email_code')) code = await readCode(device, email, /enter (\d{6}) to finish/, 'Your koza sign-in code');
+  if (!code) return challenge;
+  return device.post('/v1/sessions/second-factor', { login_challenge: challenge.json.login_challenge, code });
+}
+
 /** A POST as the wallet; after a 401 (the session expired) it signs in again once and retries. */
 export async function postAs(wallet: SimWallet, path: string, body: unknown, password = SIM_PASSWORD): Promise<Answer> {
   const answer = await wallet.device.post(path, body, wallet.token);

@@ -409,6 +409,8 @@ describe('default rule set', () => {
     // A spray across a dozen accounts from the address: the link asks for the step-up, sign-in is untouched.
     const sprayed = { ...nat, accounts_with_failures_per_ip_24h: 40, signups_per_ip_1h: 400, signups_per_ip_24h: 5000 };
     assert.equal(evaluate(rules, { kind: 'link_start' }, sprayed).action, 'challenge');
+    // Not at completion: the start's step-up is spent there, and a challenge refused honest neighbours' links outright.
+    assert.equal(evaluate(rules, { kind: 'link_complete' }, sprayed).action, 'allow');
     assert.equal(evaluate(rules, { kind: 'login' }, sprayed).action, 'allow');
     assert.equal(evaluate(rules, { kind: 'signup' }, sprayed).action, 'allow');
     // Analysts hear once, when the count reaches the mark.
