@@ -96,7 +96,7 @@ for (const backend of backends()) {
       // It tried PIN alone first, as in 2020, and was told no.
       assert.ok(Object.keys(secure.attacker_refusals).some((r) => r.startsWith('link pin_only:')), JSON.stringify(secure.attacker_refusals));
       assertCustomersServed(secure);
-      // As expected exactly when issue 11's customer targets are met too (PIN-only holders stranded until the pay-in is wired).
+      // As expected exactly when issue 11's customer targets are met too.
       assert.equal(verdictOf(secure).expected, secure.legit.targets!.met, verdictOf(secure).text);
     });
 

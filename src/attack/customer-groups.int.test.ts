@@ -31,9 +31,9 @@ for (const backend of backends()) {
       assert.ok(sizes.family >= 3 && sizes.cafe >= 3 && sizes.reinstall >= 1 && sizes['pin-typo'] >= 1 && sizes.heavy >= 1);
     });
 
-    it('no customer who can link is denied or stranded; the family tablet is held once, released, and its members go on', () => {
+    it('no customer is denied or stranded; the family tablet is held once, released, and its members go on', () => {
       const groups = report.legit.groups!;
-      for (const g of CUSTOMER_GROUPS.filter((x) => x !== 'pin-only-bank')) {
+      for (const g of CUSTOMER_GROUPS) {
         assert.equal(groups[g].denied, 0, `${g} denied: ${JSON.stringify(report.legit_refusals)} ${JSON.stringify(report.legit_failures)}`);
         assert.equal(groups[g].stranded, 0, `${g} stranded: ${JSON.stringify(report.legit_failures)}`);
       }
@@ -50,12 +50,15 @@ for (const backend of backends()) {
       assert.ok(heavy.rules_hit['large-charge-vs-history'] === undefined || heavy.rules_hit['large-charge-vs-history'] >= 1);
     });
 
-    it('holders at a PIN-only bank are refused the link with a next step; until the pay-in is wired they are the only ones stranded', () => {
+    it('holders at a PIN-only bank are refused the link with a next step, fund by bank transfer and pay from it', () => {
       const { 'pin-only-bank': pinOnly } = report.legit.groups!;
+      assert.ok(pinOnly.customers >= 1);
       assert.equal(pinOnly.steered, pinOnly.customers, JSON.stringify(report.legit_failures));
-      assert.ok(pinOnly.stranded <= pinOnly.customers);
+      assert.equal(pinOnly.stranded, 0, JSON.stringify(report.legit_failures));
+      assert.equal(pinOnly.succeeded, pinOnly.attempted, JSON.stringify(pinOnly));
       const t = report.legit.targets!;
-      assert.equal(t.stranded, pinOnly.stranded);
+      assert.equal(t.stranded, 0);
+      assert.equal(t.denied, 0);
       assert.equal(t.actions, CUSTOMER_GROUPS.reduce((n, g) => n + report.legit.groups![g].attempted, 0));
       assert.equal(t.met, t.denied === 0 && t.stranded === 0 && t.challenged_pct <= 2 && t.held_pct <= 0.5);
       // The verdict holds the targets: it is as expected exactly when they are met (the attack takes nothing here).

@@ -4,6 +4,7 @@
 // charges and pays; some reinstall the app, some come back after the new-link window for larger sums; holders at a bank
 // koza cannot link fund by transfer. Each action's outcome is counted per group: succeeded, challenged, held, denied.
 // Must never behave unlike a customer to get through: a challenge is answered with their own factor, a refusal counted.
+import { fundByBankTransfer } from './pay-in.js';
 import { BankBrowser, hiddenFields, problemCode, SimDevice, type Answer, type RequestMeter } from './client.js';
 import { CUSTOMER_GROUPS, type Customer, type CustomerGroup } from './cast.js';
 import { CONFIRMATION_URL } from '../sandbox/banks/admin.js';
@@ -265,7 +266,7 @@ export class CustomerCrowd {
     let balance = 0;
     if (!linkId) {
       if (customer.group !== 'pin-only-bank') return;
-      // furikomi: wired at merge — src/attack/pay-in.ts sends the transfer from the holder's bank pages and waits for the credit.
+      // A bank koza cannot link: the holder sends a transfer from their own bank's pages instead (src/attack/pay-in.ts).
       balance = await this.fundByTransfer(wallet, customer, journey);
       if (balance <= 0) return;
     }
@@ -325,26 +326,25 @@ export class CustomerCrowd {
 
   /**
    * Funding without a link, for a holder at a bank koza cannot link: a bank transfer (furikomi) the holder sends from
-   * their own bank to their wallet's transfer reference. The pay-in is another part of issue 11 (src/attack/pay-in.ts,
-   * another branch): until it is wired here, the holder cannot fund and is counted stranded. Returns the yen credited.
+   * their own bank's pages to their wallet's own transfer account (src/attack/pay-in.ts). Returns the yen credited.
    */
   private async fundByTransfer(wallet: SimWallet, customer: Customer, journey: Journey): Promise<number> {
     // What they would have charged from a link, sent as one transfer.
     const amount = customer.charges.reduce((sum, yen) => sum + yen, 0);
     journey.begin();
-    // furikomi: wired at merge — the pay-in goes here: send `amount` from the holder's bank pages (customer.account) to
-    // `wallet`'s transfer reference, wait for koza's credit, and set `credited` to the yen credited.
-    // Until then nothing is sent and nothing credited: the holder is counted stranded (wallet is the pay-in's target).
-    void wallet;
-    const credited: number = 0;
-    if (credited > 0) {
+    const paid = await fundByBankTransfer({ wallet, holder: customer.account, banksUrl: this.banksUrl, amount, meter: this.meter });
+    if (paid.outcome === 'credited') {
       journey.funded = true;
       journey.done('ok');
-      return credited;
+      return amount;
     }
     journey.done('denied');
-    const key = 'furikomi:pay-in not wired on this branch';
-    this.log.failures[key] = (this.log.failures[key] ?? 0) + 1;
+    if (paid.answer) {
+      this.outcome('pay-in', paid.answer);
+    } else {
+      const key = `pay-in:${paid.outcome}${paid.returnReason ? `:${paid.returnReason}` : ''}${paid.step ? `:${paid.step}` : ''}`;
+      this.log.failures[key] = (this.log.failures[key] ?? 0) + 1;
+    }
     return 0;
   }
 

@@ -59,7 +59,10 @@ forEachBackend('count each action once', (db, backend) => {
     const walletId = l.wallet.walletId;
     assert.equal(expectOk(await charge(l, 10_000), 201).status, 'posted');
 
-    // Five times the wallet's usual charge: the engine asks for the owner's second factor (large-charge-vs-history).
+    // Five times the wallet's usual charge an hour after a sign-in from a new phone: the engine asks for the owner's
+    // second factor (large-charge-vs-history).
+    await db().query(`INSERT INTO devices (id, wallet_id, device_key, first_seen_at, last_seen_at)
+      VALUES ($1, $2, 'id:new-phone', now() - interval '1 hour', now() - interval '1 hour')`, [`dev_newphone${walletId.slice(4, 16)}`, walletId]);
     expectProblemOver(await charge(l, 50_000), 403, 'step-up-required');
     const proof = await stepUpProof(world.app, l.wallet, l.totp, { action: 'charge', amount: 50_000, destination: l.linkId });
     assert.equal(expectOk(await charge(l, 50_000, { step_up_proof: proof }), 201).status, 'posted');
