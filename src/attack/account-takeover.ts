@@ -5,6 +5,7 @@ import { mulberry32, shuffled, type Random } from '../sandbox/population.js';
 import type { Db } from '../store/db.js';
 import { castFor, COMMON_PASSWORDS, type Customer } from './cast.js';
 import { Authenticator, problemCode, SimDevice, type Answer, type RequestMeter } from './client.js';
+import { analystFor } from './analyst.js';
 import { CustomerCrowd, customerEmail, mergeGroups } from './customers.js';
 import { stage, type AttackOptions, type AttackReport } from './scenario.js';
 import { rulesHit, sandboxData, tallyGroups, tallyLegit, tallySignals, type AttackFigures, type LegitFigures } from './tally.js';
@@ -335,6 +336,7 @@ export async function runAccountTakeover(options: AttackOptions): Promise<Attack
     const victims = everyone.slice(0, options.size.victims);
     const alongside = everyone.slice(options.size.victims);
     const crowd = new CustomerCrowd(world.kozaUrl, world.banksUrl, merchants, meter);
+    crowd.analyst = analystFor(world, meter);
     progress(`account-takeover: ${victims.length} customers on the leaked list live their lives first (link, charge, pay)`);
     await crowd.run(victims, options.customerConcurrency ?? 6);
     const before = await kozaDebits(world.banksUrl, victims);
@@ -344,6 +346,7 @@ export async function runAccountTakeover(options: AttackOptions): Promise<Attack
     // The victims' own figures are taken before the ring comes: what it does in their wallets is not theirs.
     const victimsLegit = await tallyLegit(world.db, crowd.log, victims.length);
     const others = new CustomerCrowd(world.kozaUrl, world.banksUrl, merchants, meter);
+    others.analyst = analystFor(world, meter);
     const attackStart = world.clock.now();
     progress(`the ring: ${leaked.length} leaked logins, then ${COMMON_PASSWORDS.length} common passwords sprayed over them, `
       + `from ${ring.log.addresses.length} addresses; ${alongside.length} more customers alongside`);

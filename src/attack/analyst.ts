@@ -1,5 +1,6 @@
-// Owns the replay's fraud analyst: the held bank links of a run looked at once the traffic has stopped, each released or
-// rejected over koza's operator API (issue 11: every review has a way through), judged on what the analyst's console shows.
+// Owns the replay's fraud analyst: the held bank links of a run looked at — a family member's before the next member's
+// turn on the tablet (members open wallets days apart), the rest once the traffic has stopped — each released or rejected
+// over koza's operator API (issue 11: every review has a way through), judged on what the analyst's console shows.
 // Must never decide on who the replay says a person is (customer or ring): only on koza's own records of the wallets.
 import { randomUUID } from 'node:crypto';
 import { createOperator } from '../operations/operators.js';
@@ -30,8 +31,16 @@ export function judgeHousehold(rules: string[], names: Array<string | null>): { 
   return { release: false, reason: `${families.size} family names on one device: not a household` };
 }
 
-export async function reviewHeldLinks(db: Db, kozaUrl: string, meter: RequestMeter): Promise<Review> {
-  const { apiKey } = await createOperator(db, { name: 'replay analyst', role: 'fraud_analyst' });
+/** One operator key per database: the replay's analyst is one person, however often the queue is worked. */
+const analystKeys = new WeakMap<Db, Promise<string>>();
+
+/**
+ * Works the held-link queue over koza's operator API: every held link (or only `walletId`'s) released — as one household,
+ * which clears the device for a member who links later — or rejected, on the runbook of judgeHousehold.
+ */
+export async function reviewHeldLinks(db: Db, kozaUrl: string, meter: RequestMeter, walletId?: string): Promise<Review> {
+  if (!analystKeys.has(db)) analystKeys.set(db, createOperator(db, { name: 'replay analyst', role: 'fraud_analyst' }).then((o) => o.apiKey));
+  const apiKey = await analystKeys.get(db)!;
   const call = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
     meter.requests++;
     const res = await fetch(new URL(path, kozaUrl), {
@@ -48,7 +57,7 @@ export async function reviewHeldLinks(db: Db, kozaUrl: string, meter: RequestMet
     link_request_id: string; wallet_id: string; device_key: string | null; state: string; risk_decision_id: string | null;
   }>;
   const review: Review = { released: new Set(), rejected: 0 };
-  for (const link of held.filter((h) => h.state === 'held')) {
+  for (const link of held.filter((h) => h.state === 'held' && (walletId === undefined || h.wallet_id === walletId))) {
     // The console's view of the device: every wallet koza decided on from it, and the identity each was verified as.
     const names = link.device_key === null ? [] : (await db.query<{ name: string | null }>(
       `SELECT v.name_kanji AS name FROM (SELECT DISTINCT wallet_id FROM risk_decisions WHERE device_key = $1 AND wallet_id IS NOT NULL) w
@@ -57,10 +66,16 @@ export async function reviewHeldLinks(db: Db, kozaUrl: string, meter: RequestMet
       `SELECT DISTINCT hit->>'rule' AS rule FROM risk_decisions, jsonb_array_elements(rule_hits) AS hit
         WHERE id = $1 AND coalesce(hit->>'action', '') <> 'allow'`, [link.risk_decision_id])).rows.map((r) => r.rule);
     const verdict = judgeHousehold(rules, names);
-    const answer = await call('POST', `/v1/admin/links/${link.link_request_id}/${verdict.release ? 'release' : 'reject'}`, { reason: verdict.reason });
+    const answer = await call('POST', `/v1/admin/links/${link.link_request_id}/${verdict.release ? 'release' : 'reject'}`,
+      verdict.release ? { reason: verdict.reason, household: true } : { reason: verdict.reason });
     if (answer.status !== 200) throw new Error(`the analyst could not decide ${link.link_request_id}: ${answer.status} ${JSON.stringify(answer.json)}`);
     if (verdict.release) review.released.add(link.wallet_id);
     else review.rejected++;
   }
   return review;
+}
+
+/** The analyst as the customers' crowd calls it between family members' turns (customers.ts): released or not. */
+export function analystFor(world: { db: Db; kozaUrl: string }, meter: RequestMeter): (walletId: string) => Promise<boolean> {
+  return async (walletId) => (await reviewHeldLinks(world.db, world.kozaUrl, meter, walletId)).released.has(walletId);
 }

@@ -159,16 +159,35 @@ export class CustomerCrowd {
     private readonly meter: RequestMeter,
   ) {}
 
+  /**
+   * The analyst working the held-link queue while customers come and go (analyst.ts): reviews one wallet's held link and
+   * says whether it was released. Unset, held links wait until the traffic has stopped (afterReview).
+   */
+  analyst?: (walletId: string) => Promise<boolean>;
+
   async run(customers: Customer[], concurrency: number): Promise<void> {
-    // One device is used by one person at a time: a family hands its tablet on when one member is done.
+    // One device is used by one person at a time: a family hands its tablet on when one member is done. Members open
+    // their wallets days apart, so a member's held link has been reviewed before the next member's turn.
     const units = new Map<string, Customer[]>();
     for (const customer of customers) units.set(customer.deviceId, [...(units.get(customer.deviceId) ?? []), customer]);
     const queue = [...units.values()];
     await Promise.all(Array.from({ length: Math.max(1, concurrency) }, async () => {
       for (let unit = queue.shift(); unit; unit = queue.shift()) {
-        for (const customer of unit) await this.serve(customer);
+        for (const [i, customer] of unit.entries()) {
+          await this.serve(customer);
+          if (i < unit.length - 1) await this.reviewBeforeNextTurn(customer);
+        }
       }
     }));
+  }
+
+  /** A family member's link held for review: the analyst looks before the next member's turn, and they go on. */
+  private async reviewBeforeNextTurn(customer: Customer): Promise<void> {
+    const at = this.waitingForReview.findIndex((w) => w.journey.customer === customer);
+    if (at < 0 || !this.analyst) return;
+    const [waiting] = this.waitingForReview.splice(at, 1);
+    const released = await this.analyst(waiting!.wallet.walletId);
+    await this.goOnAfterReview(waiting!, released);
   }
 
   private async serve(customer: Customer): Promise<void> {
@@ -298,25 +317,26 @@ export class CustomerCrowd {
    * released, links again and goes on (signing in again if the wait outlived the session); rejected, they are stranded.
    */
   async afterReview(released: Set<string>): Promise<void> {
-    const waiting = this.waitingForReview.splice(0);
-    for (const { journey, wallet } of waiting) {
-      journey.pending = false;
-      journey.held = false;
-      try {
-        if (!released.has(wallet.walletId)) {
-          journey.ended = true;
-          continue;
-        }
-        await getAs(wallet, '/v1/wallet', journey.customer.password);
-        await this.useWallet(wallet, journey.customer, journey);
-      } catch (err) {
-        if (!(err instanceof StepFailed)) throw err;
-        this.outcome(err.step, err.answer);
-        journey.done(isHeld(err.answer) ? 'held' : 'denied');
+    for (const waiting of this.waitingForReview.splice(0)) await this.goOnAfterReview(waiting, released.has(waiting.wallet.walletId));
+  }
+
+  private async goOnAfterReview({ journey, wallet }: { journey: Journey; wallet: SimWallet }, released: boolean): Promise<void> {
+    journey.pending = false;
+    journey.held = false;
+    try {
+      if (!released) {
         journey.ended = true;
-      } finally {
-        if (!journey.pending) journey.finish();
+        return;
       }
+      await getAs(wallet, '/v1/wallet', journey.customer.password);
+      await this.useWallet(wallet, journey.customer, journey);
+    } catch (err) {
+      if (!(err instanceof StepFailed)) throw err;
+      this.outcome(err.step, err.answer);
+      journey.done(isHeld(err.answer) ? 'held' : 'denied');
+      journey.ended = true;
+    } finally {
+      if (!journey.pending) journey.finish();
     }
   }
 

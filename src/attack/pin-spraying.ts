@@ -5,6 +5,7 @@ import { intBetween, mulberry32, shuffled, type Random } from '../sandbox/popula
 import type { SandboxHolderAccount } from '../sandbox/banks/admin.js';
 import { castFor, type Victim } from './cast.js';
 import { problemCode, SimDevice, type Answer, type RequestMeter } from './client.js';
+import { analystFor } from './analyst.js';
 import { CustomerCrowd } from './customers.js';
 import { holdersReact } from './holders.js';
 import { stage, type AttackOptions, type AttackReport } from './scenario.js';
@@ -261,6 +262,7 @@ export async function runPinSpraying(options: AttackOptions): Promise<AttackRepo
       + `${targets.filter((t) => t.leakedPin).length} with a leaked PIN; ${customers.length} ordinary customers alongside`);
     const sprayer = new PinSprayer(world.kozaUrl, identities, mulberry32(options.seed >>> 0), meter);
     const crowd = new CustomerCrowd(world.kozaUrl, world.banksUrl, merchants, meter);
+    crowd.analyst = analystFor(world, meter);
     const attackStart = world.clock.now();
     const ticker = setInterval(() => progress(`  ${Math.round((Date.now() - started) / 1000)} s: ${sprayer.log.linkStarts} link starts, `
       + `${sprayer.log.believed.length} PINs believed, customers ${crowd.log.done}/${customers.length}`), 5_000);

@@ -10,7 +10,7 @@ import { castFor, type CastSize } from './cast.js';
 import { RequestMeter, SimDevice } from './client.js';
 import { CustomerCrowd } from './customers.js';
 import { holdersReact } from './holders.js';
-import { reviewHeldLinks } from './analyst.js';
+import { analystFor, reviewHeldLinks } from './analyst.js';
 import { tallyAttack, tallyLegit, tallySignals, type AttackFigures, type LegitFigures } from './tally.js';
 import type { SandboxPerson } from './wallet-app.js';
 import { startWorld, type AttackWorld } from './world.js';
@@ -162,6 +162,7 @@ export async function runDocomo2020(options: AttackOptions): Promise<AttackRepor
     const random = mulberry32(options.seed >>> 0);
     const ring = new AttackerRing(world.kozaUrl, world.banksUrl, cast.attacker, random, meter);
     const crowd = new CustomerCrowd(world.kozaUrl, world.banksUrl, merchants, meter);
+    crowd.analyst = analystFor(world, meter);
     progress('running: the ring and the customers at once');
     const attackStart = world.clock.now();
     const ticker = setInterval(() => progress(`  ${Math.round((Date.now() - started) / 1000)} s: victims ${ring.log.victimsDone}/${cast.victims.length}, `

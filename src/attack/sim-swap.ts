@@ -6,6 +6,7 @@ import { intBetween, mulberry32, shuffled } from '../sandbox/population.js';
 import type { SandboxHolderAccount } from '../sandbox/banks/admin.js';
 import { castFor, type Victim } from './cast.js';
 import { problemCode, readBankText, SimDevice, type Answer, type RequestMeter } from './client.js';
+import { analystFor } from './analyst.js';
 import { CustomerCrowd } from './customers.js';
 import { holdersReact } from './holders.js';
 import { stage, type AttackOptions, type AttackReport } from './scenario.js';
@@ -296,6 +297,7 @@ export async function runSimSwap(options: AttackOptions): Promise<AttackReport> 
       + `${customers.length} ordinary customers over ${options.days ?? SIM_SWAP_DAYS} simulated days`);
     const ring = new SimSwapRing(world.kozaUrl, world.banksUrl, targets, mulberry32(options.seed >>> 0), meter);
     const crowd = new CustomerCrowd(world.kozaUrl, world.banksUrl, merchants, meter);
+    crowd.analyst = analystFor(world, meter);
     const days = options.days ?? SIM_SWAP_DAYS;
     const perDay = Math.ceil(customers.length / days);
     const attackStart = world.clock.now();

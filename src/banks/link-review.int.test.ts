@@ -44,7 +44,7 @@ forEachBackend('held links: released or rejected by an analyst', (db, backend) =
   const onTablet = { 'x-device-id': tablet };
 
   /** walletOf, with the identity submitted from the shared tablet: that is where the name is counted. */
-  async function memberOnTablet(app: App, holder: SandboxHolderAccount): Promise<Member> {
+  async function memberOnTablet(app: App, holder: SandboxHolderAccount, device = onTablet): Promise<Member> {
     const person = await personAt(app, holder.person_index);
     const user = await signUpVerified(app);
     const afterPhone = await verifyPhone(app, user.token, person.phone);
@@ -52,15 +52,15 @@ forEachBackend('held links: released or rejected by an analyst', (db, backend) =
     const verified = expectJson<{ assurance_level: string; session: { token: string } }>(await post(app, '/v1/identity/verifications', {
       document_type: person.document_type, document_number: person.document_number, name_kanji: person.name_kanji,
       name_kana: person.name_kana, date_of_birth: person.date_of_birth, address: { ...person.address }, selfie_token: 'live-selfie-ok',
-    }, { token: afterPhone, headers: onTablet }), 201);
+    }, { token: afterPhone, headers: device }), 201);
     assert.equal(verified.assurance_level, 'L2');
     const wallet: PersonWallet = { ...user, token: verified.session.token, person };
     return { holder, wallet, totp: await enrolTotp(app, wallet) };
   }
 
-  async function startOnTablet(m: Member) {
+  async function startOnTablet(m: Member, device = onTablet) {
     return world.koza.request('POST', '/v1/links', {
-      token: m.wallet.token, headers: onTablet,
+      token: m.wallet.token, headers: device,
       body: {
         bank_code: m.holder.bank_code, method: 'pin_otp', account: accountOf(m.holder), pin: m.holder.pin,
         step_up_proof: await linkProof(world.app, m.wallet, m.totp, m.holder.bank_code),
@@ -68,16 +68,16 @@ forEachBackend('held links: released or rejected by an analyst', (db, backend) =
     });
   }
 
-  async function link(m: Member): Promise<string> {
-    const started = expectOk(await startOnTablet(m), 201);
+  async function link(m: Member, device = onTablet): Promise<string> {
+    const started = expectOk(await startOnTablet(m, device), 201);
     const otp = await world.sandbox.admin.lastOtp(m.holder.registered_phone, m.holder.bank_code);
     return expectOk(await world.koza.post(`/v1/links/${started.link_request_id}/complete`, { otp }, m.wallet.token), 201).id as string;
   }
 
   /** The start is held: the answer says what happens next and when, and nothing reached the bank. */
-  async function held(m: Member): Promise<string> {
+  async function held(m: Member, device = onTablet): Promise<string> {
     const otpBefore = await world.sandbox.admin.lastOtp(m.holder.registered_phone, m.holder.bank_code);
-    const answer = expectProblemOver(await startOnTablet(m), 403, 'link-held-for-review');
+    const answer = expectProblemOver(await startOnTablet(m, device), 403, 'link-held-for-review');
     assert.match(answer.detail, /within 24 hours \(by \d{4}-\d\d-\d\d \d\d:\d\d JST\); you will get an e-mail/);
     assert.match(answer.review_due_at_jst, /JST$/);
     assert.equal(await world.sandbox.admin.lastOtp(m.holder.registered_phone, m.holder.bank_code), otpBefore, 'the bank was not asked');
@@ -172,6 +172,41 @@ forEachBackend('held links: released or rejected by an analyst', (db, backend) =
     const noCharge = await world.koza.post('/v1/charges', { link_id: 'lnk_0000000000000000000000', amount: 5_000 }, stranger.wallet.token);
     assert.ok(noCharge.status >= 400 && noCharge.status < 500, noCharge.text);
     assert.equal(expectOk(await world.koza.get('/v1/wallet/balance', stranger.wallet.token), 200).balance, 0);
+  });
+
+  it('released as one household, a member who joins the tablet later links without a hold; past four names, one is held again', async () => {
+    const device = { 'x-device-id': `family-tablet-${randomBytes(8).toString('hex')}` };
+    const members: Member[] = [];
+    for (let i = 0; i < 5; i++) {
+      members.push({ holder: await picker.pick((h) => h.link_methods.includes('pin_otp') && h.balance >= 50_000) } as Member);
+    }
+    for (const i of [0, 1]) {
+      Object.assign(members[i]!, await memberOnTablet(world.app, members[i]!.holder, device));
+      await link(members[i]!, device);
+    }
+    Object.assign(members[2]!, await memberOnTablet(world.app, members[2]!.holder, device));
+    const third = await held(members[2]!, device);
+    const released = await world.koza.request('POST', `/v1/admin/links/${third}/release`, {
+      token: analyst, key: `household-${third}`, body: { reason: 'one family on their tablet: documents checked', household: true },
+    });
+    assert.equal(expectOk(released, 200).state, 'released');
+    const audit = await db().query<{ detail: Record<string, unknown> | string }>(
+      "SELECT detail FROM audit_log WHERE action = 'link.release' AND target = $1", [third]);
+    const detail = typeof audit.rows[0]!.detail === 'string' ? JSON.parse(audit.rows[0]!.detail) : audit.rows[0]!.detail;
+    assert.equal(detail.household_cleared, true, 'the audit says the device was cleared as a household');
+    await link(members[2]!, device);
+
+    // The fourth member opens a wallet on the tablet after the review: a new name, yet one household, so not held.
+    Object.assign(members[3]!, await memberOnTablet(world.app, members[3]!.holder, device));
+    const fourthLink = await link(members[3]!, device);
+    assert.equal(expectOk(await charge(members[3]!, fourthLink, 5_000), 201).status, 'posted');
+    const holds = await db().query(
+      `SELECT 1 FROM link_requests WHERE wallet_id = $1 AND state IN ('held', 'released', 'rejected')`, [members[3]!.wallet.walletId]);
+    assert.equal(holds.rows.length, 0, 'the fourth member was never held');
+
+    // A fifth name is more than a household: held again, for an analyst to look at.
+    Object.assign(members[4]!, await memberOnTablet(world.app, members[4]!.holder, device));
+    await held(members[4]!, device);
   });
 
   it('a link held after the bank vouched: released, it becomes active (holder told by the bank) and charges; rejected, it is revoked at the bank', async () => {

@@ -148,6 +148,26 @@ export interface LinkReviewInput {
   operator: Operator;
   /** Why: kept in the audit log and on the alert. */
   reason: string;
+  /**
+   * Release only: the analyst found one household on the device (a family on one tablet) and clears the device as that
+   * household for HOUSEHOLD_CLEARANCE_DAYS, so a member who links later is not held again (features.ts caps its size).
+   */
+  household?: boolean;
+}
+
+/** How long a household clearance lasts: the window names_per_device_30d counts over. */
+export const HOUSEHOLD_CLEARANCE_DAYS = 30;
+
+/** The device cleared as one household (input.household): a later member's name there does not hold their link. */
+async function clearHousehold(tx: Queryable, held: HeldLink, operator: Operator): Promise<boolean> {
+  if (held.deviceKey === null) return false;
+  await tx.query(
+    `INSERT INTO device_household_clearances (device_key, cleared_by, link_request_id, expires_at)
+     VALUES ($1, $2, $3, now() + make_interval(days => $4))
+     ON CONFLICT (device_key) DO UPDATE SET cleared_by = EXCLUDED.cleared_by, link_request_id = EXCLUDED.link_request_id,
+       created_at = now(), expires_at = EXCLUDED.expires_at`,
+    [held.deviceKey, operator.id, held.id, HOUSEHOLD_CLEARANCE_DAYS]);
+  return true;
 }
 
 /**
@@ -159,10 +179,14 @@ export async function releaseHeldLink(tx: Queryable, input: LinkReviewInput): Pr
   const held = await lockHeld(tx, input.linkRequestId);
   const released = await markReviewed(tx, held, 'released', input.operator, input.reason);
   const cleared = await clearDeviceNames(tx, held, input.operator);
+  const household = input.household === true && await clearHousehold(tx, held, input.operator);
   await resolveDecisionAlert(tx, held.riskDecisionId, input.operator.id, 'released', input.reason);
   await appendAudit(tx, {
     actor: input.operator.id, action: 'link.release', target: held.id, reason: input.reason,
-    detail: { wallet_id: held.walletId, bank_code: held.bankCode, risk_decision_id: held.riskDecisionId, names_cleared: cleared },
+    detail: {
+      wallet_id: held.walletId, bank_code: held.bankCode, risk_decision_id: held.riskDecisionId, names_cleared: cleared,
+      household_cleared: household,
+    },
   });
   const until = new Date(Date.now() + RELEASE_VALID_DAYS * 86_400_000);
   if (held.bankSide) {

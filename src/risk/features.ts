@@ -125,7 +125,7 @@ export const FEATURE_MEANINGS: Record<FeatureName, string> = {
   accounts_failed_login_global_1h: 'Distinct login accounts with a failed sign-in from anywhere in the last hour.',
   logins_succeeded_global_1h: 'Sign-ins with a right password, from anywhere, in the last hour.',
   failed_login_accounts_per_success_1h: 'accounts_failed_login_global_1h ÷ max(1, logins_succeeded_global_1h).',
-  uncleared_names_per_device_30d: "names_per_device_30d less the names an analyst cleared on this device by releasing a link held from it (a name first seen there after that release still counts).",
+  uncleared_names_per_device_30d: "names_per_device_30d less the names an analyst cleared on this device by releasing a link held from it (a name first seen there after that release still counts, unless the analyst cleared the device as one household and it shows at most four names).",
 };
 
 /**
@@ -382,14 +382,27 @@ async function hoursSinceChargeFromOtherAccount(
   return hoursBetween(res.rows[0]?.at ?? null, now);
 }
 
-/** Names seen with the device in 30 days that no analyst cleared there (link-review.ts): read past the counter cache. */
+/**
+ * A household's size on one device: an analyst's household clearance (link-review.ts) covers names first seen after it
+ * only while the device shows at most this many names in 30 days (device-wallet-farm-30d refuses a fifth wallet anyway).
+ */
+export const HOUSEHOLD_MAX_NAMES = 4;
+
+/**
+ * Names seen with the device in 30 days that no analyst cleared there (link-review.ts): read past the counter cache. A
+ * device cleared as a household, still within its size, has none.
+ */
 async function unclearedNamesOnDevice(q: Queryable, deviceKey: string, now: Date): Promise<number> {
-  const res = await q.query<{ n: number | string }>(
-    `SELECT count(*) AS n FROM risk_distinct d
-      WHERE d.dimension = $1 AND d.key = $2 AND d.last_seen > $3::timestamptz - interval '30 days'
-        AND NOT EXISTS (SELECT 1 FROM device_name_clearances c WHERE c.device_key = d.key AND c.member = d.member)`,
+  const res = await q.query<{ n: number | string; all_names: number | string; household: boolean }>(
+    `SELECT count(*) FILTER (WHERE NOT EXISTS (
+              SELECT 1 FROM device_name_clearances c WHERE c.device_key = d.key AND c.member = d.member)) AS n,
+            count(*) AS all_names,
+            EXISTS (SELECT 1 FROM device_household_clearances h WHERE h.device_key = $2 AND h.expires_at > $3::timestamptz) AS household
+       FROM risk_distinct d
+      WHERE d.dimension = $1 AND d.key = $2 AND d.last_seen > $3::timestamptz - interval '30 days'`,
     [DIMENSIONS.namesPerDevice, deviceKey, now]);
-  return Number(res.rows[0]!.n);
+  const row = res.rows[0]!;
+  return row.household && Number(row.all_names) <= HOUSEHOLD_MAX_NAMES ? 0 : Number(row.n);
 }
 
 async function linkedWalletsOfAccount(q: Queryable, bankCode: string | undefined, accountRef: string): Promise<number> {

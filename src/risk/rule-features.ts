@@ -64,7 +64,7 @@ export const FEATURES = {
   pin_failures_per_ip_24h: { type: 'number', meaning: "PIN failures from the event's IP address in the last 24 h, across all bank accounts." },
   // Link graph.
   wallets_per_bank_account: { type: 'number', meaning: "Distinct wallets ever linked to the event's bank account (the bank vouched at link_complete), including this event's wallet at link_complete; null without an account." },
-  uncleared_names_per_device_30d: { type: 'number', meaning: "`names_per_device_30d` less the names an analyst cleared on this device by releasing a link held from it (`POST /v1/admin/links/{id}/release`); a name first seen there after the release counts. null without a device key." },
+  uncleared_names_per_device_30d: { type: 'number', meaning: "`names_per_device_30d` less the names an analyst cleared on this device by releasing a link held from it (`POST /v1/admin/links/{id}/release`); a name first seen there after the release counts, unless the analyst cleared the device as one household (`household: true`, 30 days) and it shows at most four names. null without a device key." },
   wallets_per_identity: { type: 'number', meaning: 'Distinct wallets tied to the same person as this wallet (same verified person key or identity document, in any submission); null before any identity submission.' },
   bank_accounts_per_wallet: { type: 'number', meaning: 'Distinct bank accounts ever tied to this wallet (linked, or vouched for by the bank at link_complete), including this event\'s.' },
   bank_accounts_per_wallet_30d: { type: 'number', meaning: "Distinct bank accounts the bank vouched for to this wallet at link_complete (linked in the end or not) in the last 30 days, including this event's." },

@@ -192,6 +192,13 @@ function registerHeldLinkRoutes(app: App, ctx: Ctx, maybeEnv: LinkEnv | null): v
   const ReviewBody = Type.Object({
     reason: Type.String({ minLength: 3, maxLength: 500, description: 'Why: kept in the audit log and on the alert.' }),
   }, { additionalProperties: false });
+  const ReleaseBody = Type.Object({
+    reason: Type.String({ minLength: 3, maxLength: 500, description: 'Why: kept in the audit log and on the alert.' }),
+    household: Type.Optional(Type.Boolean({
+      description: 'The device is one household (a family on one tablet): clear it for 30 days, so that another member '
+        + 'who links from it later is not held again by device-many-names, while it shows at most four names.',
+    })),
+  }, { additionalProperties: false });
   const HeldParams = Type.Object({ id: LinkRequestId });
   const ReviewedSchema = Type.Intersect([HeldLinkSchema, Type.Object({
     link: Type.Union([LinkSchema, Type.Null()], {
@@ -219,14 +226,16 @@ function registerHeldLinkRoutes(app: App, ctx: Ctx, maybeEnv: LinkEnv | null): v
         + 'device until the hold, so that a family on one tablet is not held again by device-many-names (a name new to the '
         + 'device still counts). The customer\'s next link to this bank within 7 days goes past a review decision (not a deny). '
         + '409 link-not-held when the request is not held (already released or rejected).',
-      security: [{ operatorKey: [] }], headers: IdempotencyHeaders, params: HeldParams, body: ReviewBody,
+      security: [{ operatorKey: [] }], headers: IdempotencyHeaders, params: HeldParams, body: ReleaseBody,
       response: { 200: ReviewedSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429) },
     },
   }, async (request, reply) => {
     const operator = await requireOperator(ctx, request, [...LINK_REVIEWERS]);
     return runIdempotentFlow(ctx.db, ctx.config.secretKey, request, reply, { scope: operator.id }, {
       prepare: async (tx) => {
-        const released = await releaseHeldLink(tx, { linkRequestId: request.params.id, operator, reason: request.body.reason });
+        const released = await releaseHeldLink(tx, {
+          linkRequestId: request.params.id, operator, reason: request.body.reason, household: request.body.household,
+        });
         // Held after the bank vouched: the link is made now, in the release's transaction.
         const link = released.bankSide ? await linkReleasedCompletion(tx, ctx, released.id) : null;
         return { released, link };
