@@ -1,6 +1,6 @@
-// Owns the replay's fraud analyst: the held bank links of a run looked at — a family member's before the next member's
-// turn on the tablet (members open wallets days apart), the rest once the traffic has stopped — each released or rejected
-// over koza's operator API (issue 11: every review has a way through), judged on what the analyst's console shows.
+// Owns the replay's fraud analyst: held bank links looked at — a customer's as it is held (the queue is worked within
+// hours, before a family's next member opens a wallet days later), the rest once the traffic has stopped — each released
+// or rejected over koza's operator API (issue 11: every review has a way through), judged on what the console shows.
 // Must never decide on who the replay says a person is (customer or ring): only on koza's own records of the wallets.
 import { randomUUID } from 'node:crypto';
 import { createOperator } from '../operations/operators.js';

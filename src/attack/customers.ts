@@ -167,22 +167,23 @@ export class CustomerCrowd {
 
   async run(customers: Customer[], concurrency: number): Promise<void> {
     // One device is used by one person at a time: a family hands its tablet on when one member is done. Members open
-    // their wallets days apart, so a member's held link has been reviewed before the next member's turn.
+    // their wallets days apart and the analyst works the queue within hours, so a held link has been reviewed before the
+    // next member's turn (however the scenario spreads its customers over days).
     const units = new Map<string, Customer[]>();
     for (const customer of customers) units.set(customer.deviceId, [...(units.get(customer.deviceId) ?? []), customer]);
     const queue = [...units.values()];
     await Promise.all(Array.from({ length: Math.max(1, concurrency) }, async () => {
       for (let unit = queue.shift(); unit; unit = queue.shift()) {
-        for (const [i, customer] of unit.entries()) {
+        for (const customer of unit) {
           await this.serve(customer);
-          if (i < unit.length - 1) await this.reviewBeforeNextTurn(customer);
+          await this.reviewHeldLink(customer);
         }
       }
     }));
   }
 
-  /** A family member's link held for review: the analyst looks before the next member's turn, and they go on. */
-  private async reviewBeforeNextTurn(customer: Customer): Promise<void> {
+  /** A customer's link held for review: the analyst looks at it (within hours, before a family's next member), and they go on. */
+  private async reviewHeldLink(customer: Customer): Promise<void> {
     const at = this.waitingForReview.findIndex((w) => w.journey.customer === customer);
     if (at < 0 || !this.analyst) return;
     const [waiting] = this.waitingForReview.splice(at, 1);
