@@ -70,7 +70,7 @@ describe('koza risk rules and check', () => {
     assert.equal(table.status, 0, table.stderr);
     assert.match(table.stdout, /default-rules\.yaml: version 1, \d+ rules \(\d+ enforced, \d+ shadow\)/);
     assert.match(table.stdout, /\nID +EVENTS +ACTION +SCORE +MODE +DESCRIPTION\n/);
-    assert.match(table.stdout, /\ndevice-wallet-farm-24h +signup,login +review +70 +enforce +Three or more wallets/);
+    assert.match(table.stdout, /\ndevice-wallet-farm-24h +signup +review +70 +enforce +Three or more wallets/);
     const json = koza(['risk', 'rules', '--file', CANDIDATE, '--json']);
     assert.equal(json.status, 0, json.stderr);
     const parsed = JSON.parse(json.stdout);

@@ -148,7 +148,7 @@ forEachBackend('risk analyst routes', (db) => {
     assert.equal(rules.source, DEFAULT_RULE_FILE);
     const farm = rules.rules.find((r: any) => r.id === 'device-wallet-farm-24h');
     assert.deepEqual(farm, {
-      id: 'device-wallet-farm-24h', description: farm.description, events: ['signup', 'login'],
+      id: 'device-wallet-farm-24h', description: farm.description, events: ['signup'],
       when: { feature: 'wallets_per_device_24h', op: '>=', value: 3 }, features: ['wallets_per_device_24h'],
       action: 'review', score: 70, mode: 'enforce', rationale: farm.rationale,
     });
