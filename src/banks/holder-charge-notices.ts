@@ -5,7 +5,7 @@ import type { Queryable } from '../store/db.js';
 import { recordRiskSignal } from '../risk/signals.js';
 import type { MovementDeps } from './movements.js';
 import { getBankLinkById, linkTokenOf } from './link-store.js';
-import { formatYen, jstTime } from './link-trust.js';
+import { formatJst, formatYen } from '../display.js';
 
 interface DueNotice {
   id: string; wallet_id: string; link_id: string; amount: number; descriptor: string; created_at: Date;
@@ -27,7 +27,7 @@ export async function sendHolderChargeNotice(deps: MovementDeps, movementId: str
     : `高額の引き落とし: ${amount}（${due.descriptor}）。 A large charge from your account to a koza wallet: ${amount}`;
   const outcome = await deps.client.notifyHolder(link.bankCode, {
     link_token: linkTokenOf(link, deps.config.secretKey), kind: due.holder_notice_kind,
-    message: `${what} (${jstTime(new Date(due.created_at))}, statement "${due.descriptor}"). If this was not you, stop the link `
+    message: `${what} (${formatJst(new Date(due.created_at))}, statement "${due.descriptor}"). If this was not you, stop the link `
       + 'at your bank (Wallet links) and contact koza: under its published compensation policy, money taken is paid back.',
     channels: ['inbox', 'email'],
   }, `${due.id}:notify:${due.holder_notice_kind}`);

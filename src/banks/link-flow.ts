@@ -39,8 +39,8 @@ import {
   closePassedAlert, EXPIRY_REVIEWER, findUsableRelease, HELD_COMPLETION_EXPIRY_DAYS, heldCompletionNextStep, heldLinkNextStep,
   insertHeldLinkRequest, listExpiredHeldCompletions, markReleaseUsed, rejectHeldLink, reviewDueAt,
 } from './link-review.js';
-import { formatJst } from '../payments/display.js';
 import type { BankProblem, LinkCompleteBody, LinkCompleted, LinkMethod, LinkRequestBody } from './protocol.js';
+import { formatJst } from '../display.js';
 
 /** A link request the bank does not bound sooner lives this long: time to find the phone and read the OTP. */
 export const LINK_REQUEST_MINUTES = 15;

@@ -8,9 +8,9 @@ import { appendAudit } from '../operations/audit.js';
 import { resolveDecisionAlert } from '../risk/decisions.js';
 import type { Operator } from '../operations/operators.js';
 import { sendMessage } from '../identity/outbox.js';
-import { formatJst } from '../payments/display.js';
 import { DIMENSIONS } from '../risk/features.js';
 import { newId } from '../ids.js';
+import { formatJst } from '../display.js';
 
 /** What the customer is promised: an analyst looks at a held link within this many hours. */
 export const LINK_REVIEW_HOURS = 24;

@@ -4,6 +4,7 @@
 import type { Config } from '../config.js';
 import { linkPolicy } from './policy.js';
 import type { LinkMethod } from './protocol.js';
+import { formatJst, formatYen } from '../display.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -98,16 +99,6 @@ export function checkTrust(facts: AccountTrustFacts, amount: number, now: Date, 
   return { allowed: amount <= remaining, limit, remainingYen: remaining === Infinity ? null : remaining, growsAt };
 }
 
-/** 2026-12-08 21:00 JST: refusals and notices tell people times in Japan's time zone. */
-export function jstTime(at: Date): string {
-  return `${new Date(at.getTime() + 9 * HOUR_MS).toISOString().slice(0, 16).replace('T', ' ')} JST`;
-}
-
-/** ¥10,000 */
-export function formatYen(amount: number): string {
-  return `¥${amount.toLocaleString('en-US')}`;
-}
-
 /** What the customer reads when a charge does not fit: the next step, how much is left, and when it grows. */
 export function trustRefusalDetail(verdict: TrustVerdict): string {
   const limit = verdict.limit!;
@@ -116,13 +107,13 @@ export function trustRefusalDetail(verdict: TrustVerdict): string {
     return `This bank account was linked with a PIN and a text message only, so at most ${formatYen(limit.totalYen ?? 0)} in total `
       + `can be charged from it until the account holder confirms the link: confirm the link in the e-mail your bank sent, or `
       + `sign in to your bank (its "Wallet links" page). ${left} is left now`
-      + (verdict.growsAt && verdict.remainingYen !== 0 ? `; more from ${jstTime(verdict.growsAt)}.` : '.');
+      + (verdict.growsAt && verdict.remainingYen !== 0 ? `; more from ${formatJst(verdict.growsAt)}.` : '.');
   }
   const caps = [limit.per24hYen !== null ? `${formatYen(limit.per24hYen)} per 24 hours` : null,
-    limit.totalYen !== null ? `${formatYen(limit.totalYen)} in total until ${limit.nextStageAt ? jstTime(limit.nextStageAt) : 'later'}` : null]
+    limit.totalYen !== null ? `${formatYen(limit.totalYen)} in total until ${limit.nextStageAt ? formatJst(limit.nextStageAt) : 'later'}` : null]
     .filter((c) => c !== null).join(' and ');
   return `This bank account was linked recently: at most ${caps} can be charged from it. ${left} is left now`
-    + (verdict.growsAt ? `; more from ${jstTime(verdict.growsAt)}.` : '.');
+    + (verdict.growsAt ? `; more from ${formatJst(verdict.growsAt)}.` : '.');
 }
 
 /** KOZA_TRUST_RAMP: "168:50000,336:100000,672:200000" (hours of age : yen per rolling 24 h), ascending; an error text or the steps. */

@@ -8,13 +8,13 @@ import { appendAudit } from '../operations/audit.js';
 import { resolveDecisionAlert } from '../risk/decisions.js';
 import type { Operator } from '../operations/operators.js';
 import { sendMessage } from '../identity/outbox.js';
-import { formatYen } from '../identity/contact-change.js';
 import {
   callBank, getMovement, outcomeOf, REVIEW_REJECTED, settleMovement, type Movement, type MovementDeps,
 } from './movements.js';
 import { answerFor, answerIdempotentRequest } from './reconciler.js';
 import { completeIdempotentKey } from '../http/idempotency.js';
 import type { Config } from '../config.js';
+import { formatYen } from '../display.js';
 
 export const NotHeld = createError<{ movement_id: string; status: string }>(
   'movement-not-held', 409, 'The movement is not held for review');

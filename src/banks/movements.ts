@@ -20,8 +20,9 @@ import type { BankClient, BankOutcome } from './client.js';
 import type { TransferResult } from './protocol.js';
 import { clearingAccountId, loadLinkForMovement, policyFor, type LinkForMovement } from './movement-links.js';
 import { linkPolicy } from './policy.js';
-import { checkTrust, formatYen, trustRefusalDetail } from './link-trust.js';
+import { checkTrust, trustRefusalDetail } from './link-trust.js';
 import { accountTrustFacts } from './account-trust-facts.js';
+import { formatYen } from '../display.js';
 
 export type MovementKind = 'charge' | 'withdrawal';
 /** held: a risk review holds it (pending transfer made, bank not asked) until an analyst releases or rejects it. */

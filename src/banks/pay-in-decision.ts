@@ -3,7 +3,7 @@
 import type { ReturnReason } from './protocol.js';
 import type { LevelLimits } from '../wallets/limits.js';
 import { assessSender } from './link-holder-match.js';
-import { formatYen } from './link-trust.js';
+import { formatYen } from '../display.js';
 
 export interface PayInFacts {
   amount: number;

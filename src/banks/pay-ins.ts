@@ -18,7 +18,7 @@ import type { BankClient } from './client.js';
 import type { IncomingTransferNotice, ReturnReason, Statement } from './protocol.js';
 import { clearingAccountId, policyFor } from './movement-links.js';
 import { decidePayIn, type PayInDecision } from './pay-in-decision.js';
-import { formatYen } from './link-trust.js';
+import { formatYen } from '../display.js';
 
 /** koza's name on its collection account, as transfer files write it (コザ株式会社). */
 export const KOZA_ACCOUNT_NAME_KANA = 'ｺｻﾞ(ｶ';

@@ -1,8 +1,8 @@
 // Owns what a person reads when koza refuses: for every problem code, a short sentence and the next step, in Japanese and
 // English, filled from the problem's own facts (times in JST, amounts in yen). Must never name a risk rule, a factor that
 // was wrong, another wallet, or anything secret: it only rephrases what the problem's extensions already say.
-import { formatYen, jstTime } from '../identity/contact-change.js';
 import type { Problem } from './problem.js';
+import { formatJst, formatYen } from '../display.js';
 
 /** Who meets the code: the customer (wallet owner), a bank-account holder, a merchant, an API client's developer, an operator. */
 export type Audience = 'customer' | 'holder' | 'merchant' | 'client' | 'operator';
@@ -33,7 +33,7 @@ export function jaJstTime(at: Date): string {
 
 /** The English twin: `2026-12-06 15:00 JST`, the same rounding (retry-after.ts and the refusals' details use it). */
 function enJstTime(at: Date): string {
-  return jstTime(new Date(Math.ceil(at.getTime() / 60_000) * 60_000));
+  return formatJst(new Date(Math.ceil(at.getTime() / 60_000) * 60_000));
 }
 
 function dateOf(p: Problem, ...members: string[]): Date | null {
@@ -403,7 +403,6 @@ export const NEXT_STEPS: Record<string, CatalogueEntry> = {
   'factor-reset-waiting': waitsUntil('customer',
     ['2段階認証のリセットは待機期間中です。', (at) => `${at}以降にもう一度お試しください。`, '先にご本人確認とメールの確認を済ませてください。'],
     ['The factor reset is still in its waiting period.', (at) => `Come back after ${at}.`, 'Confirm your identity and your e-mail first.']),
-
 
   // ── Contact details, identity and limits ──
   'email-change-rate-limited': retry('customer', '確認コードを短時間に何度も送信しています。', 'Too many codes were sent.'),

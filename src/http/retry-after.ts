@@ -1,7 +1,7 @@
 // Owns how every 429 tells the client when to come back: seconds (Retry-After), the instant, and the time in Japan.
 // Must never leave a 429 without a time, nor name a time before the limit actually lifts.
-import { jstTime } from '../identity/contact-change.js';
 import type { Problem } from './problem.js';
+import { formatJst } from '../display.js';
 
 /** A 429 that names no time of its own (a Fastify-made one): a minute is the shortest window any koza limit uses. */
 export const DEFAULT_RETRY_AFTER_SECONDS = 60;
@@ -29,7 +29,7 @@ export function withRetryAfter(problem: Problem, now: Date = new Date()): Proble
   const seconds = secondsNamedBy(problem, now);
   const retryAt = new Date(now.getTime() + seconds * 1000);
   const minuteUp = new Date(Math.ceil(retryAt.getTime() / 60_000) * 60_000);
-  const when = jstTime(minuteUp);
+  const when = formatJst(minuteUp);
   const base = (problem.detail ?? problem.title).replace(/\s*Try again later\.?\s*$/i, '').trim();
   const detail = base.includes(' JST') ? base : `${base}${/[.!?]$/.test(base) ? '' : '.'} Try again after ${when}.`;
   return {

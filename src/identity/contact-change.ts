@@ -7,6 +7,7 @@ import type { SmsSender } from './sms.js';
 import { consumeStepUpProof } from './step-up.js';
 import { listActiveFactors } from './factors/store.js';
 import { recordRiskSignal } from '../risk/signals.js';
+import { formatJst, formatYen } from '../display.js';
 
 export type ContactChange = 'phone' | 'email';
 
@@ -25,15 +26,6 @@ export async function assertContactChangeAuthorized(
     walletId: input.walletId, proof: input.stepUpProof, action: input.change === 'phone' ? 'phone_change' : 'email_change',
     amount: null, destination: null, ...(input.now ? { now: input.now } : {}),
   });
-}
-
-/** The hold's end as a person in Japan reads it. */
-export function jstTime(date: Date): string {
-  return `${new Date(date.getTime() + 9 * 3_600_000).toISOString().slice(0, 16).replace('T', ' ')} JST`;
-}
-
-export function formatYen(amount: number): string {
-  return `¥${amount.toLocaleString('en-US')}`;
 }
 
 function maskPhone(e164: string): string {
@@ -62,10 +54,10 @@ export async function afterContactChange(
   }
   const what = input.change === 'phone' ? `phone number was changed to ${maskPhone(input.to)}` : `e-mail address was changed to ${maskEmail(input.to)}`;
   const capText = holdEndsAt
-    ? ` Until ${jstTime(holdEndsAt)}, payments and withdrawals are limited to ${formatYen(hold.capYen)} a day.` : '';
+    ? ` Until ${formatJst(holdEndsAt)}, payments and withdrawals are limited to ${formatYen(hold.capYen)} a day.` : '';
   await sendMessage(q, {
     channel: 'email', recipient: input.oldEmail, subject: `Your koza ${input.change === 'phone' ? 'phone number' : 'e-mail address'} was changed`,
-    body: `Your koza wallet's ${what} at ${jstTime(now)}.${capText} If this was not you, contact koza support at once: `
+    body: `Your koza wallet's ${what} at ${formatJst(now)}.${capText} If this was not you, contact koza support at once: `
       + 'we will freeze the wallet and put your details back.',
   });
   if (input.oldPhone) {

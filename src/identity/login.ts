@@ -8,7 +8,6 @@ import { recordLoginAttempt, reserveLoginAttempt } from './login-throttle.js';
 import { deviceKeyOf, touchDevice, type ClientInfo } from './devices.js';
 import { createSession, type IssuedSession, type SessionPolicy } from './sessions.js';
 import { sendMessage } from './outbox.js';
-import { jstTime } from './contact-change.js';
 import { keyedHash } from './secrets.js';
 import { recordRiskSignal } from '../risk/signals.js';
 import type { RiskDecision } from '../risk/hook.js';
@@ -19,6 +18,7 @@ import {
   answerLoginChallenge, loadLoginChallengeForAnswer, markLoginChallengeSession, openLoginChallenge,
   type IssuedLoginChallenge, type LoginAnswer,
 } from './login-challenge.js';
+import { formatJst } from '../display.js';
 
 export interface LoginEnv extends VerifyEnv {
   policy: SessionPolicy;
@@ -113,7 +113,7 @@ async function openSignedInSession(
     await sendMessage(q, {
       channel: 'email', recipient: email, subject: 'New sign-in to your koza wallet',
       body: `Your wallet was signed in from a new device (${client.userAgent ?? 'unknown browser'}, address ${client.ip}) `
-        + `at ${jstTime(new Date())}. If this was not you, sign out everywhere and change your password now.`,
+        + `at ${formatJst(new Date())}. If this was not you, sign out everywhere and change your password now.`,
     });
     await recordRiskSignal(q, { walletId, kind: 'new_device_login', detail: { device_id: device.deviceId, ip: client.ip } });
   }

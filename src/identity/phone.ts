@@ -8,7 +8,8 @@ import { checkCode, codeSendWindow, countRecentLockouts, issueCode, CODE_TTL_MIN
 import { raiseAssuranceLevel } from './assurance.js';
 import { recordRiskSignal } from '../risk/signals.js';
 import type { SmsSender } from './sms.js';
-import { afterContactChange, assertContactChangeAuthorized, jstTime, type ContactChangeHold } from './contact-change.js';
+import { afterContactChange, assertContactChangeAuthorized, type ContactChangeHold } from './contact-change.js';
+import { formatJst } from '../display.js';
 
 /**
  * Send limits, tight on the keys that belong to one person: a code every few minutes is plenty for a person; more is
@@ -49,7 +50,7 @@ async function assertFactorNotLocked(q: Queryable, walletId: string): Promise<vo
   const until = res.rows[0]?.until;
   if (until) {
     // The end of the lock, in Japan time: an honest customer who mistyped waits; one who did not type calls support.
-    throw new PhoneFactorLocked(`Too many wrong codes. Phone verification is locked until ${jstTime(new Date(until))}; try again then, `
+    throw new PhoneFactorLocked(`Too many wrong codes. Phone verification is locked until ${formatJst(new Date(until))}; try again then, `
       + 'or contact koza support at once if this was not you.', { locked_until: new Date(until).toISOString() });
   }
 }

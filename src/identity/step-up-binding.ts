@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { InvalidRequest } from '../errors.js';
 import type { Yen } from '../money.js';
+import { formatYen } from '../display.js';
 
 export const STEP_UP_ACTIONS = [
   'charge', 'payment', 'withdrawal', 'link', 'factor_enrollment', 'factor_removal', 'recovery_codes',
@@ -34,7 +35,7 @@ const RULES: Record<StepUpAction, { amount: Need; destination: Need; describe: (
 };
 
 function yen(amount: Yen | null): string {
-  return `¥${(amount ?? 0).toLocaleString('en-US')}`;
+  return formatYen(amount ?? 0);
 }
 
 /** Checks that the fields an action needs are there and no others; the amount is already a parsed Yen. */

@@ -12,7 +12,7 @@ import { getMerchant, type Merchant } from './merchants.js';
 import { assertLevel } from '../identity/assurance.js';
 import { assertMovementWithinLimits, type Limits } from '../wallets/limits.js';
 import { availableBalance, holdUntil, lockOpenHold, nextRelease, recordHold, takeRefundFromHold, type HoldPolicy } from './merchant-holds.js';
-import { formatJst, formatYen } from './display.js';
+import { formatJst, formatYen } from '../display.js';
 
 export const RefundExceedsPayment = createError('refund-exceeds-payment', 422, 'The refund is larger than what remains of the payment');
 export const MerchantFundsTooLow = createError<{ available_yen: number; next_release_at: string | null }>(

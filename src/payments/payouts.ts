@@ -9,10 +9,10 @@ import type { Yen } from '../money.js';
 import { sendMessage } from '../identity/outbox.js';
 import { assertBalanceWithinLimit, type Limits } from '../wallets/limits.js';
 import { assertCanMoveMoney, getWallet, normalizeEmail } from '../wallets/wallets.js';
-import { formatJst, formatYen } from './display.js';
 import { availableBalance, nextRelease } from './merchant-holds.js';
 import { getMerchant, type Merchant } from './merchants.js';
 import { MerchantFundsTooLow } from './payments.js';
+import { formatJst, formatYen } from '../display.js';
 
 export const MerchantHasNoOwner = createError('merchant-has-no-owner', 409, 'This merchant has no verified owner to pay out to');
 

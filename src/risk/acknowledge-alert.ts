@@ -3,9 +3,9 @@
 import type { Queryable } from '../store/db.js';
 import { createError, NotFound } from '../errors.js';
 import { appendAudit } from '../operations/audit.js';
-import { jstTime } from '../identity/contact-change.js';
 import type { Operator } from '../operations/operators.js';
 import { acknowledgeAlert, getAlert, type RiskAlert } from './decisions.js';
+import { formatJst } from '../display.js';
 
 export const AlertAlreadyAcknowledged = createError<{ alert_id: string; acknowledged_by: string | null; acknowledged_at: string | null }>(
   'alert-already-acknowledged', 409, 'Another analyst has acknowledged this alert');
@@ -21,7 +21,7 @@ export async function acknowledgeAlertAs(q: Queryable, operator: Operator, alert
   if (!acknowledged) {
     if (alert.acknowledgedBy === operator.id) return alert;
     throw new AlertAlreadyAcknowledged(
-      `Alert ${alert.id} was acknowledged by ${alert.acknowledgedBy ?? 'someone else'} at ${alert.acknowledgedAt ? jstTime(alert.acknowledgedAt) : 'an unknown time'}.`,
+      `Alert ${alert.id} was acknowledged by ${alert.acknowledgedBy ?? 'someone else'} at ${alert.acknowledgedAt ? formatJst(alert.acknowledgedAt) : 'an unknown time'}.`,
       { alert_id: alert.id, acknowledged_by: alert.acknowledgedBy, acknowledged_at: alert.acknowledgedAt?.toISOString() ?? null });
   }
   await appendAudit(q, {

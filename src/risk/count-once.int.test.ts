@@ -13,8 +13,8 @@ import { riskEngine } from './engine.js';
 import { PostgresCounterStore } from './counters.js';
 import { parseRuleText } from './rule-file.js';
 import { expectJson, expectProblem, newMerchant, post, signUpPaying, topUp } from '../../test-support/api-client.js';
-import { jstTime } from '../identity/contact-change.js';
 import { nextJstDayStart } from '../wallets/limits.js';
+import { formatJst } from '../display.js';
 
 /** Two kozas in one test share a database: one key seals the link tokens for both (a test key, not a secret). */
 const ENV = { KOZA_LIMITS: '{"L2":{"dailyCharges":200000}}', KOZA_SECRET_KEY: '6b'.repeat(32) };
@@ -90,8 +90,8 @@ forEachBackend('count each action once', (db, backend) => {
     assert.equal(refused.resets_at, resetsAt.toISOString());
     assert.match(refused.detail, /¥200,000 a day/);
     assert.match(refused.detail, /¥130,000 is left today/);
-    assert.ok(refused.detail.includes(jstTime(resetsAt)), refused.detail);
-    assert.match(jstTime(resetsAt), /^\d{4}-\d\d-\d\d 00:00 JST$/);
+    assert.ok(refused.detail.includes(formatJst(resetsAt)), refused.detail);
+    assert.match(formatJst(resetsAt), /^\d{4}-\d\d-\d\d 00:00 JST$/);
     assert.doesNotMatch(refused.detail, /¥\d{4,}|T\d\d:\d\d|Z\b/, 'no raw yen, no UTC ISO time in what the customer reads');
     assert.equal(await counter('charges_per_wallet', walletId), 3, 'a limit refusal comes before the risk check and is not counted');
 

@@ -4,7 +4,7 @@
 import type { Queryable } from '../store/db.js';
 import { createError } from '../errors.js';
 import type { AssuranceLevel } from '../identity/assurance.js';
-import { formatYen, jstTime } from '../identity/contact-change.js';
+import { formatJst, formatYen } from '../display.js';
 
 export interface LevelLimits {
   /** Most the wallet may hold. */
@@ -136,9 +136,9 @@ export async function assertMoneyOutWithinContactChangeHold(q: Queryable, wallet
   const until = new Date(row.ends_at);
   const remaining = Math.max(0, cap - used);
   throw new MoneyOutLimitedAfterContactChange(
-    `Your phone number, e-mail address or second factors changed recently, so until ${jstTime(until)} payments and withdrawals are limited `
+    `Your phone number, e-mail address or second factors changed recently, so until ${formatJst(until)} payments and withdrawals are limited `
     + `to ${formatYen(cap)} in any 24 hours; ${formatYen(remaining)} is left now. Pay or withdraw at most that, or wait `
-    + `until ${jstTime(until)}. If you did not make the change, contact koza support at once.`,
+    + `until ${formatJst(until)}. If you did not make the change, contact koza support at once.`,
     { limit: 'contact_change_money_out', limit_yen: cap, remaining_yen: remaining, until: until.toISOString() });
 }
 
@@ -177,7 +177,7 @@ export async function assertMovementWithinLimits(
       // What to do now (a smaller amount) and when the whole limit is back, in the customer's time zone.
       throw new LimitExceeded(`This would pass the ${kind} limit of ${formatYen(cap)} a ${period} (Japan time): `
         + `${formatYen(left)} is left ${today}. ${left > 0 ? `${kind === 'charge' ? 'Charge' : 'Pay'} at most ${formatYen(left)} now, or wait` : 'Wait'} `
-        + `until the limit starts afresh at ${jstTime(resetsAt)}.`,
+        + `until the limit starts afresh at ${formatJst(resetsAt)}.`,
         { limit, limit_yen: cap, remaining_yen: left, resets_at: resetsAt.toISOString() });
     }
   }

@@ -24,7 +24,7 @@ import { trustLimitFor } from '../../banks/link-trust.js';
 import { linkPolicy, usableMethods } from '../../banks/policy.js';
 import type { LinkMethod } from '../../banks/protocol.js';
 import { listHeldLinks, rejectHeldLink, releaseHeldLink, reviewDueAt, type HeldLink } from '../../banks/link-review.js';
-import { formatJst } from '../../payments/display.js';
+import { formatJst } from '../../display.js';
 
 const Method = Type.Union([Type.Literal('redirect'), Type.Literal('pin_otp'), Type.Literal('pin_only')]);
 const BankCode = Type.String({ pattern: '^[0-9]{4}$', description: 'Zengin bank code, 4 digits.', examples: ['0001'] });

@@ -10,7 +10,6 @@ import { type Merchant } from '../../payments/merchants.js';
 import { onboardMerchant, type BusinessVerification } from '../../payments/onboard-merchant.js';
 import { merchantBalances } from '../../payments/merchant-holds.js';
 import { payOut } from '../../payments/payouts.js';
-import { formatJst } from '../../payments/display.js';
 import { listMerchantPayments } from '../../payments/payments.js';
 import { NotFound, SandboxOnly } from '../../errors.js';
 import type { IdentityVerifier } from '../../identity/verification/verifier.js';
@@ -18,6 +17,7 @@ import { IdentityProviderUnavailable } from '../../identity/verification/verify-
 import { SandboxIdentityProvider, type SandboxBusiness } from '../../sandbox/identity-provider.js';
 import type { Yen } from '../../money.js';
 import { PaymentSchema, paymentJson } from './payments.js';
+import { formatJst } from '../../display.js';
 
 const BusinessKindSchema = Type.Union([Type.Literal('corporation'), Type.Literal('sole_proprietor')]);
 

@@ -16,7 +16,7 @@ import { payInRoom } from '../../banks/pay-in-decision.js';
 import { issuePayInAccount, listWalletPayIns, payInFacts, receivePayIn, type PayIn } from '../../banks/pay-ins.js';
 import { BANK_SIGNATURE_HEADER, IDEMPOTENCY_HEADER, type IncomingTransferAck, type IncomingTransferNotice } from '../../banks/protocol.js';
 import { deriveBankNoticeKeyPair, NonceCache, verifyRequest, type BankKeyPair } from '../../banks/signing.js';
-import { formatYen } from '../../banks/link-trust.js';
+import { formatYen } from '../../display.js';
 
 export const PayInUnavailable = createError('pay-in-unavailable', 503, 'Funding by bank transfer is not available right now');
 export const BankSignatureRefused = createError('bank-signature-refused', 401, 'The request is not signed with the bank\'s key');

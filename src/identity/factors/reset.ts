@@ -8,7 +8,6 @@ import { sendMessage } from '../outbox.js';
 import type { SmsSender } from '../sms.js';
 import { hashToken, newToken } from '../secrets.js';
 import { checkCode, CodeRejected, CODE_TTL_MINUTES, codeSendWindow, issueCode } from '../one-time-codes.js';
-import { formatYen, jstTime } from '../contact-change.js';
 import { getVerifiedIdentity } from '../verification/store.js';
 import { submitIdentityVerification, type VerifyIdentityDeps, type VerifyIdentityInput } from '../verification/verify-identity.js';
 import { listActiveFactors, lockWalletFactors, markFactorRemoved, revokeRecoveryBatch } from './store.js';
@@ -17,6 +16,7 @@ import {
   closeReset, expireStaleResets, supersedeReset, insertFactorReset, insertResetHold, openResetOf, resetByTokenHash,
   setResetMailboxConfirmed, setResetVerification, startResetWait, verifiedPersonOf, type FactorReset,
 } from './reset-store.js';
+import { formatJst, formatYen } from '../../display.js';
 
 /** A day to finish the re-verification (documents at hand, the mail read); after it the request lapses. */
 export const RESET_VERIFYING_HOURS = 24;
@@ -72,7 +72,7 @@ export async function startFactorReset(
   // A waiting reset is never restarted (that would reset its notices' clock, or shorten nothing but confuse); one still
   // verifying proved nothing yet, so a new start replaces it: a thief's idle request cannot block the owner for a day.
   if (open?.status === 'waiting') {
-    throw new FactorResetOpen(`A factor reset is already waiting until ${jstTime(open.waitsUntil!)}; complete it then, or stop it `
+    throw new FactorResetOpen(`A factor reset is already waiting until ${formatJst(open.waitsUntil!)}; complete it then, or stop it `
       + 'with "this was not me" (the token sent to your e-mail and phone) or by using any of your factors.',
     { reset_id: open.id, status: open.status, waits_until: open.waitsUntil!.toISOString() });
   }
@@ -90,7 +90,7 @@ export async function startFactorReset(
 async function mailCode(q: Queryable, env: ResetEnv, reset: FactorReset, email: string, step: 'start' | 'complete'): Promise<void> {
   const sent = await codeSendWindow(q, { purpose: 'factor_reset', key: { target: email }, withinMinutes: 15, limit: RESET_CODES_PER_15_MINUTES });
   if (sent.count >= RESET_CODES_PER_15_MINUTES && sent.freesAt) {
-    throw new FactorResetCodeRateLimited(`A code was sent a moment ago; check your e-mail (and its spam folder). Ask again after ${jstTime(sent.freesAt)}.`,
+    throw new FactorResetCodeRateLimited(`A code was sent a moment ago; check your e-mail (and its spam folder). Ask again after ${formatJst(sent.freesAt)}.`,
       retryIn(secondsUntil(sent.freesAt)));
   }
   const { code } = await issueCode(q, env.secretKey, { walletId: reset.walletId, purpose: 'factor_reset', target: email });
@@ -178,13 +178,13 @@ async function maybeStartWait(q: Queryable, env: ResetEnv, reset: FactorReset): 
     + 'authenticator app, passkey or a recovery code in koza: either stops it at once.';
   await sendMessage(q, {
     channel: 'email', recipient: email, subject: 'Your koza second factors will be reset',
-    body: `Someone proved your identity and this mailbox to reset your koza wallet's second factors. At ${jstTime(waitsUntil)} your `
+    body: `Someone proved your identity and this mailbox to reset your koza wallet's second factors. At ${formatJst(waitsUntil)} your `
       + 'authenticator app, passkeys and recovery codes will stop working and a new one can be enrolled. Until '
-      + `${jstTime(new Date(waitsUntil.getTime() + Math.max(env.hold.holdHours, 1) * 3_600_000))} payments and withdrawals are limited to `
+      + `${formatJst(new Date(waitsUntil.getTime() + Math.max(env.hold.holdHours, 1) * 3_600_000))} payments and withdrawals are limited to `
       + `${formatYen(env.hold.capYen)} a day. ${stop}`,
   });
   if (phone) {
-    await env.sms.send(q, { to: phone, body: `koza: your second factors will be reset at ${jstTime(waitsUntil)}. Not you? Send code ${cancelToken} `
+    await env.sms.send(q, { to: phone, body: `koza: your second factors will be reset at ${formatJst(waitsUntil)}. Not you? Send code ${cancelToken} `
       + 'as "this was not me" in koza or contact support now.' });
   }
   await recordRiskSignal(q, { walletId: reset.walletId, kind: 'factor_reset_waiting', detail: { reset_id: reset.id, waits_until: waitsUntil.toISOString() } });
@@ -212,7 +212,7 @@ export async function completeFactorReset(q: Queryable, env: ResetEnv, input: { 
   if (reset.status !== 'waiting' || reset.waitsUntil!.getTime() > env.now.getTime()) {
     const until = reset.waitsUntil;
     throw new FactorResetWaiting(until
-      ? `Your old factors can be removed from ${jstTime(until)}; until then anyone with them can stop the reset. Come back then.`
+      ? `Your old factors can be removed from ${formatJst(until)}; until then anyone with them can stop the reset. Come back then.`
       : 'Confirm your identity and your e-mail first.', { waits_until: until?.toISOString() ?? '' });
   }
   const checked = await checkCode(q, env.secretKey, { walletId: reset.walletId, purpose: 'factor_reset', code: input.code });
