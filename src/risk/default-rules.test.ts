@@ -238,6 +238,7 @@ const PATTERNS: Record<string, { event: RiskEventKind; features: Record<string, 
   'login-credential-stuffing-alert': { event: 'login', features: { login_failed: true, accounts_failed_login_per_ip_1h: 20 } },
   // Issue 11: signals that fit the population.
   'ip-pin-spraying-alert': { event: 'link_complete', features: { accounts_with_failures_per_ip_24h: 10 } },
+  'device-wallet-farm-login': { event: 'login', features: { wallets_per_device_24h: 3 } },
 };
 
 const established = Object.values(ORDINARY)[0]!;
