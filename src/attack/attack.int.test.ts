@@ -42,9 +42,9 @@ function assertCustomersServed(report: AttackReport): void {
   assert.equal(legit.links_succeeded, legit.customers - cannotLink, JSON.stringify(report.legit_failures));
   assert.ok(legit.charges_attempted >= legit.customers - cannotLink);
   assert.equal(legit.charges_succeeded, legit.charges_attempted, JSON.stringify(report.legit_failures));
-  // Challenged only where a proof is by design: a heavy user's large sums, a reinstalled app's sign-in, many wallets on
-  // one family tablet. Everyone else's charges and payments go through without one.
-  for (const g of ['own-line', 'carrier-nat', 'cafe', 'pin-typo', 'pin-only-bank'] as const) {
+  // Challenged only where a proof is by design: a heavy user's payment to a new shop from ¥10,000 and first withdrawal,
+  // a reinstalled app's sign-in. Everyone else — a family on one tablet too — goes through without one.
+  for (const g of ['own-line', 'carrier-nat', 'cafe', 'family', 'pin-typo', 'pin-only-bank'] as const) {
     assert.equal(groups[g].challenged, 0, `${g}: ${JSON.stringify(groups[g])}`);
   }
 }

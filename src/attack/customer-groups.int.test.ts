@@ -1,7 +1,8 @@
 // The replay's ordinary customers in their groups (issue 11), at a tiny size, in process over real HTTP on each backend:
 // each group is cast as asked and its figures come out of the run — families on one tablet held once and released by
 // the analyst, reinstalls asked for their second factor, typists and carrier-NAT neighbours served, heavy users' large
-// sums after the new-link window met with their authenticator, PIN-only bank holders refused the link with a next step.
+// sums after the new-link window met with their authenticator, PIN-only bank holders refused the link with a next step
+// and funding the wallet by bank transfer instead.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { backends, testDatabaseUrl } from '../../test-support/backends.js';
@@ -45,9 +46,12 @@ for (const backend of backends()) {
     it('a reinstall meets the second factor at sign-in; a heavy user meets step-ups for sums above the thresholds, and gets through', () => {
       const { reinstall, heavy } = report.legit.groups!;
       assert.ok(reinstall.challenged >= reinstall.customers, JSON.stringify(reinstall));
-      assert.ok(heavy.challenged >= 2 * heavy.customers, JSON.stringify(heavy));
+      // The payment from ¥10,000 to a shop they never paid (and a first withdrawal from ¥10,000) meets the designed step-up;
+      // their larger charges on their usual phone are the trust ramp, asked for nothing (large-charge-vs-history needs a
+      // takeover sign).
+      assert.ok(heavy.challenged >= heavy.customers, JSON.stringify(heavy));
       assert.equal(heavy.succeeded, heavy.attempted, JSON.stringify(heavy));
-      assert.ok(heavy.rules_hit['large-charge-vs-history'] === undefined || heavy.rules_hit['large-charge-vs-history'] >= 1);
+      assert.equal(heavy.rules_hit['large-charge-vs-history'], undefined, JSON.stringify(heavy.rules_hit));
     });
 
     it('holders at a PIN-only bank are refused the link with a next step, fund by bank transfer and pay from it', () => {
