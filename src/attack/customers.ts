@@ -196,14 +196,19 @@ export class CustomerCrowd {
     try {
       await this.live(customer, journey);
     } catch (err) {
-      if (!(err instanceof StepFailed)) throw err;
-      this.outcome(err.step, err.answer);
-      journey.done(isHeld(err.answer) ? 'held' : 'denied');
-      journey.ended = true;
+      this.stepFailed(err, journey);
     } finally {
       this.log.done++;
       if (!journey.pending) journey.finish();
     }
+  }
+
+  /** A step koza refused or held ends the journey (counted); anything else is the replay's own failure. */
+  private stepFailed(err: unknown, journey: Journey): void {
+    if (!(err instanceof StepFailed)) throw err;
+    this.outcome(err.step, err.answer);
+    journey.done(isHeld(err.answer) ? 'held' : 'denied');
+    journey.ended = true;
   }
 
   /** Counts an answer that was not a success: a refusal (what the report calls denied) or another failure. */
@@ -332,10 +337,7 @@ export class CustomerCrowd {
       await getAs(wallet, '/v1/wallet', journey.customer.password);
       await this.useWallet(wallet, journey.customer, journey);
     } catch (err) {
-      if (!(err instanceof StepFailed)) throw err;
-      this.outcome(err.step, err.answer);
-      journey.done(isHeld(err.answer) ? 'held' : 'denied');
-      journey.ended = true;
+      this.stepFailed(err, journey);
     } finally {
       if (!journey.pending) journey.finish();
     }

@@ -104,15 +104,7 @@ export interface LegitFigures {
  * link or money movement; deny). stranded: customers who never got money into their wallet, or whose journey a refusal
  * ended. steered: refusals that sent the customer another way (a PIN-only bank → a bank transfer).
  */
-export interface GroupFigures {
-  customers: number;
-  attempted: number;
-  succeeded: number;
-  challenged: number;
-  held: number;
-  denied: number;
-  stranded: number;
-  steered: number;
+export interface GroupFigures extends Omit<GroupLog, 'walletIds' | 'deviceKeys'> {
   /** The rules koza's decisions on this group's wallets hit (enforced), by rule id. */
   rules_hit: Record<string, number>;
 }
