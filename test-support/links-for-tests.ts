@@ -141,8 +141,12 @@ export class Authenticator {
 
   /** A TOTP code (enrolment takes one). */
   totp(): string | null {
-    const current = Math.floor(Date.now() / 30_000);
-    const step = Math.max(current - 1, this.lastStep + 1);
+    const now = Date.now();
+    const current = Math.floor(now / 30_000);
+    // The previous step's code is accepted only until the next step begins: near the end of a step (a busy machine may
+    // take seconds to answer) start from this step, so the code is still in koza's window when it is checked.
+    const earliest = now % 30_000 < 20_000 ? current - 1 : current;
+    const step = Math.max(earliest, this.lastStep + 1);
     if (step > current + 1) return null;
     this.lastStep = step;
     return totpCodeAt(this.secret, step * 30_000 + 1_000);
