@@ -139,14 +139,15 @@ export class Authenticator {
   private lastStep = -1;
   constructor(readonly secret: string, private readonly recoveryCodes: string[] = []) {}
 
+  /** The recovery codes enrolment handed out (after the code that confirmed it, whose step stays used). */
+  keep(recoveryCodes: string[]): void {
+    this.recoveryCodes.push(...recoveryCodes);
+  }
+
   /** A TOTP code (enrolment takes one). */
   totp(): string | null {
-    const now = Date.now();
-    const current = Math.floor(now / 30_000);
-    // The previous step's code is accepted only until the next step begins: near the end of a step (a busy machine may
-    // take seconds to answer) start from this step, so the code is still in koza's window when it is checked.
-    const earliest = now % 30_000 < 20_000 ? current - 1 : current;
-    const step = Math.max(earliest, this.lastStep + 1);
+    const current = Math.floor(Date.now() / 30_000);
+    const step = Math.max(current - 1, this.lastStep + 1);
     if (step > current + 1) return null;
     this.lastStep = step;
     return totpCodeAt(this.secret, step * 30_000 + 1_000);
@@ -165,12 +166,15 @@ export class Authenticator {
 /** Enrols an authenticator app; rotates the wallet's token as koza does after a privilege change. */
 export async function enrolTotp(app: App, user: SignedUp): Promise<Authenticator> {
   const started = expectJson<{ factor: { id: string }; secret: string }>(await post(app, '/v1/factors/totp', {}, { token: user.token }), 201);
-  const probe = new Authenticator(started.secret);
-  const enrolled = expectJson<{ session: { token: string }; recovery_codes: string[] | null }>(
-    await post(app, `/v1/factors/totp/${started.factor.id}/confirm`, { code: probe.totp() }, { token: user.token }), 200);
+  const authenticator = new Authenticator(started.secret);
+  const confirm = () => post(app, `/v1/factors/totp/${started.factor.id}/confirm`, { code: authenticator.totp() }, { token: user.token });
+  let answer = await confirm();
+  // The first code is the previous step's, which koza takes only until the next step begins: on a busy machine the
+  // answer may come after that, and a person types the code now on the screen — the next one.
+  if (answer.statusCode === 422) answer = await confirm();
+  const enrolled = expectJson<{ session: { token: string }; recovery_codes: string[] | null }>(answer, 200);
   user.token = enrolled.session.token;
-  const authenticator = new Authenticator(started.secret, enrolled.recovery_codes ?? []);
-  authenticator.totp();
+  authenticator.keep(enrolled.recovery_codes ?? []);
   return authenticator;
 }
 
