@@ -193,7 +193,7 @@ function registerHeldLinkRoutes(app: App, ctx: Ctx, maybeEnv: LinkEnv | null): v
     reason: Type.String({ minLength: 3, maxLength: 500, description: 'Why: kept in the audit log and on the alert.' }),
   }, { additionalProperties: false });
   const ReleaseBody = Type.Object({
-    reason: Type.String({ minLength: 3, maxLength: 500, description: 'Why: kept in the audit log and on the alert.' }),
+    ...ReviewBody.properties,
     household: Type.Optional(Type.Boolean({
       description: 'The device is one household (a family on one tablet): clear it for 30 days, so that another member '
         + 'who links from it later is not held again by device-many-names, while it shows at most four names.',
@@ -224,7 +224,7 @@ function registerHeldLinkRoutes(app: App, ctx: Ctx, maybeEnv: LinkEnv | null): v
       tags: ['risk'], summary: 'Release a held bank link: the customer is e-mailed and may link the bank again, past the review once',
       description: 'Closes the holding alert as released, audits who and why (link.release), and clears the names seen on the '
         + 'device until the hold, so that a family on one tablet is not held again by device-many-names (a name new to the '
-        + 'device still counts). The customer\'s next link to this bank within 7 days goes past a review decision (not a deny). '
+        + 'device still counts, unless household: true cleared the device as one household). The customer\'s next link to this bank within 7 days goes past a review decision (not a deny). '
         + '409 link-not-held when the request is not held (already released or rejected).',
       security: [{ operatorKey: [] }], headers: IdempotencyHeaders, params: HeldParams, body: ReleaseBody,
       response: { 200: ReviewedSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429) },
